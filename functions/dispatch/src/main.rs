@@ -1,0 +1,24 @@
+//! The dispatch Lambda: consumes the dispatch queue, calls buyers, reports partial batch failures.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use dispatch::Dispatch;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    leadhub::telemetry::init_json();
+    let aws = leadhub::runtime::aws_dependencies().await?;
+    let dispatch = Arc::new(Dispatch {
+        config: aws.config.clone(),
+        store: aws.store.clone(),
+        dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
+        http: dispatch::http_client(),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let dispatch = dispatch.clone();
+        async move { Ok::<_, Error>(dispatch.handle_batch(event.payload).await) }
+    }))
+    .await
+}

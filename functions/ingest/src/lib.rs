@@ -1,0 +1,300 @@
+//! ingest: the partner API. `POST /v1/leads/{vertical}` checks a lead against its vertical's rules and
+//! answers at once; `GET /v1/leads/{leadId}` reads its status and timeline.
+//!
+//! An accepted lead costs one DynamoDB write (a conditional put, or a transaction with the idempotency
+//! record when an `Idempotency-Key` is given) and one SQS send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::{Method, Request, Response, StatusCode};
+use leadhub::config::{Config, Partner};
+use leadhub::crypto::sha256_hex;
+use leadhub::delivery::ValidateJob;
+use leadhub::http::{authenticate, is_json, json_response, segments, Problem, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LEN};
+use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
+use leadhub::queue::JobQueue;
+use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore};
+use leadhub::verticals::Vertical;
+use serde::Serialize;
+
+/// The partner API with its dependencies.
+pub struct Ingest {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn LeadStore>,
+    pub validate_queue: Arc<dyn JobQueue>,
+}
+
+/// The 202 answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    lead_id: &'a LeadId,
+    status: LeadStatus,
+    status_url: String,
+}
+
+fn accepted(lead_id: &LeadId) -> Response<String> {
+    json_response(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            lead_id,
+            status: LeadStatus::Received,
+            status_url: format!("/v1/leads/{lead_id}"),
+        },
+    )
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Ingest {
+    /// Answer one request. Never fails: every error is a problem+json answer.
+    pub async fn handle(&self, request: Request<Vec<u8>>) -> Response<String> {
+        let path = request.uri().path().to_owned();
+        let result = match (request.method(), segments(&path).as_slice()) {
+            (&Method::POST, ["v1", "leads", vertical]) => self.post_lead(vertical, &request).await,
+            (&Method::GET, ["v1", "leads", lead_id]) => self.get_lead(lead_id, &request).await,
+            (_, ["v1", "leads", _]) => Err(Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST /v1/leads/{vertical} or GET /v1/leads/{leadId}",
+            )),
+            _ => Err(Problem::not_found("no such endpoint")),
+        };
+        result.unwrap_or_else(Problem::into_response)
+    }
+
+    async fn post_lead(&self, vertical: &str, request: &Request<Vec<u8>>) -> Result<Response<String>, Problem> {
+        let partner = authenticate(&self.config, request.headers())?;
+        let vertical: Vertical = vertical.parse().map_err(|_| {
+            let known: Vec<&str> = Vertical::ALL.iter().map(|v| v.as_str()).collect();
+            Problem::not_found(format!("unknown vertical; the hub takes: {}", known.join(", ")))
+        })?;
+        if !partner.verticals.contains(&vertical) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "vertical_not_enabled",
+                format!("this partner is not enabled for {vertical} leads"),
+            ));
+        }
+        if !is_json(request.headers()) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the lead as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let body = request.body();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a lead may be at most {} KiB", MAX_BODY_BYTES / 1024),
+            ));
+        }
+        let idempotency_key = idempotency_key(request)?;
+        let parsed = vertical.parse(body).map_err(|errors| {
+            let errors = errors.into_vec();
+            let detail = match errors.len() {
+                1 => "the lead breaks 1 rule".to_owned(),
+                n => format!("the lead breaks {n} rules"),
+            };
+            Problem::invalid(detail, errors)
+        })?;
+
+        let now = Utc::now();
+        let lead_id = LeadId::generate(now);
+        let lead = LeadRecord::received(
+            lead_id.clone(),
+            &partner.id,
+            vertical,
+            parsed.lead,
+            now,
+            Some(now + to_chrono(self.config.lead_retention)),
+        );
+        let idempotency = idempotency_key.map(|key| IdempotencyRecord {
+            partner_id: partner.id.clone(),
+            request_hash: sha256_hex(&[vertical.as_str().as_bytes(), b"\n", body].concat()),
+            key,
+            lead_id: lead_id.clone(),
+            created_at: now,
+            in_flight_until: now + to_chrono(self.config.idempotency_in_flight),
+            expires_at: now + to_chrono(self.config.idempotency_ttl),
+        });
+
+        match self.store.create_lead(&lead, idempotency.as_ref()).await {
+            Ok(CreateOutcome::Created) => {}
+            Ok(CreateOutcome::IdempotencyKeyUsed(first)) => {
+                return self.replay(partner, idempotency.as_ref(), &first, now).await;
+            }
+            Err(error) => {
+                tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
+                return Err(Problem::unavailable(2));
+            }
+        }
+        if let Err(error) = self.enqueue(&lead_id).await {
+            tracing::error!(lead_id = %lead_id, %error, "could not queue a stored lead; discarding it");
+            let key = idempotency.as_ref().map(|r| (r.partner_id.as_str(), r.key.as_str()));
+            if let Err(error) = self.store.discard_lead(&lead_id, key).await {
+                // The lead stays `received`; a replay with the same Idempotency-Key queues it again.
+                tracing::error!(lead_id = %lead_id, %error, "could not discard an unqueued lead");
+            }
+            return Err(Problem::unavailable(2));
+        }
+        tracing::info!(lead_id = %lead_id, partner_id = %partner.id, vertical = %vertical, "lead accepted");
+        Ok(accepted(&lead_id))
+    }
+
+    async fn enqueue(&self, lead_id: &LeadId) -> Result<(), String> {
+        let job = serde_json::to_string(&ValidateJob {
+            lead_id: lead_id.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        self.validate_queue
+            .send(&job, Duration::ZERO)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A request whose `Idempotency-Key` was seen before.
+    async fn replay(
+        &self,
+        partner: &Partner,
+        this: Option<&IdempotencyRecord>,
+        first: &IdempotencyRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Response<String>, Problem> {
+        if this.map(|r| &r.request_hash) != Some(&first.request_hash) {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request",
+            ));
+        }
+        if now < first.in_flight_until {
+            let wait = (first.in_flight_until - now).num_seconds().max(1) as u64;
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "request_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .with_retry_after(wait));
+        }
+        match self.store.get_lead(&first.lead_id).await {
+            Ok(Some(lead)) => {
+                if lead.status == LeadStatus::Received {
+                    // The first request may have died between its write and its send: queue it again.
+                    // Validate is idempotent, so a second job for a queued lead is harmless.
+                    if let Err(error) = self.enqueue(&lead.id).await {
+                        tracing::error!(lead_id = %lead.id, %error, "could not re-queue a replayed lead");
+                        return Err(Problem::unavailable(2));
+                    }
+                }
+                tracing::info!(lead_id = %lead.id, partner_id = %partner.id, "idempotent replay");
+                Ok(accepted(&first.lead_id))
+            }
+            Ok(None) => {
+                tracing::warn!(lead_id = %first.lead_id, "idempotency record without its lead");
+                Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "request_in_flight",
+                    "the first request with this Idempotency-Key did not complete; retry shortly",
+                )
+                .with_retry_after(1))
+            }
+            Err(error) => {
+                tracing::error!(lead_id = %first.lead_id, %error, "could not read a replayed lead");
+                Err(Problem::unavailable(2))
+            }
+        }
+    }
+
+    async fn get_lead(&self, lead_id: &str, request: &Request<Vec<u8>>) -> Result<Response<String>, Problem> {
+        let partner = authenticate(&self.config, request.headers())?;
+        let not_found = || Problem::not_found("no lead with this id was posted by this partner");
+        let lead_id: LeadId = lead_id.parse().map_err(|_| not_found())?;
+        let lead = self
+            .store
+            .get_lead(&lead_id)
+            .await
+            .map_err(|error| {
+                tracing::error!(lead_id = %lead_id, %error, "could not read a lead");
+                Problem::internal()
+            })?
+            .filter(|lead| lead.partner_id == partner.id)
+            .ok_or_else(not_found)?;
+        Ok(json_response(StatusCode::OK, &LeadStatusView::from(&lead)))
+    }
+}
+
+fn idempotency_key(request: &Request<Vec<u8>>) -> Result<Option<String>, Problem> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        Problem::invalid(
+            "the Idempotency-Key header is not valid",
+            vec![leadhub::verticals::FieldError::new(
+                "Idempotency-Key",
+                "invalid_format",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            )],
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// What a partner reads about its lead: status, deliveries and timeline, never the lead's PII.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadStatusView<'a> {
+    lead_id: &'a LeadId,
+    vertical: Vertical,
+    status: LeadStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deliveries: Vec<DeliveryView<'a>>,
+    timeline: &'a [leadhub::lead::TimelineEvent],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryView<'a> {
+    destination: &'a str,
+    status: leadhub::lead::DeliveryStatus,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a LeadRecord> for LeadStatusView<'a> {
+    fn from(lead: &'a LeadRecord) -> Self {
+        LeadStatusView {
+            lead_id: &lead.id,
+            vertical: lead.vertical,
+            status: lead.status,
+            created_at: lead.created_at,
+            updated_at: lead.updated_at,
+            deliveries: lead
+                .deliveries
+                .iter()
+                .map(|(destination, state)| DeliveryView {
+                    destination,
+                    status: state.status,
+                    attempts: state.attempts,
+                    next_attempt_at: state.next_attempt_at,
+                    updated_at: state.updated_at,
+                })
+                .collect(),
+            timeline: &lead.events,
+        }
+    }
+}

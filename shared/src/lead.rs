@@ -1,0 +1,417 @@
+//! Leads: typed ids, statuses, the timeline, and the stored lead record.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::verticals::Vertical;
+
+/// Crockford base32 alphabet (no I, L, O, U): ids are case-insensitive and unambiguous when read aloud.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A lead's id: `lead_` followed by 26 Crockford base32 characters holding a 48-bit millisecond timestamp
+/// (so ids sort by creation time) and 80 random bits from the OS generator (so they cannot be guessed).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LeadId(String);
+
+impl LeadId {
+    pub const PREFIX: &'static str = "lead_";
+
+    /// A new id for a lead created at `now`.
+    pub fn generate(now: DateTime<Utc>) -> Self {
+        let millis = u128::from(now.timestamp_millis().max(0) as u64) & ((1u128 << 48) - 1);
+        let mut random = [0u8; 10];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let mut value = millis << 80;
+        for (i, byte) in random.iter().enumerate() {
+            value |= u128::from(*byte) << (8 * (9 - i));
+        }
+        let mut out = String::with_capacity(Self::PREFIX.len() + 26);
+        out.push_str(Self::PREFIX);
+        for i in (0..26).rev() {
+            let index = ((value >> (5 * i)) & 0x1f) as usize;
+            out.push(char::from(CROCKFORD[index]));
+        }
+        LeadId(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Milliseconds since the epoch encoded in the id.
+    pub fn timestamp_millis(&self) -> u64 {
+        let body = &self.0[Self::PREFIX.len()..];
+        let mut value: u128 = 0;
+        for c in body.bytes() {
+            let digit = CROCKFORD.iter().position(|&d| d == c).unwrap_or(0) as u128;
+            value = (value << 5) | digit;
+        }
+        (value >> 80) as u64
+    }
+}
+
+/// Why a string is not a lead id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a lead id is `lead_` followed by 26 characters of Crockford base32")]
+pub struct InvalidLeadId;
+
+impl FromStr for LeadId {
+    type Err = InvalidLeadId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let body = s.strip_prefix(Self::PREFIX).ok_or(InvalidLeadId)?;
+        if body.len() != 26 {
+            return Err(InvalidLeadId);
+        }
+        let upper = body.to_ascii_uppercase();
+        if !upper.bytes().all(|c| CROCKFORD.contains(&c)) {
+            return Err(InvalidLeadId);
+        }
+        // The first character carries only 3 bits (128 = 26 * 5 - 2).
+        if upper.as_bytes()[0] > b'7' {
+            return Err(InvalidLeadId);
+        }
+        Ok(LeadId(format!("{}{}", Self::PREFIX, upper)))
+    }
+}
+
+impl TryFrom<String> for LeadId {
+    type Error = InvalidLeadId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<LeadId> for String {
+    fn from(value: LeadId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for LeadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a lead is in its life. See DESIGN.md "Lead lifecycle".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    Received,
+    Rejected,
+    Routing,
+    Delivered,
+    Unsold,
+    Confirmed,
+    RejectedAfterPost,
+    Returned,
+}
+
+impl LeadStatus {
+    pub const ALL: [LeadStatus; 8] = [
+        LeadStatus::Received,
+        LeadStatus::Rejected,
+        LeadStatus::Routing,
+        LeadStatus::Delivered,
+        LeadStatus::Unsold,
+        LeadStatus::Confirmed,
+        LeadStatus::RejectedAfterPost,
+        LeadStatus::Returned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::Received => "received",
+            LeadStatus::Rejected => "rejected",
+            LeadStatus::Routing => "routing",
+            LeadStatus::Delivered => "delivered",
+            LeadStatus::Unsold => "unsold",
+            LeadStatus::Confirmed => "confirmed",
+            LeadStatus::RejectedAfterPost => "rejected_after_post",
+            LeadStatus::Returned => "returned",
+        }
+    }
+}
+
+impl FromStr for LeadStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LeadStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown lead status `{s}`"))
+    }
+}
+
+impl fmt::Display for LeadStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one delivery of a lead to one destination is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    InFlight,
+    Accepted,
+    Rejected,
+    Retrying,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 6] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::InFlight,
+        DeliveryStatus::Accepted,
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::InFlight => "in_flight",
+            DeliveryStatus::Accepted => "accepted",
+            DeliveryStatus::Rejected => "rejected",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    /// No further attempt will be made.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Accepted | DeliveryStatus::Rejected | DeliveryStatus::Dead
+        )
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown delivery status `{s}`"))
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one delivery, kept on the lead record under the destination's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryState {
+    pub status: DeliveryStatus,
+    /// Attempts started so far (the attempt in flight included).
+    pub attempts: u32,
+    /// While `in_flight`: until when the attempt's owner holds it; after that a redelivered job may take over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// While `retrying`: not before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last outcome in words (no PII, no credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The buyer's own id for the lead, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_ref: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DeliveryState {
+    pub fn pending(now: DateTime<Utc>) -> Self {
+        DeliveryState {
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            lease_until: None,
+            next_attempt_at: None,
+            reason: None,
+            buyer_ref: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// What happened to a lead, as the partner reads it on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Received,
+    Screened,
+    Rejected,
+    Routing,
+    DeliveryAttempt,
+    DeliveryAccepted,
+    DeliveryRejected,
+    DeliveryRetryScheduled,
+    DeliveryDead,
+    Delivered,
+    Unsold,
+    BuyerVerdict,
+}
+
+/// One timeline entry: when, what, and a reason a partner can read. Never carries PII or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    /// The lead's status after this event.
+    pub status: LeadStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A stable machine-readable code for the reason (`duplicate_email`, `http_503`, `timeout`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl TimelineEvent {
+    pub fn new(at: DateTime<Utc>, kind: EventKind, status: LeadStatus) -> Self {
+        TimelineEvent {
+            at,
+            kind,
+            status,
+            destination: None,
+            attempt: None,
+            reason: None,
+            code: None,
+        }
+    }
+
+    pub fn destination(mut self, destination: &str) -> Self {
+        self.destination = Some(destination.to_owned());
+        self
+    }
+
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = Some(attempt);
+        self
+    }
+
+    pub fn reason(mut self, code: &str, reason: impl Into<String>) -> Self {
+        self.code = Some(code.to_owned());
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// A lead as stored: who posted it, its normalised body (the only place PII lives), status and history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadRecord {
+    pub id: LeadId,
+    pub partner_id: String,
+    pub vertical: Vertical,
+    pub status: LeadStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The lead in its vertical's schema, normalised. Contains PII: never log it.
+    pub lead: serde_json::Value,
+    pub events: Vec<TimelineEvent>,
+    pub deliveries: BTreeMap<String, DeliveryState>,
+    /// When the store may forget the lead (DynamoDB TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl LeadRecord {
+    /// A freshly received lead with its first timeline event.
+    pub fn received(
+        id: LeadId,
+        partner_id: &str,
+        vertical: Vertical,
+        lead: serde_json::Value,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        LeadRecord {
+            id,
+            partner_id: partner_id.to_owned(),
+            vertical,
+            status: LeadStatus::Received,
+            created_at: now,
+            updated_at: now,
+            lead,
+            events: vec![TimelineEvent::new(now, EventKind::Received, LeadStatus::Received)],
+            deliveries: BTreeMap::new(),
+            expires_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_ordered_and_parse_back() {
+        let t0 = DateTime::from_timestamp_millis(1_700_000_000_000).expect("valid time");
+        let t1 = DateTime::from_timestamp_millis(1_700_000_000_001).expect("valid time");
+        let a = LeadId::generate(t0);
+        let b = LeadId::generate(t1);
+        assert!(a.as_str().starts_with("lead_"));
+        assert_eq!(a.as_str().len(), 31);
+        assert!(a < b, "ids must sort by creation time");
+        assert_eq!(a.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!(a.as_str().parse::<LeadId>(), Ok(a.clone()));
+        assert_eq!(a.as_str().to_lowercase().replace("lead_", "lead_").parse::<LeadId>(), Ok(a));
+    }
+
+    #[test]
+    fn ids_are_unguessable() {
+        let now = Utc::now();
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| LeadId::generate(now)).collect();
+        assert_eq!(ids.len(), 1000, "same millisecond must still give distinct ids");
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "lead_",
+            "lead_123",
+            "LEAD_01HZY0000000000000000000000",
+            "lead_01HZY000000000000000000000U",
+            "lead_81HZY00000000000000000000",
+            "ld_01HZY00000000000000000000",
+        ] {
+            assert_eq!(bad.parse::<LeadId>(), Err(InvalidLeadId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in LeadStatus::ALL {
+            assert_eq!(status.as_str().parse::<LeadStatus>(), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).expect("serialises"),
+                serde_json::json!(status.as_str())
+            );
+        }
+        for status in DeliveryStatus::ALL {
+            assert_eq!(status.as_str().parse::<DeliveryStatus>(), Ok(status));
+        }
+    }
+}

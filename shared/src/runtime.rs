@@ -1,0 +1,59 @@
+//! Cold start on AWS: read the environment once, build the SDK clients once, load and check the config.
+//! Every function's `main` calls [`aws_dependencies`] and fails fast, naming what is wrong.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{Config, Env};
+use crate::queue::sqs::SqsQueue;
+use crate::store::dynamodb::DynamoStore;
+use crate::store::LeadStore;
+
+/// What the functions share on AWS.
+pub struct AwsDependencies {
+    pub config: Arc<Config>,
+    pub store: Arc<DynamoStore>,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsDependencies {
+    /// The queue whose URL is in environment variable `variable`.
+    pub fn queue(&self, variable: &str) -> anyhow::Result<Arc<SqsQueue>> {
+        let url = required_env(variable)?;
+        Ok(Arc::new(SqsQueue::new(self.sqs.clone(), url)))
+    }
+}
+
+fn required_env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .with_context(|| format!("environment variable {name} is not set"))
+}
+
+/// Build the clients and load the configuration: from `LEADHUB_CONFIG_FILE` when set, else from the
+/// table's `CONFIG#active` item. `LEADHUB_PUBLIC_BASE_URL` overrides `hub.public_base_url`.
+pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let table = required_env("LEADHUB_TABLE")?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+    let document = match std::env::var("LEADHUB_CONFIG_FILE").ok().filter(|v| !v.is_empty()) {
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read LEADHUB_CONFIG_FILE {path}"))?,
+        None => store
+            .get_config_document()
+            .await
+            .context("cannot read the configuration from the table")?
+            .context("no configuration: store one with `leadhub-admin config put` or set LEADHUB_CONFIG_FILE")?,
+    };
+    let mut config = Config::from_toml(&document, &Env)?;
+    if let Some(url) = std::env::var("LEADHUB_PUBLIC_BASE_URL").ok().filter(|v| !v.is_empty()) {
+        config = config.with_public_base_url(&url)?;
+    }
+    Ok(AwsDependencies {
+        config: Arc::new(config),
+        store,
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+    })
+}

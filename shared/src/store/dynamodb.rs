@@ -1,0 +1,1082 @@
+//! The DynamoDB adapter of [`LeadStore`]: one table, every race settled by a conditional write.
+//!
+//! # Table
+//!
+//! Keys `pk` (S, hash) and `sk` (S, range); global secondary index `gsi1` on `gsi1pk` (S, hash) and `gsi1sk`
+//! (S, range), projecting all attributes; on-demand billing; DynamoDB TTL on `ttl` (epoch seconds).
+//! [`create_table`] makes it.
+//!
+//! # Items
+//!
+//! Times are stored as epoch milliseconds (N), so they come back truncated to the millisecond. `ttl` is the
+//! expiry in epoch seconds rounded up, so that DynamoDB never deletes an item before it expired; TTL deletion
+//! is lazy (up to days late), so every read that cares about expiry also compares `expires_at` itself.
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! | --- | --- | --- | --- |
+//! | lead | `LEAD#<leadId>` | `META` | see below |
+//! | idempotency record | `IDEMP#<partnerId>#<key>` | `IDEMP` | `partner_id` S, `idem_key` S, `request_hash` S, `lead_id` S, `created_at` N, `in_flight_until` N, `expires_at` N, `ttl` N |
+//! | uniqueness claim | the claimed key, e.g. `DEDUPE#heloc#email#<hex>` | `CLAIM` | `owner` S (a lead id), optional `expires_at` N and `ttl` N |
+//! | configuration | `CONFIG#active` | `CONFIG` | `document` S (TOML) |
+//!
+//! A lead item holds:
+//!
+//! - `partner_id` S; `vertical` S (the vertical's serde name, e.g. `heloc`); `status` S (the lead status's
+//!   name); `created_at` N, `updated_at` N;
+//! - `lead` S: the normalised lead as JSON. It holds PII and lives only here;
+//! - `events` L of S: the timeline, each event as JSON, oldest first;
+//! - `deliveries` M: destination id -> M of `status` S (delivery status name), `attempts` N, `updated_at` N,
+//!   and when set `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S. Always present (empty M
+//!   when there are none) so that updates can `SET deliveries.#d = :v`;
+//! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
+//!   leads, newest last;
+//! - when the lead expires: `expires_at` N and `ttl` N.
+//!
+//! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
+//! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{
+    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadStore, LeadUpdate, StoreError,
+    UpdateOutcome,
+};
+use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
+use crate::verticals::Vertical;
+
+/// The global secondary index listing a partner's leads.
+pub const GSI1: &str = "gsi1";
+/// The attribute DynamoDB's TTL reads.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+const CONFIG_PK: &str = "CONFIG#active";
+
+/// How often a conditional write that lost a race with a concurrent write is tried again.
+const MAX_ATTEMPTS: usize = 4;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A [`LeadStore`] on one DynamoDB table (see the module docs for its layout).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, operation: &str, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| sdk_error(operation, &error))?;
+        Ok(output.item)
+    }
+
+    async fn get_idempotency(
+        &self,
+        partner_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get_item("GetItem (idempotency record)", idempotency_pk(partner_id, key), "IDEMP")
+            .await?
+            .map(|item| idempotency_from_item(&item))
+            .transpose()
+    }
+
+    /// One attempt at writing a lead and its idempotency record together. `replacing` is an expired record
+    /// that may be overwritten (DynamoDB's TTL had not removed it yet).
+    async fn create_with_idempotency(
+        &self,
+        lead: &Item,
+        idempotency: &Item,
+        replacing: Option<&IdempotencyRecord>,
+    ) -> Result<Result<(), Cancelled>, StoreError> {
+        let mut idempotency_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idempotency.clone()))
+            .expression_attribute_names("#pk", "pk");
+        idempotency_put = match replacing {
+            None => idempotency_put.condition_expression("attribute_not_exists(#pk)"),
+            Some(old) => idempotency_put
+                .condition_expression(
+                    "attribute_not_exists(#pk) OR \
+                     (#request_hash = :old_hash AND #lead_id = :old_lead AND #created_at = :old_created)",
+                )
+                .expression_attribute_names("#request_hash", "request_hash")
+                .expression_attribute_names("#lead_id", "lead_id")
+                .expression_attribute_names("#created_at", "created_at")
+                .expression_attribute_values(":old_hash", AttributeValue::S(old.request_hash.clone()))
+                .expression_attribute_values(":old_lead", AttributeValue::S(old.lead_id.to_string()))
+                .expression_attribute_values(":old_created", millis(old.created_at)),
+        };
+        let lead_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(lead.clone()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(built(idempotency_put.build())?).build())
+            .transact_items(TransactWriteItem::builder().put(built(lead_put.build())?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(error) => match error.as_service_error() {
+                Some(service) if service.is_transaction_canceled_exception() => {
+                    let codes: Vec<&str> = match service {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                            cancelled,
+                        ) => cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|reason| reason.code().unwrap_or("None"))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    Cancelled::from_codes(&codes)
+                        .map(Err)
+                        .ok_or_else(|| sdk_error("TransactWriteItems (create lead)", &error))
+                }
+                _ => Err(sdk_error("TransactWriteItems (create lead)", &error)),
+            },
+        }
+    }
+
+    async fn delete_item(
+        &self,
+        operation: &str,
+        pk: String,
+        sk: &str,
+        received_only: bool,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk.to_owned()));
+        if received_only {
+            request = request
+                .condition_expression("#status = :received")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":received", string(LeadStatus::Received.as_str()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(sdk_error(operation, &error)),
+        }
+    }
+}
+
+/// Why a create transaction was cancelled, from its cancellation reasons (idempotency put first, lead put
+/// second).
+#[derive(Debug, Clone, Copy)]
+struct Cancelled {
+    /// The idempotency record exists (or, when the service gave no reasons, may exist).
+    idempotency_exists: bool,
+    /// The lead exists (or, when the service gave no reasons, may exist).
+    lead_exists: bool,
+    /// Only a concurrent transaction got in the way: try again.
+    conflict: bool,
+}
+
+impl Cancelled {
+    /// `None` when a reason is neither a failed condition nor a conflict (validation, throughput...).
+    fn from_codes(codes: &[&str]) -> Option<Cancelled> {
+        if codes.is_empty() {
+            return Some(Cancelled {
+                idempotency_exists: true,
+                lead_exists: true,
+                conflict: false,
+            });
+        }
+        if codes
+            .iter()
+            .any(|code| !matches!(*code, "None" | "ConditionalCheckFailed" | "TransactionConflict"))
+        {
+            return None;
+        }
+        let failed = |index: usize| codes.get(index) == Some(&"ConditionalCheckFailed");
+        Some(Cancelled {
+            idempotency_exists: failed(0),
+            lead_exists: failed(1),
+            conflict: codes.contains(&"TransactionConflict"),
+        })
+    }
+}
+
+#[async_trait]
+impl LeadStore for DynamoStore {
+    async fn create_lead(
+        &self,
+        lead: &LeadRecord,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let item = lead_to_item(lead)?;
+        let Some(record) = idempotency else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Err(StoreError::AlreadyExists(lead.id.to_string()))
+                }
+                Err(error) => Err(sdk_error("PutItem (create lead)", &error)),
+            };
+        };
+
+        let idempotency_item = idempotency_to_item(record);
+        let mut replacing: Option<IdempotencyRecord> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let cancelled = match self
+                .create_with_idempotency(&item, &idempotency_item, replacing.as_ref())
+                .await?
+            {
+                Ok(()) => return Ok(CreateOutcome::Created),
+                Err(cancelled) => cancelled,
+            };
+            // As in the memory store, a live idempotency record wins over an existing lead.
+            if cancelled.idempotency_exists {
+                match self.get_idempotency(&record.partner_id, &record.key).await? {
+                    Some(existing) if existing.expires_at > Utc::now() => {
+                        return Ok(CreateOutcome::IdempotencyKeyUsed(existing));
+                    }
+                    // Expired but not yet removed by TTL: overwrite exactly that record. Or gone since.
+                    existing => replacing = existing,
+                }
+            }
+            if cancelled.lead_exists && self.get_lead(&lead.id).await?.is_some() {
+                return Err(StoreError::AlreadyExists(lead.id.to_string()));
+            }
+            if cancelled.conflict {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB TransactWriteItems (create lead): cancelled by concurrent writes on every attempt"
+                .to_owned(),
+        ))
+    }
+
+    async fn get_lead(&self, id: &LeadId) -> Result<Option<LeadRecord>, StoreError> {
+        self.get_item("GetItem (lead)", lead_pk(id), "META")
+            .await?
+            .map(|item| lead_from_item(&item))
+            .transpose()
+    }
+
+    async fn update_lead(&self, id: &LeadId, update: &LeadUpdate) -> Result<UpdateOutcome, StoreError> {
+        let expression = UpdateExpression::build(update)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(lead_pk(id)))
+            .key("sk", AttributeValue::S("META".to_owned()))
+            .condition_expression(expression.condition)
+            .update_expression(expression.update)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.ok_or_else(|| {
+                    StoreError::Corrupt("UpdateItem (lead) returned no attributes".to_owned())
+                })?;
+                Ok(UpdateOutcome::Applied(lead_from_item(&item)?))
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(match self.get_lead(id).await? {
+                    Some(record) => UpdateOutcome::Conflict(record),
+                    None => UpdateOutcome::NotFound,
+                })
+            }
+            Err(error) => Err(sdk_error("UpdateItem (lead)", &error)),
+        }
+    }
+
+    async fn discard_lead(
+        &self,
+        id: &LeadId,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        // Two calls, not a transaction: the lead's condition failing must not keep the record alive.
+        self.delete_item("DeleteItem (discard lead)", lead_pk(id), "META", true)
+            .await?;
+        if let Some((partner_id, key)) = idempotency {
+            self.delete_item(
+                "DeleteItem (discard idempotency record)",
+                idempotency_pk(partner_id, key),
+                "IDEMP",
+                false,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn claim_unique(
+        &self,
+        key: &str,
+        owner: &LeadId,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut item = Item::new();
+        item.insert("pk".to_owned(), string(key));
+        item.insert("sk".to_owned(), string("CLAIM"));
+        item.insert("owner".to_owned(), string(owner.as_str()));
+        if let Some(at) = expires_at {
+            item.insert("expires_at".to_owned(), millis(at));
+            item.insert(TTL_ATTRIBUTE.to_owned(), ttl_seconds(at));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            // Like the memory store, a holder claiming again gets `Claimed` without moving its expiry: the
+            // put only takes a free or expired key, the holder is found by the read after a failed condition.
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(#pk) OR #expires_at <= :now")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#expires_at", "expires_at")
+                .expression_attribute_values(":now", millis(Utc::now()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(ClaimOutcome::Claimed),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(error) => return Err(sdk_error("PutItem (claim)", &error)),
+            }
+            let Some(existing) = self
+                .get_item("GetItem (claim)", key.to_owned(), "CLAIM")
+                .await?
+            else {
+                continue; // released since: try again
+            };
+            let reader = ItemReader::new("claim", &existing);
+            let holder: LeadId = reader.parse("owner")?;
+            let live = reader
+                .opt_time("expires_at")?
+                .is_none_or(|at| at > Utc::now());
+            if live {
+                return Ok(if &holder == owner {
+                    ClaimOutcome::Claimed
+                } else {
+                    ClaimOutcome::HeldBy(holder)
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB PutItem (claim): the claim changed hands on every attempt".to_owned(),
+        ))
+    }
+
+    async fn get_config_document(&self) -> Result<Option<String>, StoreError> {
+        self.get_item("GetItem (config)", CONFIG_PK.to_owned(), "CONFIG")
+            .await?
+            .map(|item| ItemReader::new("config", &item).string("document").map(str::to_owned))
+            .transpose()
+    }
+
+    async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", string(CONFIG_PK))
+            .item("sk", string("CONFIG"))
+            .item("document", string(document))
+            .send()
+            .await
+            .map_err(|error| sdk_error("PutItem (config)", &error))?;
+        Ok(())
+    }
+}
+
+/// Create the table (see the module docs) if it does not exist, wait until it is active, and enable TTL on
+/// `ttl`. Safe to run again.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let attribute = |name: &str| {
+        built(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build(),
+        )
+    };
+    let key = |name: &str, kind: KeyType| {
+        built(
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build(),
+        )
+    };
+    let index = built(
+        GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build(),
+    )?;
+    let result = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .attribute_definitions(attribute("gsi1pk")?)
+        .attribute_definitions(attribute("gsi1sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(error) => return Err(sdk_error("CreateTable", &error)),
+    }
+
+    wait_until_active(client, table).await?;
+
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|error| sdk_error("DescribeTimeToLive", &error))?;
+    let enabled = ttl.time_to_live_description().is_some_and(|description| {
+        description.attribute_name() == Some(TTL_ATTRIBUTE)
+            && matches!(
+                description.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+    });
+    if !enabled {
+        let specification = built(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build(),
+        )?;
+        match client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(specification)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .message()
+                    .is_some_and(|message| message.contains("already enabled")) => {}
+            Err(error) => return Err(sdk_error("UpdateTimeToLive", &error)),
+        }
+    }
+    Ok(())
+}
+
+async fn wait_until_active(client: &Client, table: &str) -> Result<(), StoreError> {
+    for _ in 0..300 {
+        let output = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|error| sdk_error("DescribeTable", &error))?;
+        if output.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(StoreError::Unavailable(format!(
+        "DynamoDB table `{table}` did not become active within 5 minutes"
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Keys and item mapping.
+
+fn lead_pk(id: &LeadId) -> String {
+    format!("LEAD#{id}")
+}
+
+fn idempotency_pk(partner_id: &str, key: &str) -> String {
+    format!("IDEMP#{partner_id}#{key}")
+}
+
+fn string(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn number(value: impl fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn millis(at: DateTime<Utc>) -> AttributeValue {
+    number(at.timestamp_millis())
+}
+
+/// Epoch seconds, rounded up: TTL must not remove an item before it expired.
+fn ttl_seconds(at: DateTime<Utc>) -> AttributeValue {
+    let millis = at.timestamp_millis();
+    number(millis.div_euclid(1000) + i64::from(millis.rem_euclid(1000) > 0))
+}
+
+fn to_json(value: &impl Serialize, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|_| StoreError::Corrupt(format!("{what} could not be serialised")))
+}
+
+fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
+    result.map_err(|error| StoreError::Unavailable(format!("invalid DynamoDB request: {error}")))
+}
+
+fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
+    let vertical = match serde_json::to_value(lead.vertical) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => return Err(StoreError::Corrupt("the lead's vertical has no name".to_owned())),
+    };
+    let events = lead
+        .events
+        .iter()
+        .map(|event| to_json(event, "a timeline event").map(AttributeValue::S))
+        .collect::<Result<Vec<_>, _>>()?;
+    let deliveries = lead
+        .deliveries
+        .iter()
+        .map(|(destination, state)| (destination.clone(), delivery_to_value(state)))
+        .collect();
+    let mut item = Item::new();
+    item.insert("pk".to_owned(), string(lead_pk(&lead.id)));
+    item.insert("sk".to_owned(), string("META"));
+    item.insert("partner_id".to_owned(), string(&lead.partner_id));
+    item.insert("vertical".to_owned(), string(vertical));
+    item.insert("status".to_owned(), string(lead.status.as_str()));
+    item.insert("created_at".to_owned(), millis(lead.created_at));
+    item.insert("updated_at".to_owned(), millis(lead.updated_at));
+    item.insert("lead".to_owned(), AttributeValue::S(to_json(&lead.lead, "the lead")?));
+    item.insert("events".to_owned(), AttributeValue::L(events));
+    item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
+    item.insert("gsi1pk".to_owned(), string(format!("PARTNER#{}", lead.partner_id)));
+    item.insert("gsi1sk".to_owned(), string(lead.id.as_str()));
+    if let Some(at) = lead.expires_at {
+        item.insert("expires_at".to_owned(), millis(at));
+        item.insert(TTL_ATTRIBUTE.to_owned(), ttl_seconds(at));
+    }
+    Ok(item)
+}
+
+fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
+    let reader = ItemReader::new("lead", item);
+    let id = reader
+        .string("pk")?
+        .strip_prefix("LEAD#")
+        .and_then(|id| id.parse::<LeadId>().ok())
+        .ok_or_else(|| reader.corrupt("pk", "a lead key"))?;
+    let vertical: Vertical = serde_json::from_value(serde_json::Value::String(
+        reader.string("vertical")?.to_owned(),
+    ))
+    .map_err(|_| reader.corrupt("vertical", "a vertical's name"))?;
+    let lead = serde_json::from_str(reader.string("lead")?)
+        .map_err(|_| reader.corrupt("lead", "a JSON document"))?;
+    let events = reader
+        .list("events")?
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            value
+                .as_s()
+                .ok()
+                .and_then(|json| serde_json::from_str::<TimelineEvent>(json).ok())
+                .ok_or_else(|| reader.corrupt(&format!("events[{index}]"), "a timeline event"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let deliveries = reader
+        .map("deliveries")?
+        .iter()
+        .map(|(destination, value)| {
+            delivery_from_value(destination, value).map(|state| (destination.clone(), state))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let expires_at = match reader.opt_time("expires_at")? {
+        Some(at) => Some(at),
+        None => reader
+            .opt_i64(TTL_ATTRIBUTE)?
+            .map(|seconds| {
+                DateTime::from_timestamp(seconds, 0).ok_or_else(|| reader.corrupt(TTL_ATTRIBUTE, "a time"))
+            })
+            .transpose()?,
+    };
+    Ok(LeadRecord {
+        id,
+        partner_id: reader.string("partner_id")?.to_owned(),
+        vertical,
+        status: reader.parse("status")?,
+        created_at: reader.time("created_at")?,
+        updated_at: reader.time("updated_at")?,
+        lead,
+        events,
+        deliveries,
+        expires_at,
+    })
+}
+
+fn delivery_to_value(state: &DeliveryState) -> AttributeValue {
+    let mut map = Item::new();
+    map.insert("status".to_owned(), string(state.status.as_str()));
+    map.insert("attempts".to_owned(), number(state.attempts));
+    if let Some(at) = state.lease_until {
+        map.insert("lease_until".to_owned(), millis(at));
+    }
+    if let Some(at) = state.next_attempt_at {
+        map.insert("next_attempt_at".to_owned(), millis(at));
+    }
+    if let Some(reason) = &state.reason {
+        map.insert("reason".to_owned(), string(reason));
+    }
+    if let Some(buyer_ref) = &state.buyer_ref {
+        map.insert("buyer_ref".to_owned(), string(buyer_ref));
+    }
+    map.insert("updated_at".to_owned(), millis(state.updated_at));
+    AttributeValue::M(map)
+}
+
+fn delivery_from_value(destination: &str, value: &AttributeValue) -> Result<DeliveryState, StoreError> {
+    let what = format!("lead item: delivery to `{destination}`");
+    let map = value
+        .as_m()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not a map")))?;
+    let reader = ItemReader::new(&what, map);
+    Ok(DeliveryState {
+        status: reader.parse("status")?,
+        attempts: reader.parse("attempts")?,
+        lease_until: reader.opt_time("lease_until")?,
+        next_attempt_at: reader.opt_time("next_attempt_at")?,
+        reason: reader.opt_string("reason")?.map(str::to_owned),
+        buyer_ref: reader.opt_string("buyer_ref")?.map(str::to_owned),
+        updated_at: reader.time("updated_at")?,
+    })
+}
+
+fn idempotency_to_item(record: &IdempotencyRecord) -> Item {
+    let mut item = Item::new();
+    item.insert("pk".to_owned(), string(idempotency_pk(&record.partner_id, &record.key)));
+    item.insert("sk".to_owned(), string("IDEMP"));
+    item.insert("partner_id".to_owned(), string(&record.partner_id));
+    item.insert("idem_key".to_owned(), string(&record.key));
+    item.insert("request_hash".to_owned(), string(&record.request_hash));
+    item.insert("lead_id".to_owned(), string(record.lead_id.as_str()));
+    item.insert("created_at".to_owned(), millis(record.created_at));
+    item.insert("in_flight_until".to_owned(), millis(record.in_flight_until));
+    item.insert("expires_at".to_owned(), millis(record.expires_at));
+    item.insert(TTL_ATTRIBUTE.to_owned(), ttl_seconds(record.expires_at));
+    item
+}
+
+fn idempotency_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let reader = ItemReader::new("idempotency", item);
+    let expires_at = match reader.opt_time("expires_at")? {
+        Some(at) => at,
+        None => DateTime::from_timestamp(reader.i64(TTL_ATTRIBUTE)?, 0)
+            .ok_or_else(|| reader.corrupt(TTL_ATTRIBUTE, "a time"))?,
+    };
+    Ok(IdempotencyRecord {
+        partner_id: reader.string("partner_id")?.to_owned(),
+        key: reader.string("idem_key")?.to_owned(),
+        request_hash: reader.string("request_hash")?.to_owned(),
+        lead_id: reader.parse("lead_id")?,
+        created_at: reader.time("created_at")?,
+        in_flight_until: reader.time("in_flight_until")?,
+        expires_at,
+    })
+}
+
+/// Reads typed attributes of one item; every failure names the item kind and the attribute, not the value.
+struct ItemReader<'a> {
+    what: &'a str,
+    item: &'a Item,
+}
+
+impl<'a> ItemReader<'a> {
+    fn new(what: &'a str, item: &'a Item) -> Self {
+        ItemReader { what, item }
+    }
+
+    fn corrupt(&self, attribute: &str, expected: &str) -> StoreError {
+        StoreError::Corrupt(format!(
+            "{} item: attribute `{attribute}` is missing or not {expected}",
+            self.what
+        ))
+    }
+
+    fn opt_string(&self, attribute: &str) -> Result<Option<&'a str>, StoreError> {
+        self.item
+            .get(attribute)
+            .map(|value| {
+                value
+                    .as_s()
+                    .map(String::as_str)
+                    .map_err(|_| self.corrupt(attribute, "a string"))
+            })
+            .transpose()
+    }
+
+    fn string(&self, attribute: &str) -> Result<&'a str, StoreError> {
+        self.opt_string(attribute)?
+            .ok_or_else(|| self.corrupt(attribute, "a string"))
+    }
+
+    /// A string attribute parsed with `FromStr` (statuses, ids), or a number attribute.
+    fn parse<T: FromStr>(&self, attribute: &str) -> Result<T, StoreError> {
+        let text = match self.item.get(attribute) {
+            Some(AttributeValue::S(text) | AttributeValue::N(text)) => text,
+            _ => return Err(self.corrupt(attribute, "a known value")),
+        };
+        text.parse().map_err(|_| self.corrupt(attribute, "a known value"))
+    }
+
+    fn opt_i64(&self, attribute: &str) -> Result<Option<i64>, StoreError> {
+        self.item
+            .get(attribute)
+            .map(|value| {
+                value
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or_else(|| self.corrupt(attribute, "a whole number"))
+            })
+            .transpose()
+    }
+
+    fn i64(&self, attribute: &str) -> Result<i64, StoreError> {
+        self.opt_i64(attribute)?
+            .ok_or_else(|| self.corrupt(attribute, "a whole number"))
+    }
+
+    fn opt_time(&self, attribute: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.opt_i64(attribute)?
+            .map(|ms| DateTime::from_timestamp_millis(ms).ok_or_else(|| self.corrupt(attribute, "a time")))
+            .transpose()
+    }
+
+    fn time(&self, attribute: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.opt_time(attribute)?
+            .ok_or_else(|| self.corrupt(attribute, "a time"))
+    }
+
+    fn list(&self, attribute: &str) -> Result<&'a [AttributeValue], StoreError> {
+        match self.item.get(attribute) {
+            Some(AttributeValue::L(list)) => Ok(list),
+            _ => Err(self.corrupt(attribute, "a list")),
+        }
+    }
+
+    fn map(&self, attribute: &str) -> Result<&'a Item, StoreError> {
+        match self.item.get(attribute) {
+            Some(AttributeValue::M(map)) => Ok(map),
+            _ => Err(self.corrupt(attribute, "a map")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The update: `preconditions_hold` and `apply_update` (in `store/mod.rs`) as one conditional UpdateItem.
+
+struct UpdateExpression {
+    condition: String,
+    update: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl UpdateExpression {
+    fn build(update: &LeadUpdate) -> Result<UpdateExpression, StoreError> {
+        let mut names: HashMap<String, String> = [
+            "pk",
+            "status",
+            "updated_at",
+            "events",
+            "deliveries",
+            "attempts",
+            "lease_until",
+        ]
+        .into_iter()
+        .map(|name| (format!("#{name}"), name.to_owned()))
+        .collect();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        let mut value = |attribute: AttributeValue| {
+            let placeholder = format!(":v{}", values.len());
+            values.insert(placeholder.clone(), attribute);
+            placeholder
+        };
+        // Destination ids may hold any character: each gets its own name placeholder.
+        let mut destinations: BTreeMap<&str, String> = BTreeMap::new();
+        for change in &update.deliveries {
+            let next = destinations.len();
+            destinations
+                .entry(change.destination.as_str())
+                .or_insert_with(|| format!("#d{next}"));
+        }
+        for (destination, placeholder) in &destinations {
+            names.insert(placeholder.clone(), (*destination).to_owned());
+        }
+
+        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
+        if !update.expect_status.is_empty() {
+            let list: Vec<String> = update
+                .expect_status
+                .iter()
+                .map(|status| value(string(status.as_str())))
+                .collect();
+            conditions.push(format!("#status IN ({})", list.join(", ")));
+        }
+        for change in &update.deliveries {
+            let path = format!("#deliveries.{}", destinations[change.destination.as_str()]);
+            let condition = match &change.expect {
+                DeliveryExpect::Absent => format!("attribute_not_exists({path})"),
+                // No status can match an empty list; `IN ()` is not valid syntax. `attribute_exists(#pk)` is
+                // also required, so this clause is false.
+                DeliveryExpect::StatusIn(statuses) if statuses.is_empty() => "attribute_not_exists(#pk)".to_owned(),
+                DeliveryExpect::StatusIn(statuses) => {
+                    let list: Vec<String> = statuses
+                        .iter()
+                        .map(|status| value(string(status.as_str())))
+                        .collect();
+                    format!("{path}.#status IN ({})", list.join(", "))
+                }
+                DeliveryExpect::Claimable { attempt, now } => {
+                    let in_flight = format!(
+                        "({path}.#status = {} AND {path}.#attempts = {} AND {path}.#lease_until < {})",
+                        value(string(DeliveryStatus::InFlight.as_str())),
+                        value(number(attempt)),
+                        value(millis(*now)),
+                    );
+                    match attempt.checked_sub(1) {
+                        // Attempt 0 cannot follow a pending or retrying delivery.
+                        None => in_flight,
+                        Some(made) => format!(
+                            "(({path}.#status IN ({}, {}) AND {path}.#attempts = {}) OR {in_flight})",
+                            value(string(DeliveryStatus::Pending.as_str())),
+                            value(string(DeliveryStatus::Retrying.as_str())),
+                            value(number(made)),
+                        ),
+                    }
+                }
+            };
+            conditions.push(condition);
+        }
+
+        let mut sets = vec![format!("#updated_at = {}", value(millis(update.now)))];
+        if let Some(status) = update.set_status {
+            sets.push(format!("#status = {}", value(string(status.as_str()))));
+        }
+        // Two changes to one destination: the last wins, as in `apply_update` (one SET per path).
+        let mut last_change: BTreeMap<&str, &DeliveryState> = BTreeMap::new();
+        for change in &update.deliveries {
+            last_change.insert(change.destination.as_str(), &change.state);
+        }
+        for (destination, state) in last_change {
+            sets.push(format!(
+                "#deliveries.{} = {}",
+                destinations[destination],
+                value(delivery_to_value(state))
+            ));
+        }
+        if !update.events.is_empty() {
+            let events = update
+                .events
+                .iter()
+                .map(|event| to_json(event, "a timeline event").map(AttributeValue::S))
+                .collect::<Result<Vec<_>, _>>()?;
+            let empty = value(AttributeValue::L(Vec::new()));
+            let new = value(AttributeValue::L(events));
+            sets.push(format!("#events = list_append(if_not_exists(#events, {empty}), {new})"));
+        }
+
+        Ok(UpdateExpression {
+            condition: conditions.join(" AND "),
+            update: format!("SET {}", sets.join(", ")),
+            names,
+            values,
+        })
+    }
+}
+
+/// A failed SDK call as [`StoreError::Unavailable`]: the operation and the service's code and message (which
+/// never quote item values), or the transport failure.
+fn sdk_error<E, R>(operation: &str, error: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let error = service.err();
+            StoreError::Unavailable(format!(
+                "DynamoDB {operation}: {}: {}",
+                error.code().unwrap_or("unknown error"),
+                error.message().unwrap_or("no message")
+            ))
+        }
+        other => StoreError::Unavailable(format!("DynamoDB {operation}: {}", DisplayErrorContext(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::EventKind;
+    use crate::store::preconditions_hold;
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(millis).expect("valid time")
+    }
+
+    fn record() -> LeadRecord {
+        let mut lead = LeadRecord::received(
+            LeadId::generate(at(1_700_000_000_000)),
+            "partner-1",
+            Vertical::Heloc,
+            serde_json::json!({"firstName": "Zoë", "loanAmount": 50000}),
+            at(1_700_000_000_000),
+            Some(at(1_800_000_000_500)),
+        );
+        lead.deliveries.insert(
+            "dest.with-dots #1".to_owned(),
+            DeliveryState {
+                status: DeliveryStatus::InFlight,
+                attempts: 2,
+                lease_until: Some(at(1_700_000_060_000)),
+                next_attempt_at: Some(at(1_700_000_030_000)),
+                reason: Some("HTTP 503".to_owned()),
+                buyer_ref: Some("B-1".to_owned()),
+                updated_at: at(1_700_000_001_000),
+            },
+        );
+        lead
+    }
+
+    #[test]
+    fn lead_items_round_trip() {
+        let lead = record();
+        let item = lead_to_item(&lead).expect("maps");
+        assert_eq!(item["ttl"], AttributeValue::N("1800000001".to_owned()), "TTL rounds up");
+        assert_eq!(item["gsi1pk"], AttributeValue::S("PARTNER#partner-1".to_owned()));
+        assert_eq!(lead_from_item(&item).expect("reads back"), lead);
+    }
+
+    #[test]
+    fn unreadable_items_name_the_attribute_not_the_value() {
+        let mut item = lead_to_item(&record()).expect("maps");
+        item.insert("lead".to_owned(), AttributeValue::S("{not json: Zoë".to_owned()));
+        let message = lead_from_item(&item).expect_err("corrupt").to_string();
+        assert!(message.contains("`lead`"), "{message}");
+        assert!(!message.contains("Zoë"), "{message}");
+        item.remove("lead");
+        item.insert("status".to_owned(), AttributeValue::S("lost".to_owned()));
+        assert!(lead_from_item(&item).is_err());
+    }
+
+    #[test]
+    fn idempotency_items_round_trip() {
+        let record = IdempotencyRecord {
+            partner_id: "partner-1".to_owned(),
+            key: "key #1".to_owned(),
+            request_hash: "abc".to_owned(),
+            lead_id: LeadId::generate(at(1_700_000_000_000)),
+            created_at: at(1_700_000_000_001),
+            in_flight_until: at(1_700_000_030_001),
+            expires_at: at(1_700_086_400_001),
+        };
+        let item = idempotency_to_item(&record);
+        assert_eq!(item["pk"], AttributeValue::S("IDEMP#partner-1#key #1".to_owned()));
+        assert_eq!(idempotency_from_item(&item).expect("reads back"), record);
+    }
+
+    #[test]
+    fn update_expression_names_every_destination_and_keeps_the_last_change() {
+        let now = at(1_700_000_100_000);
+        let state = DeliveryState::pending(now);
+        let update = LeadUpdate::new(now)
+            .expect(&[LeadStatus::Routing])
+            .status(LeadStatus::Delivered)
+            .delivery("a.b #c", DeliveryExpect::Absent, state.clone())
+            .delivery("x", DeliveryExpect::StatusIn(vec![]), state.clone())
+            .delivery("a.b #c", DeliveryExpect::Claimable { attempt: 0, now }, state)
+            .event(TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered));
+        let expression = UpdateExpression::build(&update).expect("builds");
+        assert_eq!(expression.names["#d0"], "a.b #c");
+        assert_eq!(expression.names["#d1"], "x");
+        assert_eq!(expression.update.matches("#deliveries.#d0 =").count(), 1);
+        assert!(expression.condition.contains("attribute_not_exists(#deliveries.#d0)"));
+        assert!(!expression.condition.contains(" - 1"));
+        // The reference semantics agree that this update cannot apply (the empty `StatusIn`).
+        assert!(!preconditions_hold(&record(), &update));
+    }
+}

@@ -1,0 +1,210 @@
+//! The `LeadStore` port: everything the handlers keep, with the conditions that make it race-free.
+//!
+//! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
+//! same contract suite (`shared/tests/it/store_contract.rs`).
+
+pub mod dynamodb;
+pub mod memory;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
+
+/// The store failed; the operation may or may not have been applied only where the variant says so.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store could not be reached or refused the call: {0}")]
+    Unavailable(String),
+    #[error("a stored item could not be read: {0}")]
+    Corrupt(String),
+    #[error("an item with this key already exists: {0}")]
+    AlreadyExists(String),
+}
+
+/// The record that makes an `Idempotency-Key` replay return the first answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub partner_id: String,
+    pub key: String,
+    /// SHA-256 of the request (method, path and body): the same key with another body is refused.
+    pub request_hash: String,
+    pub lead_id: LeadId,
+    pub created_at: DateTime<Utc>,
+    /// Until then the first request may still be in flight: a replay gets 409.
+    pub in_flight_until: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of [`LeadStore::create_lead`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created,
+    /// Nothing was written: the partner already used this idempotency key.
+    IdempotencyKeyUsed(IdempotencyRecord),
+}
+
+/// What a delivery must look like for an update to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryExpect {
+    /// There is no delivery to this destination yet.
+    Absent,
+    /// The delivery is in one of these states.
+    StatusIn(Vec<DeliveryStatus>),
+    /// Attempt `attempt` may start: the delivery is pending or retrying with `attempt - 1` attempts made, or
+    /// already in flight for `attempt` with a lease that ran out before `now` (its owner died).
+    Claimable { attempt: u32, now: DateTime<Utc> },
+}
+
+/// Set one delivery's state, if it matches `expect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryChange {
+    pub destination: String,
+    pub expect: DeliveryExpect,
+    pub state: DeliveryState,
+}
+
+/// One atomic change to a lead: every precondition holds and everything is applied, or nothing is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadUpdate {
+    /// The lead's status must be one of these (any status when empty).
+    pub expect_status: Vec<LeadStatus>,
+    pub set_status: Option<LeadStatus>,
+    pub deliveries: Vec<DeliveryChange>,
+    /// Appended to the timeline.
+    pub events: Vec<TimelineEvent>,
+    pub now: DateTime<Utc>,
+}
+
+impl LeadUpdate {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        LeadUpdate {
+            expect_status: Vec::new(),
+            set_status: None,
+            deliveries: Vec::new(),
+            events: Vec::new(),
+            now,
+        }
+    }
+
+    pub fn expect(mut self, statuses: &[LeadStatus]) -> Self {
+        self.expect_status = statuses.to_vec();
+        self
+    }
+
+    pub fn status(mut self, status: LeadStatus) -> Self {
+        self.set_status = Some(status);
+        self
+    }
+
+    pub fn delivery(mut self, destination: &str, expect: DeliveryExpect, state: DeliveryState) -> Self {
+        self.deliveries.push(DeliveryChange {
+            destination: destination.to_owned(),
+            expect,
+            state,
+        });
+        self
+    }
+
+    pub fn event(mut self, event: TimelineEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+}
+
+/// The result of [`LeadStore::update_lead`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// Applied; the record as it now is.
+    Applied(LeadRecord),
+    /// A precondition did not hold; nothing was written. The record as it is.
+    Conflict(LeadRecord),
+    NotFound,
+}
+
+/// The result of [`LeadStore::claim_unique`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The value is now (or was already) held by this lead.
+    Claimed,
+    /// Another lead holds it.
+    HeldBy(LeadId),
+}
+
+/// Where leads, idempotency records and uniqueness claims live.
+#[async_trait]
+pub trait LeadStore: Send + Sync {
+    /// Store a new lead with one conditional write; with an idempotency record, both or neither.
+    async fn create_lead(
+        &self,
+        lead: &LeadRecord,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError>;
+
+    /// A lead by id (strongly consistent).
+    async fn get_lead(&self, id: &LeadId) -> Result<Option<LeadRecord>, StoreError>;
+
+    /// Apply `update` atomically if its preconditions hold.
+    async fn update_lead(&self, id: &LeadId, update: &LeadUpdate) -> Result<UpdateOutcome, StoreError>;
+
+    /// Undo a `create_lead` whose lead could not be queued: removes the lead while it is still `received`,
+    /// and the idempotency record if given, so the partner's retry starts afresh.
+    async fn discard_lead(
+        &self,
+        id: &LeadId,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<(), StoreError>;
+
+    /// Claim `key` (a keyed hash, never raw PII) for `owner`, race-free. Claiming a key one already holds
+    /// succeeds, so a redelivered message gets the same answer.
+    async fn claim_unique(
+        &self,
+        key: &str,
+        owner: &LeadId,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// The active configuration document (TOML), if an operator stored one.
+    async fn get_config_document(&self) -> Result<Option<String>, StoreError>;
+
+    /// Store the configuration document (the operator command checks it first).
+    async fn put_config_document(&self, document: &str) -> Result<(), StoreError>;
+}
+
+/// Check `update`'s preconditions against `record` (the memory adapter's semantics, and the reference
+/// for the DynamoDB condition expression).
+pub fn preconditions_hold(record: &LeadRecord, update: &LeadUpdate) -> bool {
+    if !update.expect_status.is_empty() && !update.expect_status.contains(&record.status) {
+        return false;
+    }
+    update.deliveries.iter().all(|change| {
+        let current = record.deliveries.get(&change.destination);
+        match (&change.expect, current) {
+            (DeliveryExpect::Absent, current) => current.is_none(),
+            (DeliveryExpect::StatusIn(statuses), Some(state)) => statuses.contains(&state.status),
+            (DeliveryExpect::StatusIn(_), None) => false,
+            (DeliveryExpect::Claimable { attempt, now }, Some(state)) => match state.status {
+                DeliveryStatus::Pending | DeliveryStatus::Retrying => state.attempts + 1 == *attempt,
+                DeliveryStatus::InFlight => {
+                    state.attempts == *attempt && state.lease_until.is_some_and(|lease| lease < *now)
+                }
+                _ => false,
+            },
+            (DeliveryExpect::Claimable { .. }, None) => false,
+        }
+    })
+}
+
+/// Apply `update` to `record` (after [`preconditions_hold`]).
+pub fn apply_update(record: &mut LeadRecord, update: &LeadUpdate) {
+    if let Some(status) = update.set_status {
+        record.status = status;
+    }
+    for change in &update.deliveries {
+        record
+            .deliveries
+            .insert(change.destination.clone(), change.state.clone());
+    }
+    record.events.extend(update.events.iter().cloned());
+    record.updated_at = update.now;
+}

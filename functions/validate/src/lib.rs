@@ -65,7 +65,8 @@ impl Validate {
             }
             ScreeningVerdict::Passed => {
                 let plan = routing::plan(&self.config, &lead);
-                let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received);
+                let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                    .reason("passed", "passed screening (duplicate check)");
                 if plan.destinations.is_empty() {
                     tracing::warn!(lead_id = %lead.id, vertical = %lead.vertical, "no destination for the lead");
                     LeadUpdate::new(now)

@@ -1,1 +1,13 @@
+//! End-to-end tests: leads posted over HTTP to ingest, followed through validate and dispatch to sandbox
+//! buyers on loopback, and buyer verdicts back through callback. One binary, modules per concern.
+//!
+//! Tests named `aws_*` run the same pipeline on DynamoDB and SQS through the AWS SDK against moto; they are
+//! ignored by a plain `cargo test` and run by `infra/test.sh` (which starts moto).
 
+mod support;
+
+mod aws;
+mod delivery;
+mod partner_api;
+mod privacy;
+mod screening;

@@ -57,6 +57,10 @@ pub struct Options {
     pub visibility_timeout: Duration,
     /// Receives before a message is moved to the dead-letter queue.
     pub max_receive_count: u32,
+    /// More partners besides the demo one: (id, key id, secret).
+    pub other_partners: Vec<(String, String, String)>,
+    /// How long a replayed `Idempotency-Key` answers 409 while the first request may be in flight.
+    pub idempotency_in_flight_secs: u32,
 }
 
 impl Default for Options {
@@ -72,6 +76,8 @@ impl Default for Options {
             buyer_timeout_ms: 3_000,
             visibility_timeout: Duration::from_secs(5),
             max_receive_count: 5,
+            other_partners: Vec::new(),
+            idempotency_in_flight_secs: 10,
         }
     }
 }
@@ -127,6 +133,7 @@ pub fn demo_config(options: &Options, buyers: &[(String, String, String)], publi
 public_base_url = "{public_base_url}"
 hash_key = "env:LEADHUB_HASH_KEY"
 callback_key = "env:LEADHUB_CALLBACK_KEY"
+idempotency_in_flight_secs = {in_flight}
 
 [retry]
 base_delay_ms = {retry}
@@ -139,9 +146,16 @@ secret_hash = "{hash}"
 verticals = ["heloc"]
 "#,
         retry = options.retry_base_delay_ms,
+        in_flight = options.idempotency_in_flight_secs,
         key = options.demo_key,
         hash = SecretHash::of(&options.demo_secret).to_stored(),
     );
+    for (id, key, secret) in &options.other_partners {
+        doc.push_str(&format!(
+            "\n[[partners]]\nid = \"{id}\"\nkey_id = \"{key}\"\nsecret_hash = \"{}\"\nverticals = [\"heloc\"]\n",
+            SecretHash::of(secret).to_stored()
+        ));
+    }
     for (id, url, secret_var) in buyers {
         doc.push_str(&format!(
             r#"

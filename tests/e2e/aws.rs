@@ -1,0 +1,92 @@
+//! The same pipeline on DynamoDB and SQS through the AWS SDK (moto on loopback, started by infra/test.sh).
+
+use std::time::Duration;
+
+use leadhub::delivery::DispatchJob;
+use leadhub_local::Options;
+use leadhub_sandbox::webhook::Failure;
+
+use crate::support::*;
+
+const MOTO: &str = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)";
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_leads_flow_through_dynamodb_and_sqs_to_the_buyer() {
+    let _ = MOTO;
+    let stack = stack_with(Options {
+        backend: aws_backend("flow"),
+        ..options()
+    })
+    .await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    buyer.fail_next(Failure {
+        status: 503,
+        times: 1,
+        delay_ms: 0,
+        retry_after: None,
+        body: None,
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("aws")).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(30)).await;
+    assert_eq!(
+        timeline_kinds(&view),
+        [
+            "received",
+            "screened",
+            "routing",
+            "delivery_attempt",
+            "delivery_retry_scheduled",
+            "delivery_attempt",
+            "delivery_accepted",
+            "delivered"
+        ]
+    );
+
+    // Redelivered jobs after the recorded success: no second POST.
+    let job = serde_json::to_string(&DispatchJob::Deliver {
+        lead_id: lead_id.parse().expect("id"),
+        destination: "sandbox-webhook".into(),
+        attempt: 2,
+    })
+    .expect("json");
+    stack.dispatch_queue.send(&job, Duration::ZERO).await.expect("send");
+    stack.dispatch_queue.send(&job, Duration::ZERO).await.expect("send");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(buyer.received_for(&lead_id).len(), 2, "one failed attempt and one success");
+
+    // The email is now taken, race-free, on DynamoDB too.
+    let duplicate = post_lead(&stack, "heloc", &buyer.received_for(&lead_id)[1].payload["data"]["lead"]).await;
+    assert_eq!(duplicate.status, 202, "{}", duplicate.body);
+    let dup_id = duplicate.body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, dup_id, &["rejected"], Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_idempotency_keys_use_one_transaction() {
+    let stack = stack_with(Options {
+        backend: aws_backend("idem"),
+        ..options()
+    })
+    .await;
+    let lead = heloc_lead("aws-idem");
+    let post = || {
+        client()
+            .post(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some(SECRET))
+            .header("idempotency-key", "aws-key-1")
+            .json(&lead)
+    };
+    let first = send(post()).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(send(post()).await.status, 409);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let replay = send(post()).await;
+    assert_eq!(replay.body, first.body);
+    let lead_id = first.body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(30)).await;
+    assert_eq!(stack.buyer("sandbox-webhook").expect("buyer").received().len(), 1);
+}

@@ -1,0 +1,305 @@
+//! Delivery: retries through the queue, honouring the buyer; redelivered messages; poisoned records;
+//! configuration failures; buyer verdicts through callback.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use leadhub::delivery::DispatchJob;
+use leadhub_sandbox::webhook::Failure;
+use serde_json::json;
+
+use crate::support::*;
+
+fn failure(status: u16, times: u32) -> Failure {
+    Failure {
+        status,
+        times,
+        delay_ms: 0,
+        retry_after: None,
+        body: None,
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_through_the_queue_with_the_same_webhook_id() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    buyer.fail_next(failure(503, 2));
+    let answer = post_lead(&stack, "heloc", &heloc_lead("retry")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(10)).await;
+    assert_eq!(view["deliveries"][0]["attempts"], 3);
+    let kinds = timeline_kinds(&view);
+    assert_eq!(kinds.iter().filter(|k| *k == "delivery_retry_scheduled").count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "delivery_attempt").count(), 3);
+    let received = buyer.received_for(lead_id);
+    assert_eq!(received.iter().map(|r| r.status).collect::<Vec<_>>(), [503, 503, 200]);
+    assert!(received.iter().all(|r| r.webhook_id == received[0].webhook_id), "one idempotency key per delivery");
+    assert_eq!(buyer.rejected_signatures(), 0);
+}
+
+#[tokio::test]
+async fn a_buyers_retry_after_is_honoured() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    buyer.fail_next(Failure {
+        retry_after: Some("1".into()),
+        ..failure(429, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("retry-after")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(10)).await;
+    let attempts: Vec<chrono::DateTime<chrono::Utc>> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "delivery_attempt")
+        .map(|e| e["at"].as_str().expect("at").parse().expect("time"))
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts[1] - attempts[0] >= chrono::Duration::milliseconds(1000), "{attempts:?}");
+}
+
+#[tokio::test]
+async fn a_slow_buyer_times_out_and_is_retried() {
+    let stack = stack_with(leadhub_local::Options {
+        buyer_timeout_ms: 300,
+        ..options()
+    })
+    .await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    buyer.fail_next(Failure {
+        delay_ms: 1000,
+        ..failure(200, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("slow")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(10)).await;
+    let codes: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"timeout"), "{codes:?}");
+}
+
+#[tokio::test]
+async fn exhausted_retries_and_bad_credentials_leave_the_lead_unsold_without_hammering() {
+    let stack = stack_with(leadhub_local::Options {
+        max_attempts: 3,
+        buyers: vec!["flaky".into(), "locked".into()],
+        ..options()
+    })
+    .await;
+    stack.buyer("flaky").expect("buyer").fail_next(failure(500, 100));
+    stack.buyer("locked").expect("buyer").fail_next(failure(401, 100));
+    let answer = post_lead(&stack, "heloc", &heloc_lead("dead")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, lead_id, &["unsold"], Duration::from_secs(15)).await;
+    assert_eq!(stack.buyer("flaky").expect("buyer").received_for(lead_id).len(), 3, "max_attempts");
+    assert_eq!(stack.buyer("locked").expect("buyer").received_for(lead_id).len(), 1, "credentials: no retry");
+    for delivery in view["deliveries"].as_array().expect("deliveries") {
+        assert_eq!(delivery["status"], "dead", "{delivery}");
+    }
+    let codes: Vec<&str> = view["timeline"].as_array().expect("timeline").iter().filter_map(|e| e["code"].as_str()).collect();
+    assert!(codes.contains(&"http_401") && codes.contains(&"http_500") && codes.contains(&"no_buyer_took_it"), "{codes:?}");
+}
+
+#[tokio::test]
+async fn one_buyer_declining_does_not_stop_another_taking_the_lead() {
+    let stack = stack_with(leadhub_local::Options {
+        buyers: vec!["picky".into(), "eager".into()],
+        ..options()
+    })
+    .await;
+    stack.buyer("picky").expect("buyer").fail_next(Failure {
+        body: Some(json!({"message": "state not served"})),
+        ..failure(422, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("two")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+    // Wait for the decline to be recorded too.
+    let mut view = view;
+    for _ in 0..100 {
+        if view["deliveries"].as_array().expect("deliveries").iter().all(|d| d["status"] != "in_flight" && d["status"] != "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        view = get_lead(&stack, lead_id).await.body;
+    }
+    let statuses: Vec<(String, String)> = view["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| (d["destination"].as_str().unwrap_or("").into(), d["status"].as_str().unwrap_or("").into()))
+        .collect();
+    assert_eq!(statuses, [("eager".into(), "accepted".into()), ("picky".into(), "rejected".into())]);
+    assert!(view.to_string().contains("state not served"), "the buyer's reason is on the timeline");
+}
+
+#[tokio::test]
+async fn a_redelivered_message_never_posts_twice_after_a_recorded_success() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    let answer = post_lead(&stack, "heloc", &heloc_lead("redelivered")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let job = DispatchJob::Deliver {
+        lead_id: lead_id.parse().expect("id"),
+        destination: "sandbox-webhook".into(),
+        attempt: 1,
+    };
+    // SQS delivers the same message again, twice through the queue and once straight to the handler.
+    let body = serde_json::to_string(&job).expect("json");
+    stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
+    stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
+    stack.dispatch.handle_job(&job).await.expect("a duplicate is not an error");
+    // And a validate job for the same lead arrives again.
+    stack
+        .validate_queue
+        .send(&format!("{{\"leadId\":\"{lead_id}\"}}"), Duration::ZERO)
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the queues drain", Duration::from_secs(5), || {
+        stack.dead_letters.iter().all(|q| q.is_empty())
+    })
+    .await;
+    assert_eq!(buyer.received_for(&lead_id).len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_of_an_attempt_post_once() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    // A slow answer keeps the first attempt in flight while its duplicates arrive.
+    buyer.fail_next(Failure {
+        delay_ms: 600,
+        ..failure(200, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("concurrent")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    // Let validate plan the delivery so the duplicates meet the first attempt in flight.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let job = DispatchJob::Deliver {
+        lead_id: lead_id.parse().expect("id"),
+        destination: "sandbox-webhook".into(),
+        attempt: 1,
+    };
+    let body = serde_json::to_string(&job).expect("json");
+    for _ in 0..3 {
+        stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
+    }
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    // Duplicates that met the attempt in flight were failed back to the queue; let them come round again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(buyer.received_for(&lead_id).len(), 1);
+}
+
+fn record(id: &str, body: &str) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.into());
+    message.body = Some(body.into());
+    message
+}
+
+#[tokio::test]
+async fn a_malformed_record_in_a_batch_fails_only_itself() {
+    let stack = stack().await;
+    // A lead stored and queued by ingest; its job travels with two bad ones.
+    let answer = post_lead(&stack, "heloc", &heloc_lead("poison")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        record("good", &format!("{{\"leadId\":\"{lead_id}\"}}")),
+        record("not-json", "{\"leadId\":"),
+        record("bad-id", "{\"leadId\":\"lead_nope\"}"),
+    ];
+    let response = stack.validate.handle_batch(event).await;
+    let mut failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    failed.sort();
+    assert_eq!(failed, ["bad-id", "not-json"]);
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+
+    let mut event = SqsEvent::default();
+    event.records = vec![record("unknown-kind", "{\"kind\":\"explode\"}"), record("ok-but-missing", &serde_json::to_string(&DispatchJob::Deliver { lead_id: "lead_01JD0000000000000000000000".parse().expect("id"), destination: "x".into(), attempt: 1 }).expect("json"))];
+    let response = stack.dispatch.handle_batch(event).await;
+    let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, ["unknown-kind"], "a job for a lead that does not exist is dropped, not retried");
+}
+
+#[tokio::test]
+async fn a_poisoned_message_ends_in_the_dead_letter_queue_not_in_a_loop() {
+    let stack = stack().await;
+    stack.validate_queue.send("garbage", Duration::ZERO).await.expect("send");
+    eventually("the poisoned message reaches the dead-letter queue", Duration::from_secs(10), || {
+        stack.dead_letters[0].bodies() == ["garbage"]
+    })
+    .await;
+    // The pipeline still works.
+    let answer = post_lead(&stack, "heloc", &heloc_lead("after-poison")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() {
+    let stack = stack_with(leadhub_local::Options {
+        buyers: vec!["taker".into(), "decliner".into()],
+        ..options()
+    })
+    .await;
+    stack.buyer("decliner").expect("buyer").fail_next(failure(400, 1));
+    let answer = post_lead(&stack, "heloc", &heloc_lead("verdict")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let callback_url = |buyer: &str| {
+        stack.buyer(buyer).expect("buyer").received_for(&lead_id)[0].payload["data"]["callbackUrl"]
+            .as_str()
+            .expect("callbackUrl")
+            .to_owned()
+    };
+    let taker_url = callback_url("taker");
+    assert!(taker_url.starts_with(&stack.url("/v1/callbacks/taker/")));
+
+    // A forged or altered token: 401, nothing changes.
+    let before = get_lead(&stack, &lead_id).await.body;
+    for url in [
+        format!("{}x", taker_url),
+        taker_url.replace("/taker/", "/decliner/"),
+        stack.url(&format!("/v1/callbacks/taker/{lead_id}.AAAA")),
+    ] {
+        let forged = send(client().post(&url).json(&json!({"verdict": "returned"}))).await;
+        assert_eq!(forged.status, 401, "{url}");
+        assert_eq!(forged.headers["content-type"], "application/problem+json");
+    }
+    assert_eq!(get_lead(&stack, &lead_id).await.body, before);
+
+    // A buyer that declined the lead cannot return it.
+    let declined = send(client().post(callback_url("decliner")).json(&json!({"verdict": "returned"}))).await;
+    assert_eq!(declined.status, 409);
+
+    let bad = send(client().post(&taker_url).json(&json!({"verdict": "maybe"}))).await;
+    assert_eq!(bad.status, 400);
+
+    let confirmed = send(client().post(&taker_url).json(&json!({"verdict": "confirmed", "reason": "funded"}))).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.body["status"], "confirmed");
+    let again = send(client().post(&taker_url).json(&json!({"verdict": "confirmed"}))).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["recorded"], false);
+    let returned = send(client().post(&taker_url).json(&json!({"verdict": "returned", "reason": "bad phone"}))).await;
+    assert_eq!(returned.status, 200);
+    let view = get_lead(&stack, &lead_id).await.body;
+    assert_eq!(view["status"], "returned");
+    let verdicts: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "buyer_verdict")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert_eq!(verdicts, ["funded", "bad phone"]);
+}

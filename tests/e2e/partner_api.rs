@@ -1,0 +1,178 @@
+//! The partner API's answers: auth, scoping, limits, idempotency, problem+json.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_valid_lead_is_accepted_and_delivered_with_its_timeline() {
+    let stack = stack().await;
+    let answer = post_lead(&stack, "heloc", &heloc_lead("happy")).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    assert!(lead_id.starts_with("lead_"));
+    assert_eq!(answer.body["status"], "received");
+    assert_eq!(answer.body["statusUrl"], format!("/v1/leads/{lead_id}"));
+
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    assert_eq!(
+        timeline_kinds(&view),
+        ["received", "screened", "routing", "delivery_attempt", "delivery_accepted", "delivered"]
+    );
+    assert_eq!(view["deliveries"][0]["destination"], "sandbox-webhook");
+    assert_eq!(view["deliveries"][0]["status"], "accepted");
+    // The status API never returns the lead's PII.
+    let text = view.to_string();
+    assert!(!text.contains("jane.") && !text.contains("Bayshore") && !text.contains("555"), "{text}");
+}
+
+#[tokio::test]
+async fn an_invalid_lead_gets_400_problem_json_listing_every_broken_rule() {
+    let stack = stack().await;
+    let mut lead = heloc_lead("invalid");
+    lead["buildingType"] = json!("condo");
+    lead["propertyUsage"] = json!("investment");
+    lead["contactInfo"]["email"] = json!("not-an-email");
+    lead["address"]["state"] = json!("XX");
+    lead["surprise"] = json!(true);
+    let answer = post_lead(&stack, "heloc", &lead).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.headers["content-type"], "application/problem+json");
+    let mut fields: Vec<String> = answer.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| format!("{}:{}", e["field"].as_str().unwrap_or(""), e["code"].as_str().unwrap_or("")))
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "address.state:invalid_format",
+            "address.unitNumber:required",
+            "contactInfo.email:invalid_format",
+            "statedInformation.rentalOccupancy:required",
+            "surprise:unknown_field",
+        ]
+    );
+    assert!(!answer.body.to_string().contains("not-an-email"), "no submitted value is echoed");
+    assert_eq!(stack.store.get_lead(&"lead_00000000000000000000000000".parse().expect("id")).await.ok().flatten(), None);
+}
+
+#[tokio::test]
+async fn authentication_scoping_and_limits() {
+    let stack = stack().await;
+    let lead = heloc_lead("auth");
+    let url = stack.url("/v1/leads/heloc");
+
+    let none = send(client().post(&url).json(&lead)).await;
+    assert_eq!(none.status, 401);
+    assert!(none.headers.contains_key("www-authenticate"));
+    let wrong = send(client().post(&url).basic_auth(KEY, Some("nope")).json(&lead)).await;
+    assert_eq!(wrong.status, 401);
+    let unknown = send(client().post(&url).basic_auth("pk_nobody", Some(SECRET)).json(&lead)).await;
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.body, unknown.body, "the same answer whether or not the key exists");
+    assert!(!wrong.body.to_string().contains("nope"));
+
+    let vertical = send(client().post(stack.url("/v1/leads/boats")).basic_auth(KEY, Some(SECRET)).json(&lead)).await;
+    assert_eq!(vertical.status, 404);
+
+    let text = send(
+        client()
+            .post(&url)
+            .basic_auth(KEY, Some(SECRET))
+            .header("content-type", "text/plain")
+            .body(lead.to_string()),
+    )
+    .await;
+    assert_eq!(text.status, 415);
+
+    let big = json!({"padding": "x".repeat(70 * 1024)});
+    let too_big = send(client().post(&url).basic_auth(KEY, Some(SECRET)).json(&big)).await;
+    assert_eq!(too_big.status, 413);
+
+    let not_json = send(
+        client()
+            .post(&url)
+            .basic_auth(KEY, Some(SECRET))
+            .header("content-type", "application/json")
+            .body("{\"buildingType\": "),
+    )
+    .await;
+    assert_eq!(not_json.status, 400);
+    assert_eq!(not_json.body["errors"][0]["code"], "invalid_json");
+
+    let method = send(client().delete(stack.url("/v1/leads/heloc")).basic_auth(KEY, Some(SECRET))).await;
+    assert_eq!(method.status, 405);
+    let nowhere = send(client().get(stack.url("/v2/anything")).basic_auth(KEY, Some(SECRET))).await;
+    assert_eq!(nowhere.status, 404);
+    assert_eq!(nowhere.headers["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn a_lead_is_visible_only_to_the_partner_that_posted_it() {
+    let stack = stack().await;
+    let answer = post_lead(&stack, "heloc", &heloc_lead("scope")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId");
+    let mine = get_lead(&stack, lead_id).await;
+    assert_eq!(mine.status, 200);
+    let theirs = send(client().get(stack.url(&format!("/v1/leads/{lead_id}"))).basic_auth(OTHER_KEY, Some(OTHER_SECRET))).await;
+    assert_eq!(theirs.status, 404);
+    let missing = get_lead(&stack, "lead_01JD0000000000000000000000").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(theirs.body["detail"], missing.body["detail"], "indistinguishable from a missing lead");
+    let malformed = get_lead(&stack, "not-a-lead-id").await;
+    assert_eq!(malformed.status, 404);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_conflict_and_refuse_other_bodies() {
+    let stack = stack().await;
+    let lead = heloc_lead("idem");
+    let url = stack.url("/v1/leads/heloc");
+    let post = |body: serde_json::Value, key: &'static str| {
+        client()
+            .post(&url)
+            .basic_auth(KEY, Some(SECRET))
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    let first = send(post(lead.clone(), "order-42")).await;
+    assert_eq!(first.status, 202);
+
+    // While the first may still be in flight: 409 with Retry-After.
+    let racing = send(post(lead.clone(), "order-42")).await;
+    assert_eq!(racing.status, 409, "{}", racing.body);
+    assert!(racing.headers.contains_key("retry-after"));
+
+    // Same key, other body: 422.
+    let mut other = lead.clone();
+    other["affiliateId"] = json!("changed");
+    let reused = send(post(other, "order-42")).await;
+    assert_eq!(reused.status, 422);
+
+    // Once the first is settled: the first answer again, and no second lead.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let replay = send(post(lead.clone(), "order-42")).await;
+    assert_eq!(replay.status, 202);
+    assert_eq!(replay.body, first.body);
+    let lead_id = first.body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+    assert_eq!(stack.buyer("sandbox-webhook").expect("buyer").received().len(), 1);
+
+    // The key is scoped to the partner: another partner's same key is its own.
+    let too_long = "k".repeat(256);
+    let bad = send(
+        client()
+            .post(&url)
+            .basic_auth(KEY, Some(SECRET))
+            .header("idempotency-key", too_long)
+            .json(&lead),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errors"][0]["field"], "Idempotency-Key");
+}

@@ -1,0 +1,181 @@
+//! Shared test plumbing: start a stack, talk to it as a partner, wait for states, capture logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use leadhub_local::{start, Backend, Options, Stack};
+use serde_json::{json, Value};
+
+pub const KEY: &str = "pk_test";
+pub const SECRET: &str = "sk_test_0123456789abcdef";
+pub const OTHER_KEY: &str = "pk_other";
+pub const OTHER_SECRET: &str = "sk_other_0123456789abcdef";
+
+/// Everything logged by any test in this binary (to check that no PII is ever logged).
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn options() -> Options {
+    Options {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        demo_key: KEY.into(),
+        demo_secret: SECRET.into(),
+        other_partners: vec![("other".into(), OTHER_KEY.into(), OTHER_SECRET.into())],
+        retry_base_delay_ms: 100,
+        visibility_timeout: Duration::from_secs(1),
+        max_receive_count: 3,
+        idempotency_in_flight_secs: 1,
+        ..Options::default()
+    }
+}
+
+pub async fn stack_with(options: Options) -> Stack {
+    logs();
+    start(options).await.expect("the stack starts")
+}
+
+pub async fn stack() -> Stack {
+    stack_with(options()).await
+}
+
+/// The moto endpoint, for `aws_*` tests.
+pub fn aws_backend(name: &str) -> Backend {
+    let endpoint = std::env::var("LEADHUB_TEST_AWS_ENDPOINT")
+        .expect("LEADHUB_TEST_AWS_ENDPOINT must point at moto: run infra/test.sh");
+    let suffix: u32 = rand_suffix();
+    Backend::Aws {
+        endpoint,
+        prefix: format!("e2e-{name}-{suffix}"),
+    }
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos ^ std::process::id()
+}
+
+/// A valid HELOC lead (seed 001) with a unique email.
+pub fn heloc_lead(tag: &str) -> Value {
+    json!({
+        "affiliateId": format!("aff-{tag}"),
+        "buildingType": "singleFamily",
+        "loanPurpose": "homeImprovement",
+        "propertyUsage": "primaryResidence",
+        "contactInfo": {
+            "firstName": "Jane",
+            "lastName": "Doe",
+            "email": format!("jane.{tag}.{}@example.com", rand_suffix()),
+            "phone": "(727) 555-0134"
+        },
+        "address": {"street": "100 Bayshore Blvd", "city": "Tampa", "state": "fl", "zip": "33606"},
+        "residentialAddress": {"street": "100 Bayshore Blvd", "city": "Tampa", "state": "FL", "zip": "33606"},
+        "listedForSaleIn6Months": false,
+        "purchasedOrSubjectToMortgageIn6Months": false,
+        "liabilitiesIn4Years": false
+    })
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("the stack answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer { status, headers, body }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub async fn post_lead(stack: &Stack, vertical: &str, lead: &Value) -> Answer {
+    send(
+        client()
+            .post(stack.url(&format!("/v1/leads/{vertical}")))
+            .basic_auth(KEY, Some(SECRET))
+            .json(lead),
+    )
+    .await
+}
+
+pub async fn get_lead(stack: &Stack, lead_id: &str) -> Answer {
+    send(client().get(stack.url(&format!("/v1/leads/{lead_id}"))).basic_auth(KEY, Some(SECRET))).await
+}
+
+/// Poll the status API until the lead's status is one of `statuses`; panics with the last view after `within`.
+pub async fn wait_for_status(stack: &Stack, lead_id: &str, statuses: &[&str], within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let answer = get_lead(stack, lead_id).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let status = answer.body["status"].as_str().unwrap_or_default().to_owned();
+        if statuses.contains(&status.as_str()) {
+            return answer.body;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("lead {lead_id} is {status}, not one of {statuses:?}, after {within:?}: {:#}", answer.body);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The kinds of the lead's timeline events, in order.
+pub fn timeline_kinds(view: &Value) -> Vec<String> {
+    view["timeline"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait until `check` holds, or panic with `what`.
+pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check() {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

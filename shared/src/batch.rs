@@ -38,7 +38,9 @@ where
         if let Err(error) = outcome {
             let id = id.unwrap_or_default();
             match &error {
-                RecordError::NotYet(_) => tracing::info!(message_id = %id, %error, "record deferred"),
+                RecordError::NotYet(_) => {
+                    tracing::info!(message_id = %id, %error, "record deferred")
+                }
                 _ => tracing::error!(message_id = %id, %error, "record failed"),
             }
             let mut failure = BatchItemFailure::default();

@@ -27,7 +27,10 @@ pub fn verify_token(signer: &KeyedHasher, destination: &str, token: &str) -> Opt
 
 /// Where `destination` posts its verdict on `lead_id`.
 pub fn url(base: &str, signer: &KeyedHasher, destination: &str, lead_id: &LeadId) -> String {
-    format!("{base}/v1/callbacks/{destination}/{}", token(signer, destination, lead_id))
+    format!(
+        "{base}/v1/callbacks/{destination}/{}",
+        token(signer, destination, lead_id)
+    )
 }
 
 /// What a buyer says about a lead it took.
@@ -96,6 +99,7 @@ mod tests {
         for junk in ["", ".", "x.y", &format!("{id}."), &format!("{id}.!!")] {
             assert_eq!(verify_token(&signer, "lender", junk), None, "{junk}");
         }
-        assert!(url("https://h.example", &signer, "lender", &id).starts_with("https://h.example/v1/callbacks/lender/lead_"));
+        assert!(url("https://h.example", &signer, "lender", &id)
+            .starts_with("https://h.example/v1/callbacks/lender/lead_"));
     }
 }

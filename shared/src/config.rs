@@ -77,7 +77,10 @@ fn resolve(key: &str, reference: &str, secrets: &dyn SecretSource) -> Result<Sec
         ));
     };
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::new(key, "`env:` must be followed by a variable name"));
+        return Err(ConfigError::new(
+            key,
+            "`env:` must be followed by a variable name",
+        ));
     }
     secrets
         .get(name)
@@ -278,7 +281,10 @@ impl Config {
             let key = error
                 .span()
                 .map(|span| {
-                    let line = document[..span.start.min(document.len())].lines().count().max(1);
+                    let line = document[..span.start.min(document.len())]
+                        .lines()
+                        .count()
+                        .max(1);
                     format!("line {line}")
                 })
                 .unwrap_or_else(|| "document".into());
@@ -289,13 +295,19 @@ impl Config {
         let parsed = reqwest::Url::parse(&public_base_url)
             .map_err(|e| ConfigError::new("hub.public_base_url", format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ConfigError::new("hub.public_base_url", "must be an http(s) URL"));
+            return Err(ConfigError::new(
+                "hub.public_base_url",
+                "must be an http(s) URL",
+            ));
         }
         let public_base_url = public_base_url.trim_end_matches('/').to_owned();
 
         let hash_key = resolve("hub.hash_key", &doc.hub.hash_key, secrets)?;
         let callback_key = resolve("hub.callback_key", &doc.hub.callback_key, secrets)?;
-        for (key, secret) in [("hub.hash_key", &hash_key), ("hub.callback_key", &callback_key)] {
+        for (key, secret) in [
+            ("hub.hash_key", &hash_key),
+            ("hub.callback_key", &callback_key),
+        ] {
             if secret.expose().len() < MIN_KEY_BYTES {
                 return Err(ConfigError::new(
                     key,
@@ -319,10 +331,16 @@ impl Config {
         for (i, p) in doc.partners.into_iter().enumerate() {
             let key = |field: &str| format!("partners[{i}].{field}");
             if !id_ok(&p.id) {
-                return Err(ConfigError::new(key("id"), "must be 1-64 letters, digits, - or _"));
+                return Err(ConfigError::new(
+                    key("id"),
+                    "must be 1-64 letters, digits, - or _",
+                ));
             }
             if !seen_ids.insert(p.id.clone()) {
-                return Err(ConfigError::new(key("id"), format!("duplicate partner id `{}`", p.id)));
+                return Err(ConfigError::new(
+                    key("id"),
+                    format!("duplicate partner id `{}`", p.id),
+                ));
             }
             if !id_ok(&p.key_id) || !seen_keys.insert(p.key_id.clone()) {
                 return Err(ConfigError::new(
@@ -346,10 +364,16 @@ impl Config {
         for (i, d) in doc.destinations.into_iter().enumerate() {
             let key = |field: &str| format!("destinations[{i}].{field}");
             if !id_ok(&d.id) {
-                return Err(ConfigError::new(key("id"), "must be 1-64 letters, digits, - or _"));
+                return Err(ConfigError::new(
+                    key("id"),
+                    "must be 1-64 letters, digits, - or _",
+                ));
             }
             if !seen.insert(d.id.clone()) {
-                return Err(ConfigError::new(key("id"), format!("duplicate destination id `{}`", d.id)));
+                return Err(ConfigError::new(
+                    key("id"),
+                    format!("duplicate destination id `{}`", d.id),
+                ));
             }
             let kind = match d.kind.as_str() {
                 "webhook" => ConnectorKind::Webhook,
@@ -362,7 +386,10 @@ impl Config {
             };
             let url = reqwest::Url::parse(&d.url)
                 .map_err(|e| ConfigError::new(key("url"), format!("not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+            if !matches!(url.scheme(), "http" | "https")
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
                 return Err(ConfigError::new(
                     key("url"),
                     "must be an http(s) URL without credentials in it (reference them as secrets)",
@@ -387,10 +414,16 @@ impl Config {
                 }
             }
             if !(100..=30_000).contains(&d.timeout_ms) {
-                return Err(ConfigError::new(key("timeout_ms"), "must be between 100 and 30000"));
+                return Err(ConfigError::new(
+                    key("timeout_ms"),
+                    "must be between 100 and 30000",
+                ));
             }
             if !(1..=20).contains(&d.max_attempts) {
-                return Err(ConfigError::new(key("max_attempts"), "must be between 1 and 20"));
+                return Err(ConfigError::new(
+                    key("max_attempts"),
+                    "must be between 1 and 20",
+                ));
             }
             destinations.push(Destination {
                 verticals: verticals(&key("verticals"), &d.verticals)?,
@@ -410,7 +443,9 @@ impl Config {
             callback_signer: KeyedHasher::new(callback_key.expose().as_bytes()),
             lead_retention: Duration::from_secs(u64::from(doc.hub.lead_retention_days) * 86_400),
             idempotency_ttl: Duration::from_secs(u64::from(doc.hub.idempotency_ttl_hours) * 3_600),
-            idempotency_in_flight: Duration::from_secs(u64::from(doc.hub.idempotency_in_flight_secs)),
+            idempotency_in_flight: Duration::from_secs(u64::from(
+                doc.hub.idempotency_in_flight_secs,
+            )),
             retry: RetryPolicy {
                 base_delay: Duration::from_millis(doc.retry.base_delay_ms),
                 max_delay: Duration::from_secs(doc.retry.max_delay_secs),
@@ -426,7 +461,10 @@ impl Config {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| ConfigError::new("LEADHUB_PUBLIC_BASE_URL", format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ConfigError::new("LEADHUB_PUBLIC_BASE_URL", "must be an http(s) URL"));
+            return Err(ConfigError::new(
+                "LEADHUB_PUBLIC_BASE_URL",
+                "must be an http(s) URL",
+            ));
         }
         self.public_base_url = url.trim_end_matches('/').to_owned();
         Ok(self)
@@ -456,7 +494,10 @@ mod tests {
         [
             ("HASH_KEY", "h".repeat(40)),
             ("CALLBACK_KEY", "c".repeat(40)),
-            ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+            (
+                "HOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -492,7 +533,10 @@ verticals = ["heloc"]
         assert_eq!(destination.max_attempts, 6);
         assert_eq!(destination.timeout, Duration::from_secs(5));
         assert_eq!(config.destinations_for(Vertical::Heloc).count(), 1);
-        assert!(!format!("{config:?}").contains("whsec_"), "secrets must not show in Debug");
+        assert!(
+            !format!("{config:?}").contains("whsec_"),
+            "secrets must not show in Debug"
+        );
     }
 
     #[test]
@@ -522,6 +566,9 @@ verticals = ["heloc"]
         assert!(error.problem.contains("hash_kee"), "{error}");
         let mut short = secrets();
         short.insert("HASH_KEY".into(), "short".into());
-        assert_eq!(Config::from_toml(VALID, &short).expect_err("short").key, "hub.hash_key");
+        assert_eq!(
+            Config::from_toml(VALID, &short).expect_err("short").key,
+            "hub.hash_key"
+        );
     }
 }

@@ -24,7 +24,8 @@ impl SecretHash {
         let hex_part = stored
             .strip_prefix("sha256:")
             .ok_or_else(|| "must be `sha256:` followed by 64 hex digits".to_owned())?;
-        let bytes = hex::decode(hex_part).map_err(|_| "must be `sha256:` followed by 64 hex digits".to_owned())?;
+        let bytes = hex::decode(hex_part)
+            .map_err(|_| "must be `sha256:` followed by 64 hex digits".to_owned())?;
         let array: [u8; 32] = bytes
             .try_into()
             .map_err(|_| "must be `sha256:` followed by 64 hex digits".to_owned())?;
@@ -66,7 +67,8 @@ impl KeyedHasher {
 
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length; this cannot fail.
-        <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+        <HmacSha256 as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
     }
 
     /// HMAC of `parts` joined by a separator that cannot occur in them ambiguously (length-prefixed).

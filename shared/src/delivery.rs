@@ -88,7 +88,12 @@ impl Outcome {
 /// Exponential from `base_delay`, capped at `max_delay`, with "equal jitter" (half fixed, half random, from
 /// `jitter` in [0, 1)) so that retries of many leads spread out. A buyer's own `after` (Retry-After,
 /// X-RateLimit-Reset) is honoured: never earlier than it asked.
-pub fn retry_delay(policy: &RetryPolicy, attempt: u32, after: Option<Duration>, jitter: f64) -> Duration {
+pub fn retry_delay(
+    policy: &RetryPolicy,
+    attempt: u32,
+    after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
     let exponent = attempt.saturating_sub(1).min(20);
     let exponential = policy
         .base_delay
@@ -108,7 +113,9 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -137,7 +144,10 @@ mod tests {
             retry_delay(&POLICY, 1, Some(Duration::from_secs(120)), 0.3),
             Duration::from_secs(120)
         );
-        assert_eq!(retry_delay(&POLICY, 5, Some(Duration::ZERO), 0.0), Duration::from_secs(2));
+        assert_eq!(
+            retry_delay(&POLICY, 5, Some(Duration::ZERO), 0.0),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -145,12 +155,18 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
             .expect("valid")
             .with_timezone(&Utc);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 

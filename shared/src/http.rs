@@ -20,31 +20,36 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An error answer. `detail` is written for the partner and never carries PII, secrets or internals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
+    pub status: StatusCode,
+    /// Stable machine-readable code of the problem; also the last part of its `type` URI.
+    pub code: &'static str,
     pub detail: String,
-    /// Stable machine-readable code of the problem.
-    pub code: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-    #[serde(skip)]
     pub retry_after: Option<u64>,
-    #[serde(skip)]
     pub www_authenticate: bool,
 }
 
+/// The RFC 9457 body of a [`Problem`].
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("urn:leadhub:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            status,
+            code,
             detail: detail.into(),
-            code: code.to_owned(),
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
@@ -94,19 +99,30 @@ impl Problem {
     }
 
     pub fn into_response(self) -> Response<String> {
-        let body = serde_json::to_string(&self).unwrap_or_else(|_| "{}".into());
+        let body = serde_json::to_string(&ProblemBody {
+            kind: format!("urn:leadhub:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            errors: &self.errors,
+        })
+        .unwrap_or_else(|_| "{}".into());
         let mut response = Response::new(body);
-        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *response.status_mut() = self.status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if self.www_authenticate {
             response
                 .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"leadhub\", charset=\"UTF-8\""));
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.www_authenticate {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"leadhub\", charset=\"UTF-8\""),
+            );
         }
         response
     }
@@ -128,20 +144,32 @@ pub fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .is_some_and(|mime| mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")))
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|mime| {
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
 }
 
 /// The partner named by `Authorization: Basic base64(keyId:secret)`, checked against its stored hash.
 /// Every failure gives the same answer, and an unknown key id costs the same hash as a known one.
 pub fn authenticate<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a Partner, Problem> {
-    const REFUSED: &str = "send `Authorization: Basic base64(keyId:secret)` with a valid partner key";
+    const REFUSED: &str =
+        "send `Authorization: Basic base64(keyId:secret)` with a valid partner key";
     let credentials = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
+            scheme
+                .eq_ignore_ascii_case("basic")
+                .then(|| rest.trim().to_owned())
         })
         .and_then(|encoded| STANDARD.decode(encoded).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -189,7 +217,11 @@ mod tests {
     fn problems_are_problem_json() {
         let response = Problem::invalid(
             "1 problem",
-            vec![FieldError::new("address.unitNumber", "required", "is required")],
+            vec![FieldError::new(
+                "address.unitNumber",
+                "required",
+                "is required",
+            )],
         )
         .into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);

@@ -354,7 +354,11 @@ impl LeadRecord {
             created_at: now,
             updated_at: now,
             lead,
-            events: vec![TimelineEvent::new(now, EventKind::Received, LeadStatus::Received)],
+            events: vec![TimelineEvent::new(
+                now,
+                EventKind::Received,
+                LeadStatus::Received,
+            )],
             deliveries: BTreeMap::new(),
             expires_at,
         }
@@ -376,14 +380,22 @@ mod tests {
         assert!(a < b, "ids must sort by creation time");
         assert_eq!(a.timestamp_millis(), 1_700_000_000_000);
         assert_eq!(a.as_str().parse::<LeadId>(), Ok(a.clone()));
-        assert_eq!(a.as_str().to_lowercase().replace("lead_", "lead_").parse::<LeadId>(), Ok(a));
+        assert_eq!(
+            a.as_str().to_lowercase().parse::<LeadId>(),
+            Ok(a),
+            "ids are case-insensitive"
+        );
     }
 
     #[test]
     fn ids_are_unguessable() {
         let now = Utc::now();
         let ids: std::collections::HashSet<_> = (0..1000).map(|_| LeadId::generate(now)).collect();
-        assert_eq!(ids.len(), 1000, "same millisecond must still give distinct ids");
+        assert_eq!(
+            ids.len(),
+            1000,
+            "same millisecond must still give distinct ids"
+        );
     }
 
     #[test]

@@ -3,19 +3,19 @@
 //!
 //! Business rules here know nothing of AWS; only `store::dynamodb` and `queue::sqs` do.
 
-pub mod lead;
-pub mod queue;
-pub mod store;
-pub mod verticals;
+pub mod batch;
+pub mod callbacks;
 pub mod config;
 pub mod connectors;
 pub mod crypto;
 pub mod delivery;
-pub mod webhooks;
-pub mod batch;
-pub mod callbacks;
 pub mod http;
-pub mod telemetry;
-pub mod runtime;
+pub mod lead;
+pub mod queue;
 pub mod routing;
+pub mod runtime;
 pub mod screening;
+pub mod store;
+pub mod telemetry;
+pub mod verticals;
+pub mod webhooks;

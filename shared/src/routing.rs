@@ -21,8 +21,10 @@ pub fn plan(config: &Config, lead: &LeadRecord) -> RoutingPlan {
         if destination.enabled {
             plan.destinations.push(destination.id.clone());
         } else {
-            plan.skipped
-                .push((destination.id.clone(), "the destination is disabled".to_owned()));
+            plan.skipped.push((
+                destination.id.clone(),
+                "the destination is disabled".to_owned(),
+            ));
         }
     }
     plan

@@ -48,7 +48,10 @@ pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
             .context("no configuration: store one with `leadhub-admin config put` or set LEADHUB_CONFIG_FILE")?,
     };
     let mut config = Config::from_toml(&document, &Env)?;
-    if let Some(url) = std::env::var("LEADHUB_PUBLIC_BASE_URL").ok().filter(|v| !v.is_empty()) {
+    if let Some(url) = std::env::var("LEADHUB_PUBLIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         config = config.with_public_base_url(&url)?;
     }
     Ok(AwsDependencies {

@@ -15,7 +15,10 @@ pub enum ScreeningVerdict {
 
 /// The store key for a unique value: a keyed hash, so the value itself (PII) is never a key.
 pub fn unique_key(hasher: &KeyedHasher, vertical: &str, field: &str, normalized: &str) -> String {
-    format!("DEDUPE#{vertical}#{field}#{}", hasher.hex(&[vertical, field, normalized]))
+    format!(
+        "DEDUPE#{vertical}#{field}#{}",
+        hasher.hex(&[vertical, field, normalized])
+    )
 }
 
 pub async fn screen(

@@ -68,7 +68,10 @@ impl WebhookSecret {
         body: &[u8],
         now: i64,
     ) -> Result<(), VerifyError> {
-        let timestamp: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+        let timestamp: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| VerifyError::BadTimestamp)?;
         if (now - timestamp).abs() > TOLERANCE_SECS {
             return Err(VerifyError::BadTimestamp);
         }
@@ -124,7 +127,13 @@ mod tests {
         let ts = TIMESTAMP.to_string();
         assert_eq!(secret.verify(ID, &ts, SIGNATURE, BODY, TIMESTAMP), Ok(()));
         assert_eq!(
-            secret.verify(ID, &ts, &format!("v1,bm9wZQ== {SIGNATURE}"), BODY, TIMESTAMP + 10),
+            secret.verify(
+                ID,
+                &ts,
+                &format!("v1,bm9wZQ== {SIGNATURE}"),
+                BODY,
+                TIMESTAMP + 10
+            ),
             Ok(())
         );
         assert_eq!(

@@ -52,13 +52,30 @@ async fn aws_leads_flow_through_dynamodb_and_sqs_to_the_buyer() {
         attempt: 2,
     })
     .expect("json");
-    stack.dispatch_queue.send(&job, Duration::ZERO).await.expect("send");
-    stack.dispatch_queue.send(&job, Duration::ZERO).await.expect("send");
+    stack
+        .dispatch_queue
+        .send(&job, Duration::ZERO)
+        .await
+        .expect("send");
+    stack
+        .dispatch_queue
+        .send(&job, Duration::ZERO)
+        .await
+        .expect("send");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(buyer.received_for(&lead_id).len(), 2, "one failed attempt and one success");
+    assert_eq!(
+        buyer.received_for(&lead_id).len(),
+        2,
+        "one failed attempt and one success"
+    );
 
     // The email is now taken, race-free, on DynamoDB too.
-    let duplicate = post_lead(&stack, "heloc", &buyer.received_for(&lead_id)[1].payload["data"]["lead"]).await;
+    let duplicate = post_lead(
+        &stack,
+        "heloc",
+        &buyer.received_for(&lead_id)[1].payload["data"]["lead"],
+    )
+    .await;
     assert_eq!(duplicate.status, 202, "{}", duplicate.body);
     let dup_id = duplicate.body["leadId"].as_str().expect("leadId");
     wait_for_status(&stack, dup_id, &["rejected"], Duration::from_secs(30)).await;
@@ -88,5 +105,12 @@ async fn aws_idempotency_keys_use_one_transaction() {
     assert_eq!(replay.body, first.body);
     let lead_id = first.body["leadId"].as_str().expect("leadId");
     wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(30)).await;
-    assert_eq!(stack.buyer("sandbox-webhook").expect("buyer").received().len(), 1);
+    assert_eq!(
+        stack
+            .buyer("sandbox-webhook")
+            .expect("buyer")
+            .received()
+            .len(),
+        1
+    );
 }

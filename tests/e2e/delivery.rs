@@ -30,11 +30,26 @@ async fn failed_attempts_are_retried_through_the_queue_with_the_same_webhook_id(
     let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(10)).await;
     assert_eq!(view["deliveries"][0]["attempts"], 3);
     let kinds = timeline_kinds(&view);
-    assert_eq!(kinds.iter().filter(|k| *k == "delivery_retry_scheduled").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "delivery_retry_scheduled")
+            .count(),
+        2,
+        "{kinds:?}"
+    );
     assert_eq!(kinds.iter().filter(|k| *k == "delivery_attempt").count(), 3);
     let received = buyer.received_for(lead_id);
-    assert_eq!(received.iter().map(|r| r.status).collect::<Vec<_>>(), [503, 503, 200]);
-    assert!(received.iter().all(|r| r.webhook_id == received[0].webhook_id), "one idempotency key per delivery");
+    assert_eq!(
+        received.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [503, 503, 200]
+    );
+    assert!(
+        received
+            .iter()
+            .all(|r| r.webhook_id == received[0].webhook_id),
+        "one idempotency key per delivery"
+    );
     assert_eq!(buyer.rejected_signatures(), 0);
 }
 
@@ -57,7 +72,10 @@ async fn a_buyers_retry_after_is_honoured() {
         .map(|e| e["at"].as_str().expect("at").parse().expect("time"))
         .collect();
     assert_eq!(attempts.len(), 2);
-    assert!(attempts[1] - attempts[0] >= chrono::Duration::milliseconds(1000), "{attempts:?}");
+    assert!(
+        attempts[1] - attempts[0] >= chrono::Duration::milliseconds(1000),
+        "{attempts:?}"
+    );
 }
 
 #[tokio::test]
@@ -92,18 +110,50 @@ async fn exhausted_retries_and_bad_credentials_leave_the_lead_unsold_without_ham
         ..options()
     })
     .await;
-    stack.buyer("flaky").expect("buyer").fail_next(failure(500, 100));
-    stack.buyer("locked").expect("buyer").fail_next(failure(401, 100));
+    stack
+        .buyer("flaky")
+        .expect("buyer")
+        .fail_next(failure(500, 100));
+    stack
+        .buyer("locked")
+        .expect("buyer")
+        .fail_next(failure(401, 100));
     let answer = post_lead(&stack, "heloc", &heloc_lead("dead")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId");
     let view = wait_for_status(&stack, lead_id, &["unsold"], Duration::from_secs(15)).await;
-    assert_eq!(stack.buyer("flaky").expect("buyer").received_for(lead_id).len(), 3, "max_attempts");
-    assert_eq!(stack.buyer("locked").expect("buyer").received_for(lead_id).len(), 1, "credentials: no retry");
+    assert_eq!(
+        stack
+            .buyer("flaky")
+            .expect("buyer")
+            .received_for(lead_id)
+            .len(),
+        3,
+        "max_attempts"
+    );
+    assert_eq!(
+        stack
+            .buyer("locked")
+            .expect("buyer")
+            .received_for(lead_id)
+            .len(),
+        1,
+        "credentials: no retry"
+    );
     for delivery in view["deliveries"].as_array().expect("deliveries") {
         assert_eq!(delivery["status"], "dead", "{delivery}");
     }
-    let codes: Vec<&str> = view["timeline"].as_array().expect("timeline").iter().filter_map(|e| e["code"].as_str()).collect();
-    assert!(codes.contains(&"http_401") && codes.contains(&"http_500") && codes.contains(&"no_buyer_took_it"), "{codes:?}");
+    let codes: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"http_401")
+            && codes.contains(&"http_500")
+            && codes.contains(&"no_buyer_took_it"),
+        "{codes:?}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +173,12 @@ async fn one_buyer_declining_does_not_stop_another_taking_the_lead() {
     // Wait for the decline to be recorded too.
     let mut view = view;
     for _ in 0..100 {
-        if view["deliveries"].as_array().expect("deliveries").iter().all(|d| d["status"] != "in_flight" && d["status"] != "pending") {
+        if view["deliveries"]
+            .as_array()
+            .expect("deliveries")
+            .iter()
+            .all(|d| d["status"] != "in_flight" && d["status"] != "pending")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -133,10 +188,24 @@ async fn one_buyer_declining_does_not_stop_another_taking_the_lead() {
         .as_array()
         .expect("deliveries")
         .iter()
-        .map(|d| (d["destination"].as_str().unwrap_or("").into(), d["status"].as_str().unwrap_or("").into()))
+        .map(|d| {
+            (
+                d["destination"].as_str().unwrap_or("").into(),
+                d["status"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
-    assert_eq!(statuses, [("eager".into(), "accepted".into()), ("picky".into(), "rejected".into())]);
-    assert!(view.to_string().contains("state not served"), "the buyer's reason is on the timeline");
+    assert_eq!(
+        statuses,
+        [
+            ("eager".into(), "accepted".into()),
+            ("picky".into(), "rejected".into())
+        ]
+    );
+    assert!(
+        view.to_string().contains("state not served"),
+        "the buyer's reason is on the timeline"
+    );
 }
 
 #[tokio::test]
@@ -153,9 +222,21 @@ async fn a_redelivered_message_never_posts_twice_after_a_recorded_success() {
     };
     // SQS delivers the same message again, twice through the queue and once straight to the handler.
     let body = serde_json::to_string(&job).expect("json");
-    stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
-    stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
-    stack.dispatch.handle_job(&job).await.expect("a duplicate is not an error");
+    stack
+        .dispatch_queue
+        .send(&body, Duration::ZERO)
+        .await
+        .expect("send");
+    stack
+        .dispatch_queue
+        .send(&body, Duration::ZERO)
+        .await
+        .expect("send");
+    stack
+        .dispatch
+        .handle_job(&job)
+        .await
+        .expect("a duplicate is not an error");
     // And a validate job for the same lead arrives again.
     stack
         .validate_queue
@@ -190,7 +271,11 @@ async fn concurrent_duplicates_of_an_attempt_post_once() {
     };
     let body = serde_json::to_string(&job).expect("json");
     for _ in 0..3 {
-        stack.dispatch_queue.send(&body, Duration::ZERO).await.expect("send");
+        stack
+            .dispatch_queue
+            .send(&body, Duration::ZERO)
+            .await
+            .expect("send");
     }
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
     // Duplicates that met the attempt in flight were failed back to the queue; let them come round again.
@@ -218,25 +303,54 @@ async fn a_malformed_record_in_a_batch_fails_only_itself() {
         record("bad-id", "{\"leadId\":\"lead_nope\"}"),
     ];
     let response = stack.validate.handle_batch(event).await;
-    let mut failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    let mut failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
     failed.sort();
     assert_eq!(failed, ["bad-id", "not-json"]);
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
 
     let mut event = SqsEvent::default();
-    event.records = vec![record("unknown-kind", "{\"kind\":\"explode\"}"), record("ok-but-missing", &serde_json::to_string(&DispatchJob::Deliver { lead_id: "lead_01JD0000000000000000000000".parse().expect("id"), destination: "x".into(), attempt: 1 }).expect("json"))];
+    event.records = vec![
+        record("unknown-kind", "{\"kind\":\"explode\"}"),
+        record(
+            "ok-but-missing",
+            &serde_json::to_string(&DispatchJob::Deliver {
+                lead_id: "lead_01JD0000000000000000000000".parse().expect("id"),
+                destination: "x".into(),
+                attempt: 1,
+            })
+            .expect("json"),
+        ),
+    ];
     let response = stack.dispatch.handle_batch(event).await;
-    let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    assert_eq!(failed, ["unknown-kind"], "a job for a lead that does not exist is dropped, not retried");
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        ["unknown-kind"],
+        "a job for a lead that does not exist is dropped, not retried"
+    );
 }
 
 #[tokio::test]
 async fn a_poisoned_message_ends_in_the_dead_letter_queue_not_in_a_loop() {
     let stack = stack().await;
-    stack.validate_queue.send("garbage", Duration::ZERO).await.expect("send");
-    eventually("the poisoned message reaches the dead-letter queue", Duration::from_secs(10), || {
-        stack.dead_letters[0].bodies() == ["garbage"]
-    })
+    stack
+        .validate_queue
+        .send("garbage", Duration::ZERO)
+        .await
+        .expect("send");
+    eventually(
+        "the poisoned message reaches the dead-letter queue",
+        Duration::from_secs(10),
+        || stack.dead_letters[0].bodies() == ["garbage"],
+    )
     .await;
     // The pipeline still works.
     let answer = post_lead(&stack, "heloc", &heloc_lead("after-poison")).await;
@@ -251,7 +365,10 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
         ..options()
     })
     .await;
-    stack.buyer("decliner").expect("buyer").fail_next(failure(400, 1));
+    stack
+        .buyer("decliner")
+        .expect("buyer")
+        .fail_next(failure(400, 1));
     let answer = post_lead(&stack, "heloc", &heloc_lead("verdict")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
@@ -278,19 +395,39 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
     assert_eq!(get_lead(&stack, &lead_id).await.body, before);
 
     // A buyer that declined the lead cannot return it.
-    let declined = send(client().post(callback_url("decliner")).json(&json!({"verdict": "returned"}))).await;
+    let declined = send(
+        client()
+            .post(callback_url("decliner"))
+            .json(&json!({"verdict": "returned"})),
+    )
+    .await;
     assert_eq!(declined.status, 409);
 
     let bad = send(client().post(&taker_url).json(&json!({"verdict": "maybe"}))).await;
     assert_eq!(bad.status, 400);
 
-    let confirmed = send(client().post(&taker_url).json(&json!({"verdict": "confirmed", "reason": "funded"}))).await;
+    let confirmed = send(
+        client()
+            .post(&taker_url)
+            .json(&json!({"verdict": "confirmed", "reason": "funded"})),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
     assert_eq!(confirmed.body["status"], "confirmed");
-    let again = send(client().post(&taker_url).json(&json!({"verdict": "confirmed"}))).await;
+    let again = send(
+        client()
+            .post(&taker_url)
+            .json(&json!({"verdict": "confirmed"})),
+    )
+    .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["recorded"], false);
-    let returned = send(client().post(&taker_url).json(&json!({"verdict": "returned", "reason": "bad phone"}))).await;
+    let returned = send(
+        client()
+            .post(&taker_url)
+            .json(&json!({"verdict": "returned", "reason": "bad phone"})),
+    )
+    .await;
     assert_eq!(returned.status, 200);
     let view = get_lead(&stack, &lead_id).await.body;
     assert_eq!(view["status"], "returned");

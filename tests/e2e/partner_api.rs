@@ -19,13 +19,23 @@ async fn a_valid_lead_is_accepted_and_delivered_with_its_timeline() {
     let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
     assert_eq!(
         timeline_kinds(&view),
-        ["received", "screened", "routing", "delivery_attempt", "delivery_accepted", "delivered"]
+        [
+            "received",
+            "screened",
+            "routing",
+            "delivery_attempt",
+            "delivery_accepted",
+            "delivered"
+        ]
     );
     assert_eq!(view["deliveries"][0]["destination"], "sandbox-webhook");
     assert_eq!(view["deliveries"][0]["status"], "accepted");
     // The status API never returns the lead's PII.
     let text = view.to_string();
-    assert!(!text.contains("jane.") && !text.contains("Bayshore") && !text.contains("555"), "{text}");
+    assert!(
+        !text.contains("jane.") && !text.contains("Bayshore") && !text.contains("555"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -44,7 +54,13 @@ async fn an_invalid_lead_gets_400_problem_json_listing_every_broken_rule() {
         .as_array()
         .expect("errors")
         .iter()
-        .map(|e| format!("{}:{}", e["field"].as_str().unwrap_or(""), e["code"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["field"].as_str().unwrap_or(""),
+                e["code"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     fields.sort();
     assert_eq!(
@@ -57,8 +73,19 @@ async fn an_invalid_lead_gets_400_problem_json_listing_every_broken_rule() {
             "surprise:unknown_field",
         ]
     );
-    assert!(!answer.body.to_string().contains("not-an-email"), "no submitted value is echoed");
-    assert_eq!(stack.store.get_lead(&"lead_00000000000000000000000000".parse().expect("id")).await.ok().flatten(), None);
+    assert!(
+        !answer.body.to_string().contains("not-an-email"),
+        "no submitted value is echoed"
+    );
+    assert_eq!(
+        stack
+            .store
+            .get_lead(&"lead_00000000000000000000000000".parse().expect("id"))
+            .await
+            .ok()
+            .flatten(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -70,14 +97,35 @@ async fn authentication_scoping_and_limits() {
     let none = send(client().post(&url).json(&lead)).await;
     assert_eq!(none.status, 401);
     assert!(none.headers.contains_key("www-authenticate"));
-    let wrong = send(client().post(&url).basic_auth(KEY, Some("nope")).json(&lead)).await;
+    let wrong = send(
+        client()
+            .post(&url)
+            .basic_auth(KEY, Some("nope"))
+            .json(&lead),
+    )
+    .await;
     assert_eq!(wrong.status, 401);
-    let unknown = send(client().post(&url).basic_auth("pk_nobody", Some(SECRET)).json(&lead)).await;
+    let unknown = send(
+        client()
+            .post(&url)
+            .basic_auth("pk_nobody", Some(SECRET))
+            .json(&lead),
+    )
+    .await;
     assert_eq!(unknown.status, 401);
-    assert_eq!(wrong.body, unknown.body, "the same answer whether or not the key exists");
+    assert_eq!(
+        wrong.body, unknown.body,
+        "the same answer whether or not the key exists"
+    );
     assert!(!wrong.body.to_string().contains("nope"));
 
-    let vertical = send(client().post(stack.url("/v1/leads/boats")).basic_auth(KEY, Some(SECRET)).json(&lead)).await;
+    let vertical = send(
+        client()
+            .post(stack.url("/v1/leads/boats"))
+            .basic_auth(KEY, Some(SECRET))
+            .json(&lead),
+    )
+    .await;
     assert_eq!(vertical.status, 404);
 
     let text = send(
@@ -105,9 +153,19 @@ async fn authentication_scoping_and_limits() {
     assert_eq!(not_json.status, 400);
     assert_eq!(not_json.body["errors"][0]["code"], "invalid_json");
 
-    let method = send(client().delete(stack.url("/v1/leads/heloc")).basic_auth(KEY, Some(SECRET))).await;
+    let method = send(
+        client()
+            .delete(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some(SECRET)),
+    )
+    .await;
     assert_eq!(method.status, 405);
-    let nowhere = send(client().get(stack.url("/v2/anything")).basic_auth(KEY, Some(SECRET))).await;
+    let nowhere = send(
+        client()
+            .get(stack.url("/v2/anything"))
+            .basic_auth(KEY, Some(SECRET)),
+    )
+    .await;
     assert_eq!(nowhere.status, 404);
     assert_eq!(nowhere.headers["content-type"], "application/problem+json");
 }
@@ -119,11 +177,19 @@ async fn a_lead_is_visible_only_to_the_partner_that_posted_it() {
     let lead_id = answer.body["leadId"].as_str().expect("leadId");
     let mine = get_lead(&stack, lead_id).await;
     assert_eq!(mine.status, 200);
-    let theirs = send(client().get(stack.url(&format!("/v1/leads/{lead_id}"))).basic_auth(OTHER_KEY, Some(OTHER_SECRET))).await;
+    let theirs = send(
+        client()
+            .get(stack.url(&format!("/v1/leads/{lead_id}")))
+            .basic_auth(OTHER_KEY, Some(OTHER_SECRET)),
+    )
+    .await;
     assert_eq!(theirs.status, 404);
     let missing = get_lead(&stack, "lead_01JD0000000000000000000000").await;
     assert_eq!(missing.status, 404);
-    assert_eq!(theirs.body["detail"], missing.body["detail"], "indistinguishable from a missing lead");
+    assert_eq!(
+        theirs.body["detail"], missing.body["detail"],
+        "indistinguishable from a missing lead"
+    );
     let malformed = get_lead(&stack, "not-a-lead-id").await;
     assert_eq!(malformed.status, 404);
 }
@@ -161,7 +227,14 @@ async fn idempotency_keys_replay_conflict_and_refuse_other_bodies() {
     assert_eq!(replay.body, first.body);
     let lead_id = first.body["leadId"].as_str().expect("leadId");
     wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
-    assert_eq!(stack.buyer("sandbox-webhook").expect("buyer").received().len(), 1);
+    assert_eq!(
+        stack
+            .buyer("sandbox-webhook")
+            .expect("buyer")
+            .received()
+            .len(),
+        1
+    );
 
     // The key is scoped to the partner: another partner's same key is its own.
     let too_long = "k".repeat(256);

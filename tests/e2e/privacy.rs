@@ -20,26 +20,46 @@ async fn no_log_line_carries_pii_or_secrets() {
     });
     lead["address"]["street"] = json!("77 Xanadu Lane");
     lead["residentialAddress"]["street"] = json!("77 Xanadu Lane");
-    stack.buyer("sandbox-webhook").expect("buyer").fail_next(Failure {
-        status: 503,
-        times: 1,
-        delay_ms: 0,
-        retry_after: None,
-        body: Some(json!({"message": "temporarily down for zebulon.quixotewright@example.com"})),
-    });
+    stack
+        .buyer("sandbox-webhook")
+        .expect("buyer")
+        .fail_next(Failure {
+            status: 503,
+            times: 1,
+            delay_ms: 0,
+            retry_after: None,
+            body: Some(
+                json!({"message": "temporarily down for zebulon.quixotewright@example.com"}),
+            ),
+        });
     let answer = post_lead(&stack, "heloc", &lead).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(10)).await;
     // The duplicate path, the invalid path and a failed login, too.
     let again = post_lead(&stack, "heloc", &lead).await;
-    wait_for_status(&stack, again.body["leadId"].as_str().expect("leadId"), &["rejected"], Duration::from_secs(5)).await;
+    wait_for_status(
+        &stack,
+        again.body["leadId"].as_str().expect("leadId"),
+        &["rejected"],
+        Duration::from_secs(5),
+    )
+    .await;
     let mut invalid = lead.clone();
     invalid["contactInfo"]["email"] = json!("zebulon.quixotewright@@example");
     assert_eq!(post_lead(&stack, "heloc", &invalid).await.status, 400);
-    let _ = send(client().post(stack.url("/v1/leads/heloc")).basic_auth(KEY, Some("wrong-secret-zz9")).json(&lead)).await;
+    let _ = send(
+        client()
+            .post(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some("wrong-secret-zz9"))
+            .json(&lead),
+    )
+    .await;
 
     let text = String::from_utf8(logs.lock().expect("logs").clone()).expect("utf-8");
-    assert!(text.contains(&lead_id), "the capture works and lines carry lead ids");
+    assert!(
+        text.contains(&lead_id),
+        "the capture works and lines carry lead ids"
+    );
     for secret in [
         "Zebulon",
         "Quixotewright",

@@ -118,7 +118,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
     let headers = response.headers().clone();
     let text = response.text().await.expect("a body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn client() -> reqwest::Client {
@@ -136,21 +140,37 @@ pub async fn post_lead(stack: &Stack, vertical: &str, lead: &Value) -> Answer {
 }
 
 pub async fn get_lead(stack: &Stack, lead_id: &str) -> Answer {
-    send(client().get(stack.url(&format!("/v1/leads/{lead_id}"))).basic_auth(KEY, Some(SECRET))).await
+    send(
+        client()
+            .get(stack.url(&format!("/v1/leads/{lead_id}")))
+            .basic_auth(KEY, Some(SECRET)),
+    )
+    .await
 }
 
 /// Poll the status API until the lead's status is one of `statuses`; panics with the last view after `within`.
-pub async fn wait_for_status(stack: &Stack, lead_id: &str, statuses: &[&str], within: Duration) -> Value {
+pub async fn wait_for_status(
+    stack: &Stack,
+    lead_id: &str,
+    statuses: &[&str],
+    within: Duration,
+) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let answer = get_lead(stack, lead_id).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
-        let status = answer.body["status"].as_str().unwrap_or_default().to_owned();
+        let status = answer.body["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if statuses.contains(&status.as_str()) {
             return answer.body;
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("lead {lead_id} is {status}, not one of {statuses:?}, after {within:?}: {:#}", answer.body);
+            panic!(
+                "lead {lead_id} is {status}, not one of {statuses:?}, after {within:?}: {:#}",
+                answer.body
+            );
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

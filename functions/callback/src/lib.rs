@@ -32,7 +32,8 @@ impl Callback {
         let path = request.uri().path().to_owned();
         let result = match (request.method(), segments(&path).as_slice()) {
             (&Method::POST, ["v1", "callbacks", destination, token]) => {
-                self.verdict(destination, token, request.headers(), request.body()).await
+                self.verdict(destination, token, request.headers(), request.body())
+                    .await
             }
             (_, ["v1", "callbacks", _, _]) => Err(Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -113,7 +114,10 @@ impl Callback {
         let (status, expect) = match verdict.verdict.transition() {
             Some((to, _)) if lead.status == to => {
                 // The same verdict again: already recorded.
-                return Ok(json_response(StatusCode::OK, &json!({"leadId": lead_id, "status": lead.status, "recorded": false})));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"leadId": lead_id, "status": lead.status, "recorded": false}),
+                ));
             }
             Some((to, from)) => (to, from.to_vec()),
             None => (lead.status, Vec::new()),
@@ -122,7 +126,8 @@ impl Callback {
             .destination(destination)
             .reason(
                 verdict.verdict.as_str(),
-                reason.unwrap_or_else(|| format!("the buyer reported: {}", verdict.verdict.as_str())),
+                reason
+                    .unwrap_or_else(|| format!("the buyer reported: {}", verdict.verdict.as_str())),
             );
         let mut update = LeadUpdate::new(now).expect(&expect).event(event);
         if status != lead.status {
@@ -131,12 +136,19 @@ impl Callback {
         match self.store.update_lead(&lead_id, &update).await {
             Ok(UpdateOutcome::Applied(lead)) => {
                 tracing::info!(lead_id = %lead_id, destination, verdict = verdict.verdict.as_str(), status = %lead.status, "buyer verdict recorded");
-                Ok(json_response(StatusCode::OK, &json!({"leadId": lead_id, "status": lead.status, "recorded": true})))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"leadId": lead_id, "status": lead.status, "recorded": true}),
+                ))
             }
             Ok(UpdateOutcome::Conflict(current)) => Err(Problem::new(
                 StatusCode::CONFLICT,
                 "verdict_not_applicable",
-                format!("the lead is {}; a `{}` verdict does not apply", current.status, verdict.verdict.as_str()),
+                format!(
+                    "the lead is {}; a `{}` verdict does not apply",
+                    current.status,
+                    verdict.verdict.as_str()
+                ),
             )),
             Ok(UpdateOutcome::NotFound) => Err(Problem::not_found("the lead no longer exists")),
             Err(error) => {

@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
         let callback = callback.clone();
         async move {
             let (parts, body) = request.into_parts();
-            let response = callback.handle(http::Request::from_parts(parts, body.to_vec())).await;
+            let response = callback
+                .handle(http::Request::from_parts(parts, body.to_vec()))
+                .await;
             Ok::<_, Error>(response.map(Body::from))
         }
     }))

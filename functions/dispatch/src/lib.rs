@@ -16,7 +16,9 @@ use leadhub::callbacks;
 use leadhub::config::{Config, Destination};
 use leadhub::connectors::{self, BuyerResponse, DeliveryContext};
 use leadhub::delivery::{retry_delay, DispatchJob, Outcome};
-use leadhub::lead::{DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent};
+use leadhub::lead::{
+    DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
+};
 use leadhub::queue::{JobQueue, MAX_DELAY};
 use leadhub::store::{DeliveryExpect, LeadStore, LeadUpdate, UpdateOutcome};
 
@@ -79,7 +81,8 @@ enum Step {
 }
 
 fn step(state: &DeliveryState, attempt: u32, now: DateTime<Utc>) -> Step {
-    let due_in = |at: Option<DateTime<Utc>>| at.map(|at| to_std(at - now)).unwrap_or(Duration::ZERO);
+    let due_in =
+        |at: Option<DateTime<Utc>>| at.map(|at| to_std(at - now)).unwrap_or(Duration::ZERO);
     match state.status {
         status if status.is_final() => Step::Skip("the delivery is already settled"),
         DeliveryStatus::Pending | DeliveryStatus::Retrying if state.attempts + 1 == attempt => {
@@ -88,7 +91,9 @@ fn step(state: &DeliveryState, attempt: u32, now: DateTime<Utc>) -> Step {
                 _ => Step::Attempt,
             }
         }
-        DeliveryStatus::Retrying if state.attempts == attempt => Step::Reschedule(due_in(state.next_attempt_at)),
+        DeliveryStatus::Retrying if state.attempts == attempt => {
+            Step::Reschedule(due_in(state.next_attempt_at))
+        }
         DeliveryStatus::InFlight if state.attempts == attempt => {
             if state.lease_until.is_some_and(|lease| lease < now) {
                 Step::Attempt
@@ -120,18 +125,32 @@ impl Dispatch {
         }
     }
 
-    async fn send_job(&self, lead_id: &LeadId, destination: &str, attempt: u32, delay: Duration) -> Result<(), RecordError> {
+    async fn send_job(
+        &self,
+        lead_id: &LeadId,
+        destination: &str,
+        attempt: u32,
+        delay: Duration,
+    ) -> Result<(), RecordError> {
         let job = DispatchJob::Deliver {
             lead_id: lead_id.clone(),
             destination: destination.to_owned(),
             attempt,
         };
-        let body = serde_json::to_string(&job).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        self.dispatch_queue.send(&body, delay.min(MAX_DELAY)).await?;
+        let body =
+            serde_json::to_string(&job).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        self.dispatch_queue
+            .send(&body, delay.min(MAX_DELAY))
+            .await?;
         Ok(())
     }
 
-    async fn deliver(&self, lead_id: &LeadId, destination_id: &str, attempt: u32) -> Result<(), RecordError> {
+    async fn deliver(
+        &self,
+        lead_id: &LeadId,
+        destination_id: &str,
+        attempt: u32,
+    ) -> Result<(), RecordError> {
         let now = Utc::now();
         let Some(lead) = self.store.get_lead(lead_id).await? else {
             tracing::warn!(lead_id = %lead_id, "delivery job for a lead that does not exist");
@@ -148,7 +167,11 @@ impl Dispatch {
                 return Ok(());
             }
             Step::Wait(wait) => return self.send_job(lead_id, destination_id, attempt, wait).await,
-            Step::Reschedule(wait) => return self.send_job(lead_id, destination_id, attempt + 1, wait).await,
+            Step::Reschedule(wait) => {
+                return self
+                    .send_job(lead_id, destination_id, attempt + 1, wait)
+                    .await
+            }
             Step::Busy => {
                 return Err(RecordError::NotYet(format!(
                     "attempt {attempt} of {lead_id} to {destination_id} is in flight elsewhere"
@@ -157,8 +180,18 @@ impl Dispatch {
         }
 
         let Some(destination) = self.config.destination(destination_id) else {
-            let outcome = Outcome::failed("destination_removed", "the destination is no longer configured");
-            let attempt = AttemptRef { lead: &lead, destination: destination_id, attempt, attempts: state.attempts, max_attempts: 1, claimed: false };
+            let outcome = Outcome::failed(
+                "destination_removed",
+                "the destination is no longer configured",
+            );
+            let attempt = AttemptRef {
+                lead: &lead,
+                destination: destination_id,
+                attempt,
+                attempts: state.attempts,
+                max_attempts: 1,
+                claimed: false,
+            };
             return self.record(attempt, outcome, now).await;
         };
 
@@ -198,7 +231,14 @@ impl Dispatch {
 
         let outcome = self.call(&lead, destination).await;
         let now = Utc::now();
-        let attempt = AttemptRef { lead: &lead, destination: destination_id, attempt, attempts: attempt, max_attempts: destination.max_attempts, claimed: true };
+        let attempt = AttemptRef {
+            lead: &lead,
+            destination: destination_id,
+            attempt,
+            attempts: attempt,
+            max_attempts: destination.max_attempts,
+            claimed: true,
+        };
         self.record(attempt, outcome, now).await
     }
 
@@ -234,9 +274,18 @@ impl Dispatch {
         let mut response = match sent {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
-                return Outcome::retry("timeout", format!("the buyer did not answer within {} ms", destination.timeout.as_millis()), None)
+                return Outcome::retry(
+                    "timeout",
+                    format!(
+                        "the buyer did not answer within {} ms",
+                        destination.timeout.as_millis()
+                    ),
+                    None,
+                )
             }
-            Err(_) => return Outcome::retry("connection_failed", "the buyer could not be reached", None),
+            Err(_) => {
+                return Outcome::retry("connection_failed", "the buyer could not be reached", None)
+            }
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -267,8 +316,20 @@ impl Dispatch {
     }
 
     /// Record an attempt's outcome; schedule the next attempt or settle the lead.
-    async fn record(&self, at: AttemptRef<'_>, outcome: Outcome, now: DateTime<Utc>) -> Result<(), RecordError> {
-        let AttemptRef { lead, destination: destination_id, attempt, attempts, max_attempts, claimed } = at;
+    async fn record(
+        &self,
+        at: AttemptRef<'_>,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecordError> {
+        let AttemptRef {
+            lead,
+            destination: destination_id,
+            attempt,
+            attempts,
+            max_attempts,
+            claimed,
+        } = at;
         let base = DeliveryState {
             status: DeliveryStatus::Dead,
             attempts,
@@ -293,10 +354,15 @@ impl Dispatch {
                         buyer_ref: buyer_ref.clone(),
                         ..base
                     },
-                    event(EventKind::DeliveryAccepted).reason("accepted", match &buyer_ref {
-                        Some(reference) => format!("the buyer took the lead (its reference: {reference})"),
-                        None => "the buyer took the lead".to_owned(),
-                    }),
+                    event(EventKind::DeliveryAccepted).reason(
+                        "accepted",
+                        match &buyer_ref {
+                            Some(reference) => {
+                                format!("the buyer took the lead (its reference: {reference})")
+                            }
+                            None => "the buyer took the lead".to_owned(),
+                        },
+                    ),
                 )
             }
             Outcome::Rejected { code, reason, .. } => {
@@ -310,7 +376,11 @@ impl Dispatch {
                     event(EventKind::DeliveryRejected).reason(&code, reason),
                 )
             }
-            Outcome::Retry { code, reason, after } if attempt < max_attempts => {
+            Outcome::Retry {
+                code,
+                reason,
+                after,
+            } if attempt < max_attempts => {
                 let delay = retry_delay(&self.config.retry, attempt, after, rand::random::<f64>());
                 tracing::info!(lead_id = %lead.id, destination = destination_id, attempt, %code, delay_ms = delay.as_millis() as u64, "delivery will be retried");
                 next_job = Some(delay);
@@ -321,8 +391,10 @@ impl Dispatch {
                         reason: Some(reason.clone()),
                         ..base
                     },
-                    event(EventKind::DeliveryRetryScheduled)
-                        .reason(&code, format!("{reason}; next attempt in {} s", delay.as_secs().max(1))),
+                    event(EventKind::DeliveryRetryScheduled).reason(
+                        &code,
+                        format!("{reason}; next attempt in {} s", delay.as_secs().max(1)),
+                    ),
                 )
             }
             Outcome::Retry { code, reason, .. } => {
@@ -354,7 +426,9 @@ impl Dispatch {
         } else {
             DeliveryExpect::StatusIn(vec![DeliveryStatus::Pending, DeliveryStatus::Retrying])
         };
-        let update = LeadUpdate::new(now).delivery(destination_id, expect, state).event(event);
+        let update = LeadUpdate::new(now)
+            .delivery(destination_id, expect, state)
+            .event(event);
         let lead = match self.store.update_lead(&lead.id, &update).await? {
             UpdateOutcome::Applied(lead) => lead,
             UpdateOutcome::Conflict(_) | UpdateOutcome::NotFound => {
@@ -363,7 +437,8 @@ impl Dispatch {
             }
         };
         if let Some(delay) = next_job {
-            self.send_job(&lead.id, destination_id, attempt + 1, delay).await?;
+            self.send_job(&lead.id, destination_id, attempt + 1, delay)
+                .await?;
         }
         self.settle(&lead, now).await
     }
@@ -384,15 +459,25 @@ impl Dispatch {
                 TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
                     .reason("delivered", format!("taken by: {}", accepted.join(", "))),
             )
-        } else if lead.deliveries.values().all(|state| state.status.is_final()) {
+        } else if lead
+            .deliveries
+            .values()
+            .all(|state| state.status.is_final())
+        {
             LeadUpdate::new(now).status(LeadStatus::Unsold).event(
-                TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
-                    .reason("no_buyer_took_it", "every buyer declined the lead or could not be reached"),
+                TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold).reason(
+                    "no_buyer_took_it",
+                    "every buyer declined the lead or could not be reached",
+                ),
             )
         } else {
             return Ok(());
         };
-        match self.store.update_lead(&lead.id, &update.expect(&[LeadStatus::Routing])).await? {
+        match self
+            .store
+            .update_lead(&lead.id, &update.expect(&[LeadStatus::Routing]))
+            .await?
+        {
             UpdateOutcome::Applied(lead) => {
                 tracing::info!(lead_id = %lead.id, status = %lead.status, "lead settled");
             }
@@ -428,10 +513,23 @@ mod tests {
     #[test]
     fn steps() {
         let now = Utc::now();
-        assert_eq!(step(&state(DeliveryStatus::Pending, 0), 1, now), Step::Attempt);
-        assert_eq!(step(&state(DeliveryStatus::Pending, 0), 2, now), Step::Skip("a stale or duplicate job"));
-        for status in [DeliveryStatus::Accepted, DeliveryStatus::Rejected, DeliveryStatus::Dead] {
-            assert_eq!(step(&state(status, 1), 1, now), Step::Skip("the delivery is already settled"));
+        assert_eq!(
+            step(&state(DeliveryStatus::Pending, 0), 1, now),
+            Step::Attempt
+        );
+        assert_eq!(
+            step(&state(DeliveryStatus::Pending, 0), 2, now),
+            Step::Skip("a stale or duplicate job")
+        );
+        for status in [
+            DeliveryStatus::Accepted,
+            DeliveryStatus::Rejected,
+            DeliveryStatus::Dead,
+        ] {
+            assert_eq!(
+                step(&state(status, 1), 1, now),
+                Step::Skip("the delivery is already settled")
+            );
         }
         let mut retrying = state(DeliveryStatus::Retrying, 1);
         retrying.next_attempt_at = Some(now + chrono::Duration::seconds(30));

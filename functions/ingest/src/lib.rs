@@ -12,7 +12,10 @@ use http::{Method, Request, Response, StatusCode};
 use leadhub::config::{Config, Partner};
 use leadhub::crypto::sha256_hex;
 use leadhub::delivery::ValidateJob;
-use leadhub::http::{authenticate, is_json, json_response, segments, Problem, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LEN};
+use leadhub::http::{
+    authenticate, is_json, json_response, segments, Problem, MAX_BODY_BYTES,
+    MAX_IDEMPOTENCY_KEY_LEN,
+};
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore};
@@ -67,11 +70,18 @@ impl Ingest {
         result.unwrap_or_else(Problem::into_response)
     }
 
-    async fn post_lead(&self, vertical: &str, request: &Request<Vec<u8>>) -> Result<Response<String>, Problem> {
+    async fn post_lead(
+        &self,
+        vertical: &str,
+        request: &Request<Vec<u8>>,
+    ) -> Result<Response<String>, Problem> {
         let partner = authenticate(&self.config, request.headers())?;
         let vertical: Vertical = vertical.parse().map_err(|_| {
             let known: Vec<&str> = Vertical::ALL.iter().map(|v| v.as_str()).collect();
-            Problem::not_found(format!("unknown vertical; the hub takes: {}", known.join(", ")))
+            Problem::not_found(format!(
+                "unknown vertical; the hub takes: {}",
+                known.join(", ")
+            ))
         })?;
         if !partner.verticals.contains(&vertical) {
             return Err(Problem::new(
@@ -128,7 +138,9 @@ impl Ingest {
         match self.store.create_lead(&lead, idempotency.as_ref()).await {
             Ok(CreateOutcome::Created) => {}
             Ok(CreateOutcome::IdempotencyKeyUsed(first)) => {
-                return self.replay(partner, idempotency.as_ref(), &first, now).await;
+                return self
+                    .replay(partner, idempotency.as_ref(), &first, now)
+                    .await;
             }
             Err(error) => {
                 tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
@@ -137,7 +149,9 @@ impl Ingest {
         }
         if let Err(error) = self.enqueue(&lead_id).await {
             tracing::error!(lead_id = %lead_id, %error, "could not queue a stored lead; discarding it");
-            let key = idempotency.as_ref().map(|r| (r.partner_id.as_str(), r.key.as_str()));
+            let key = idempotency
+                .as_ref()
+                .map(|r| (r.partner_id.as_str(), r.key.as_str()));
             if let Err(error) = self.store.discard_lead(&lead_id, key).await {
                 // The lead stays `received`; a replay with the same Idempotency-Key queues it again.
                 tracing::error!(lead_id = %lead_id, %error, "could not discard an unqueued lead");
@@ -212,7 +226,11 @@ impl Ingest {
         }
     }
 
-    async fn get_lead(&self, lead_id: &str, request: &Request<Vec<u8>>) -> Result<Response<String>, Problem> {
+    async fn get_lead(
+        &self,
+        lead_id: &str,
+        request: &Request<Vec<u8>>,
+    ) -> Result<Response<String>, Problem> {
         let partner = authenticate(&self.config, request.headers())?;
         let not_found = || Problem::not_found("no lead with this id was posted by this partner");
         let lead_id: LeadId = lead_id.parse().map_err(|_| not_found())?;
@@ -245,7 +263,10 @@ fn idempotency_key(request: &Request<Vec<u8>>) -> Result<Option<String>, Problem
         )
     };
     let key = value.to_str().map_err(|_| invalid())?.trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(invalid());
     }
     Ok(Some(key.to_owned()))

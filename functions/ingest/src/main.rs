@@ -18,7 +18,9 @@ async fn main() -> Result<(), Error> {
         let ingest = ingest.clone();
         async move {
             let (parts, body) = request.into_parts();
-            let response = ingest.handle(http::Request::from_parts(parts, body.to_vec())).await;
+            let response = ingest
+                .handle(http::Request::from_parts(parts, body.to_vec()))
+                .await;
             Ok::<_, Error>(response.map(Body::from))
         }
     }))

@@ -13,7 +13,9 @@ use chrono::Utc;
 use leadhub::batch::{self, RecordError};
 use leadhub::config::Config;
 use leadhub::delivery::{DispatchJob, ValidateJob};
-use leadhub::lead::{DeliveryState, DeliveryStatus, EventKind, LeadRecord, LeadStatus, TimelineEvent};
+use leadhub::lead::{
+    DeliveryState, DeliveryStatus, EventKind, LeadRecord, LeadStatus, TimelineEvent,
+};
 use leadhub::queue::JobQueue;
 use leadhub::routing;
 use leadhub::screening::{self, ScreeningVerdict};
@@ -61,7 +63,10 @@ impl Validate {
                 LeadUpdate::new(now)
                     .expect(&[LeadStatus::Received])
                     .status(LeadStatus::Rejected)
-                    .event(TimelineEvent::new(now, EventKind::Rejected, LeadStatus::Rejected).reason(&code, reason))
+                    .event(
+                        TimelineEvent::new(now, EventKind::Rejected, LeadStatus::Rejected)
+                            .reason(&code, reason),
+                    )
             }
             ScreeningVerdict::Passed => {
                 let plan = routing::plan(&self.config, &lead);
@@ -73,10 +78,12 @@ impl Validate {
                         .expect(&[LeadStatus::Received])
                         .status(LeadStatus::Unsold)
                         .event(screened)
-                        .event(TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold).reason(
-                            "no_destination",
-                            format!("no buyer is configured for {} leads", lead.vertical),
-                        ))
+                        .event(
+                            TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold).reason(
+                                "no_destination",
+                                format!("no buyer is configured for {} leads", lead.vertical),
+                            ),
+                        )
                 } else {
                     let names = plan.destinations.join(", ");
                     let mut update = LeadUpdate::new(now)
@@ -88,7 +95,11 @@ impl Validate {
                                 .reason("routed", format!("offered to: {names}")),
                         );
                     for destination in &plan.destinations {
-                        update = update.delivery(destination, DeliveryExpect::Absent, DeliveryState::pending(now));
+                        update = update.delivery(
+                            destination,
+                            DeliveryExpect::Absent,
+                            DeliveryState::pending(now),
+                        );
                     }
                     update
                 }
@@ -119,7 +130,8 @@ impl Validate {
                 destination: destination.clone(),
                 attempt: 1,
             };
-            let body = serde_json::to_string(&job).map_err(|e| RecordError::Malformed(e.to_string()))?;
+            let body =
+                serde_json::to_string(&job).map_err(|e| RecordError::Malformed(e.to_string()))?;
             self.dispatch_queue.send(&body, Duration::ZERO).await?;
         }
         tracing::info!(lead_id = %lead.id, deliveries = lead.deliveries.len(), status = %lead.status, "lead screened");

@@ -10,14 +10,20 @@ async fn main() -> anyhow::Result<()> {
     leadhub::telemetry::init_text();
     let mut options = Options::default();
     if let Ok(addr) = std::env::var("LEADHUB_ADDR") {
-        options.addr = addr
-            .parse::<SocketAddr>()
-            .with_context(|| format!("LEADHUB_ADDR must be host:port, like 127.0.0.1:3000 (got {addr})"))?;
+        options.addr = addr.parse::<SocketAddr>().with_context(|| {
+            format!("LEADHUB_ADDR must be host:port, like 127.0.0.1:3000 (got {addr})")
+        })?;
     }
-    if let Some(key) = std::env::var("LEADHUB_DEMO_KEY").ok().filter(|v| !v.is_empty()) {
+    if let Some(key) = std::env::var("LEADHUB_DEMO_KEY")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         options.demo_key = key;
     }
-    if let Some(secret) = std::env::var("LEADHUB_DEMO_SECRET").ok().filter(|v| !v.is_empty()) {
+    if let Some(secret) = std::env::var("LEADHUB_DEMO_SECRET")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         options.demo_secret = secret;
     }
     let stack = start(options.clone()).await?;
@@ -39,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
         secret = options.demo_secret,
         buyers = buyers.join("\n"),
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     println!("stopping");
     Ok(())
 }

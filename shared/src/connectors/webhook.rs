@@ -34,7 +34,8 @@ pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> 
             "lead": lead.lead,
         }
     });
-    let body = serde_json::to_vec(&payload).map_err(|e| BuildError(format!("cannot encode the lead: {e}")))?;
+    let body = serde_json::to_vec(&payload)
+        .map_err(|e| BuildError(format!("cannot encode the lead: {e}")))?;
     let secret = context
         .destination
         .signing_secret
@@ -71,7 +72,12 @@ fn buyer_message(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     ["message", "error", "reason", "detail"]
         .iter()
-        .find_map(|key| value.get(*key).and_then(|v| v.as_str()).map(|m| excerpt(m.as_bytes(), 200)))
+        .find_map(|key| {
+            value
+                .get(*key)
+                .and_then(|v| v.as_str())
+                .map(|m| excerpt(m.as_bytes(), 200))
+        })
         .filter(|m| !m.is_empty())
 }
 
@@ -87,15 +93,36 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
         200..=299 => Outcome::Accepted {
             buyer_ref: buyer_ref(&response.body),
         },
-        300..=399 => Outcome::failed(&code, format!("the buyer answered {status} (a redirect); redirects are not followed")),
-        401 | 403 => Outcome::failed(&code, format!("the buyer refused our credentials ({status})")),
-        404 | 405 | 410 => Outcome::failed(&code, format!("the buyer's endpoint is not there ({status}); check the destination URL")),
-        408 | 425 | 429 => Outcome::retry(&code, format!("the buyer asked us to try again later ({status})"), after),
+        300..=399 => Outcome::failed(
+            &code,
+            format!("the buyer answered {status} (a redirect); redirects are not followed"),
+        ),
+        401 | 403 => Outcome::failed(
+            &code,
+            format!("the buyer refused our credentials ({status})"),
+        ),
+        404 | 405 | 410 => Outcome::failed(
+            &code,
+            format!("the buyer's endpoint is not there ({status}); check the destination URL"),
+        ),
+        408 | 425 | 429 => Outcome::retry(
+            &code,
+            format!("the buyer asked us to try again later ({status})"),
+            after,
+        ),
         400..=499 => {
             let message = buyer_message(&response.body).unwrap_or_else(|| "no reason given".into());
-            Outcome::rejected(&code, format!("the buyer declined the lead ({status}): {message}"), true)
+            Outcome::rejected(
+                &code,
+                format!("the buyer declined the lead ({status}): {message}"),
+                true,
+            )
         }
-        _ => Outcome::retry(&code, format!("the buyer had a server error ({status})"), after),
+        _ => Outcome::retry(
+            &code,
+            format!("the buyer had a server error ({status})"),
+            after,
+        ),
     }
 }
 
@@ -140,7 +167,14 @@ mod tests {
     fn builds_a_signed_json_post() {
         let now = Utc::now();
         let id = LeadId::generate(now);
-        let lead = LeadRecord::received(id.clone(), "acme", Vertical::Heloc, json!({"a": 1}), now, None);
+        let lead = LeadRecord::received(
+            id.clone(),
+            "acme",
+            Vertical::Heloc,
+            json!({"a": 1}),
+            now,
+            None,
+        );
         let destination = destination();
         let key = format!("msg_{id}_lender");
         let request = build(&DeliveryContext {
@@ -157,7 +191,10 @@ mod tests {
         assert_eq!(body["type"], "lead.created");
         assert_eq!(body["data"]["leadId"], id.as_str());
         assert_eq!(body["data"]["lead"], json!({"a": 1}));
-        assert_eq!(body["data"]["callbackUrl"], "https://hub.example/v1/callbacks/lender/tok");
+        assert_eq!(
+            body["data"]["callbackUrl"],
+            "https://hub.example/v1/callbacks/lender/tok"
+        );
         let verified = WebhookSecret::parse(SECRET).expect("secret").verify(
             &key,
             request.headers[HEADER_TIMESTAMP].to_str().expect("ascii"),
@@ -172,19 +209,86 @@ mod tests {
     fn classifies_every_kind_of_answer() {
         let now = Utc::now();
         let rows: Vec<(BuyerResponse, Outcome)> = vec![
-            (response(200, &[], r#"{"id":"B-1"}"#), Outcome::Accepted { buyer_ref: Some("B-1".into()) }),
-            (response(201, &[], "not json"), Outcome::Accepted { buyer_ref: None }),
-            (response(204, &[], ""), Outcome::Accepted { buyer_ref: None }),
-            (response(302, &[], ""), Outcome::failed("http_302", "the buyer answered 302 (a redirect); redirects are not followed")),
-            (response(401, &[], ""), Outcome::failed("http_401", "the buyer refused our credentials (401)")),
-            (response(403, &[], ""), Outcome::failed("http_403", "the buyer refused our credentials (403)")),
-            (response(404, &[], ""), Outcome::failed("http_404", "the buyer's endpoint is not there (404); check the destination URL")),
-            (response(429, &[("retry-after", "30")], ""), Outcome::retry("http_429", "the buyer asked us to try again later (429)", Some(Duration::from_secs(30)))),
-            (response(408, &[], ""), Outcome::retry("http_408", "the buyer asked us to try again later (408)", None)),
-            (response(422, &[], r#"{"message":"state not served"}"#), Outcome::rejected("http_422", "the buyer declined the lead (422): state not served", true)),
-            (response(400, &[], "<html>"), Outcome::rejected("http_400", "the buyer declined the lead (400): no reason given", true)),
-            (response(500, &[], ""), Outcome::retry("http_500", "the buyer had a server error (500)", None)),
-            (response(503, &[("retry-after", "5")], ""), Outcome::retry("http_503", "the buyer had a server error (503)", Some(Duration::from_secs(5)))),
+            (
+                response(200, &[], r#"{"id":"B-1"}"#),
+                Outcome::Accepted {
+                    buyer_ref: Some("B-1".into()),
+                },
+            ),
+            (
+                response(201, &[], "not json"),
+                Outcome::Accepted { buyer_ref: None },
+            ),
+            (
+                response(204, &[], ""),
+                Outcome::Accepted { buyer_ref: None },
+            ),
+            (
+                response(302, &[], ""),
+                Outcome::failed(
+                    "http_302",
+                    "the buyer answered 302 (a redirect); redirects are not followed",
+                ),
+            ),
+            (
+                response(401, &[], ""),
+                Outcome::failed("http_401", "the buyer refused our credentials (401)"),
+            ),
+            (
+                response(403, &[], ""),
+                Outcome::failed("http_403", "the buyer refused our credentials (403)"),
+            ),
+            (
+                response(404, &[], ""),
+                Outcome::failed(
+                    "http_404",
+                    "the buyer's endpoint is not there (404); check the destination URL",
+                ),
+            ),
+            (
+                response(429, &[("retry-after", "30")], ""),
+                Outcome::retry(
+                    "http_429",
+                    "the buyer asked us to try again later (429)",
+                    Some(Duration::from_secs(30)),
+                ),
+            ),
+            (
+                response(408, &[], ""),
+                Outcome::retry(
+                    "http_408",
+                    "the buyer asked us to try again later (408)",
+                    None,
+                ),
+            ),
+            (
+                response(422, &[], r#"{"message":"state not served"}"#),
+                Outcome::rejected(
+                    "http_422",
+                    "the buyer declined the lead (422): state not served",
+                    true,
+                ),
+            ),
+            (
+                response(400, &[], "<html>"),
+                Outcome::rejected(
+                    "http_400",
+                    "the buyer declined the lead (400): no reason given",
+                    true,
+                ),
+            ),
+            (
+                response(500, &[], ""),
+                Outcome::retry("http_500", "the buyer had a server error (500)", None),
+            ),
+            (
+                response(503, &[("retry-after", "5")], ""),
+                Outcome::retry(
+                    "http_503",
+                    "the buyer had a server error (503)",
+                    Some(Duration::from_secs(5)),
+                ),
+            ),
         ];
         for (answer, expected) in rows {
             assert_eq!(classify(&answer, now), expected, "status {}", answer.status);

@@ -47,7 +47,11 @@ impl MemoryQueue {
     }
 
     /// Move messages received `max_receive_count` times without a delete to `dead_letter`.
-    pub fn with_dead_letter(mut self, dead_letter: Arc<MemoryQueue>, max_receive_count: u32) -> Self {
+    pub fn with_dead_letter(
+        mut self,
+        dead_letter: Arc<MemoryQueue>,
+        max_receive_count: u32,
+    ) -> Self {
         self.dead_letter = Some(dead_letter);
         self.max_receive_count = max_receive_count;
         self
@@ -74,7 +78,10 @@ impl MemoryQueue {
             .unwrap_or_default()
     }
 
-    fn take_visible(&self, max: usize) -> Result<(Vec<ReceivedMessage>, Option<Instant>), QueueError> {
+    fn take_visible(
+        &self,
+        max: usize,
+    ) -> Result<(Vec<ReceivedMessage>, Option<Instant>), QueueError> {
         let mut state = self
             .state
             .lock()
@@ -91,7 +98,9 @@ impl MemoryQueue {
                 index += 1;
                 continue;
             }
-            if state.messages[index].receive_count >= self.max_receive_count && self.dead_letter.is_some() {
+            if state.messages[index].receive_count >= self.max_receive_count
+                && self.dead_letter.is_some()
+            {
                 dead.push(state.messages.remove(index));
                 continue;
             }
@@ -148,7 +157,11 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let deadline = Instant::now() + wait;
         loop {
             let notified = self.notify.notified();

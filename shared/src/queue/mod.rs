@@ -39,7 +39,8 @@ pub trait JobQueue: Send + Sync {
 
     /// Up to `max` visible messages, waiting up to `wait` for the first. Each stays invisible for the
     /// queue's visibility timeout unless deleted.
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
+    async fn receive(&self, max: usize, wait: Duration)
+        -> Result<Vec<ReceivedMessage>, QueueError>;
 
     /// Acknowledge a message handed out by `receive`.
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;

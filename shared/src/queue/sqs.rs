@@ -66,7 +66,11 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let output = self
             .client
             .receive_message()
@@ -97,7 +101,8 @@ impl JobQueue for SqsQueue {
                         receive_count,
                     }),
                     _ => Err(QueueError::Unavailable(
-                        "SQS ReceiveMessage returned a message without an id or receipt handle".to_owned(),
+                        "SQS ReceiveMessage returned a message without an id or receipt handle"
+                            .to_owned(),
                     )),
                 }
             })
@@ -115,9 +120,9 @@ impl JobQueue for SqsQueue {
         {
             Ok(_) => Ok(()),
             Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_receipt_handle_is_invalid() || e.is_invalid_id_format()) =>
+                if error.as_service_error().is_some_and(|e| {
+                    e.is_receipt_handle_is_invalid() || e.is_invalid_id_format()
+                }) =>
             {
                 tracing::debug!(queue = %self.queue_url, "delete of an unknown receipt handle ignored");
                 Ok(())
@@ -157,7 +162,9 @@ pub async fn create_queue_with_dead_letter(
         .attributes()
         .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
         .ok_or_else(|| {
-            QueueError::Unavailable(format!("SQS GetQueueAttributes: no QueueArn for `{name}-dlq`"))
+            QueueError::Unavailable(format!(
+                "SQS GetQueueAttributes: no QueueArn for `{name}-dlq`"
+            ))
         })?;
     let redrive_policy = serde_json::json!({
         "deadLetterTargetArn": dead_letter_arn,
@@ -171,7 +178,10 @@ pub async fn create_queue_with_dead_letter(
                 QueueAttributeName::VisibilityTimeout,
                 visibility_timeout_secs.to_string(),
             ),
-            (QueueAttributeName::RedrivePolicy, redrive_policy.to_string()),
+            (
+                QueueAttributeName::RedrivePolicy,
+                redrive_policy.to_string(),
+            ),
         ],
     )
     .await?;
@@ -189,9 +199,9 @@ async fn ensure_queue(
         create = create.attributes(attribute.clone(), value);
     }
     match create.send().await {
-        Ok(output) => output
-            .queue_url
-            .ok_or_else(|| QueueError::Unavailable(format!("SQS CreateQueue: no URL for `{name}`"))),
+        Ok(output) => output.queue_url.ok_or_else(|| {
+            QueueError::Unavailable(format!("SQS CreateQueue: no URL for `{name}`"))
+        }),
         // Exists with other attributes: take the URL and set them.
         Err(error)
             if error.as_service_error().is_some_and(|e| {
@@ -205,7 +215,9 @@ async fn ensure_queue(
                 .await
                 .map_err(|error| sdk_error("GetQueueUrl", &error))?
                 .queue_url
-                .ok_or_else(|| QueueError::Unavailable(format!("SQS GetQueueUrl: no URL for `{name}`")))?;
+                .ok_or_else(|| {
+                    QueueError::Unavailable(format!("SQS GetQueueUrl: no URL for `{name}`"))
+                })?;
             let mut update = client.set_queue_attributes().queue_url(&queue_url);
             for (attribute, value) in attributes {
                 update = update.attributes(attribute, value);
@@ -236,7 +248,9 @@ where
                 error.message().unwrap_or("no message")
             ))
         }
-        other => QueueError::Unavailable(format!("SQS {operation}: {}", DisplayErrorContext(other))),
+        other => {
+            QueueError::Unavailable(format!("SQS {operation}: {}", DisplayErrorContext(other)))
+        }
     }
 }
 

@@ -32,6 +32,25 @@
 //!   leads, newest last;
 //! - when the lead expires: `expires_at` N and `ttl` N.
 //!
+//! `expires_at` (milliseconds) sits beside `ttl` (seconds) so that expiries round-trip and are compared to
+//! the millisecond, as the memory store does.
+//!
+//! # Writes
+//!
+//! - `create_lead`: one `PutItem` conditional on `attribute_not_exists(pk)`; with an idempotency record, one
+//!   `TransactWriteItems` of both puts, each conditional on `attribute_not_exists(pk)`. A live record that
+//!   cancels it is read back (consistently) and returned; an expired one is overwritten by a retried
+//!   transaction whose condition names that record (`request_hash`, `lead_id`, `created_at`).
+//! - `update_lead`: one `UpdateItem` (`ReturnValues=ALL_NEW`) whose condition expression is
+//!   [`preconditions_hold`](super::preconditions_hold) and whose update is
+//!   [`apply_update`](super::apply_update); every attribute name goes through `ExpressionAttributeNames`.
+//!   When the condition fails, a consistent read tells `Conflict` from `NotFound`.
+//! - `discard_lead`: a `DeleteItem` of the lead conditional on `status = received`, then an unconditional
+//!   `DeleteItem` of the idempotency record (two calls: the first failing must not keep the record).
+//! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now`; when it
+//!   fails, a consistent read says who holds the key (the holder itself gets `Claimed`, and, as in the
+//!   memory store, its expiry is not moved).
+//!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
 
@@ -42,6 +61,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus,
@@ -52,8 +72,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadStore, LeadUpdate, StoreError,
-    UpdateOutcome,
+    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadStore, LeadUpdate,
+    StoreError, UpdateOutcome,
 };
 use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
 use crate::verticals::Vertical;
@@ -88,7 +108,12 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn get_item(&self, operation: &str, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+    async fn get_item(
+        &self,
+        operation: &str,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -107,10 +132,14 @@ impl DynamoStore {
         partner_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get_item("GetItem (idempotency record)", idempotency_pk(partner_id, key), "IDEMP")
-            .await?
-            .map(|item| idempotency_from_item(&item))
-            .transpose()
+        self.get_item(
+            "GetItem (idempotency record)",
+            idempotency_pk(partner_id, key),
+            "IDEMP",
+        )
+        .await?
+        .map(|item| idempotency_from_item(&item))
+        .transpose()
     }
 
     /// One attempt at writing a lead and its idempotency record together. `replacing` is an expired record
@@ -147,8 +176,16 @@ impl DynamoStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(built(idempotency_put.build())?).build())
-            .transact_items(TransactWriteItem::builder().put(built(lead_put.build())?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(built(idempotency_put.build())?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(built(lead_put.build())?)
+                    .build(),
+            )
             .send()
             .await;
         match result {
@@ -156,13 +193,13 @@ impl DynamoStore {
             Err(error) => match error.as_service_error() {
                 Some(service) if service.is_transaction_canceled_exception() => {
                     let codes: Vec<&str> = match service {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-                            cancelled,
-                        ) => cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|reason| reason.code().unwrap_or("None"))
-                            .collect(),
+                        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                            cancelled
+                                .cancellation_reasons()
+                                .iter()
+                                .map(|reason| reason.code().unwrap_or("None"))
+                                .collect()
+                        }
                         _ => Vec::new(),
                     };
                     Cancelled::from_codes(&codes)
@@ -229,10 +266,12 @@ impl Cancelled {
                 conflict: false,
             });
         }
-        if codes
-            .iter()
-            .any(|code| !matches!(*code, "None" | "ConditionalCheckFailed" | "TransactionConflict"))
-        {
+        if codes.iter().any(|code| {
+            !matches!(
+                *code,
+                "None" | "ConditionalCheckFailed" | "TransactionConflict"
+            )
+        }) {
             return None;
         }
         let failed = |index: usize| codes.get(index) == Some(&"ConditionalCheckFailed");
@@ -287,7 +326,10 @@ impl LeadStore for DynamoStore {
             };
             // As in the memory store, a live idempotency record wins over an existing lead.
             if cancelled.idempotency_exists {
-                match self.get_idempotency(&record.partner_id, &record.key).await? {
+                match self
+                    .get_idempotency(&record.partner_id, &record.key)
+                    .await?
+                {
                     Some(existing) if existing.expires_at > Utc::now() => {
                         return Ok(CreateOutcome::IdempotencyKeyUsed(existing));
                     }
@@ -295,7 +337,12 @@ impl LeadStore for DynamoStore {
                     existing => replacing = existing,
                 }
             }
-            if cancelled.lead_exists && self.get_lead(&lead.id).await?.is_some() {
+            let lead_exists = cancelled.lead_exists
+                && self
+                    .get_item("GetItem (lead)", lead_pk(&lead.id), "META")
+                    .await?
+                    .is_some();
+            if lead_exists {
                 return Err(StoreError::AlreadyExists(lead.id.to_string()));
             }
             if cancelled.conflict {
@@ -315,7 +362,11 @@ impl LeadStore for DynamoStore {
             .transpose()
     }
 
-    async fn update_lead(&self, id: &LeadId, update: &LeadUpdate) -> Result<UpdateOutcome, StoreError> {
+    async fn update_lead(
+        &self,
+        id: &LeadId,
+        update: &LeadUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
         let expression = UpdateExpression::build(update)?;
         let result = self
             .client
@@ -434,7 +485,11 @@ impl LeadStore for DynamoStore {
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {
         self.get_item("GetItem (config)", CONFIG_PK.to_owned(), "CONFIG")
             .await?
-            .map(|item| ItemReader::new("config", &item).string("document").map(str::to_owned))
+            .map(|item| {
+                ItemReader::new("config", &item)
+                    .string("document")
+                    .map(str::to_owned)
+            })
             .transpose()
     }
 
@@ -498,7 +553,10 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await;
     match result {
         Ok(_) => {}
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
         Err(error) => return Err(sdk_error("CreateTable", &error)),
     }
 
@@ -590,7 +648,8 @@ fn ttl_seconds(at: DateTime<Utc>) -> AttributeValue {
 }
 
 fn to_json(value: &impl Serialize, what: &str) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|_| StoreError::Corrupt(format!("{what} could not be serialised")))
+    serde_json::to_string(value)
+        .map_err(|_| StoreError::Corrupt(format!("{what} could not be serialised")))
 }
 
 fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
@@ -600,7 +659,11 @@ fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
 fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     let vertical = match serde_json::to_value(lead.vertical) {
         Ok(serde_json::Value::String(name)) => name,
-        _ => return Err(StoreError::Corrupt("the lead's vertical has no name".to_owned())),
+        _ => {
+            return Err(StoreError::Corrupt(
+                "the lead's vertical has no name".to_owned(),
+            ))
+        }
     };
     let events = lead
         .events
@@ -620,10 +683,16 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     item.insert("status".to_owned(), string(lead.status.as_str()));
     item.insert("created_at".to_owned(), millis(lead.created_at));
     item.insert("updated_at".to_owned(), millis(lead.updated_at));
-    item.insert("lead".to_owned(), AttributeValue::S(to_json(&lead.lead, "the lead")?));
+    item.insert(
+        "lead".to_owned(),
+        AttributeValue::S(to_json(&lead.lead, "the lead")?),
+    );
     item.insert("events".to_owned(), AttributeValue::L(events));
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
-    item.insert("gsi1pk".to_owned(), string(format!("PARTNER#{}", lead.partner_id)));
+    item.insert(
+        "gsi1pk".to_owned(),
+        string(format!("PARTNER#{}", lead.partner_id)),
+    );
     item.insert("gsi1sk".to_owned(), string(lead.id.as_str()));
     if let Some(at) = lead.expires_at {
         item.insert("expires_at".to_owned(), millis(at));
@@ -669,7 +738,8 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         None => reader
             .opt_i64(TTL_ATTRIBUTE)?
             .map(|seconds| {
-                DateTime::from_timestamp(seconds, 0).ok_or_else(|| reader.corrupt(TTL_ATTRIBUTE, "a time"))
+                DateTime::from_timestamp(seconds, 0)
+                    .ok_or_else(|| reader.corrupt(TTL_ATTRIBUTE, "a time"))
             })
             .transpose()?,
     };
@@ -707,7 +777,10 @@ fn delivery_to_value(state: &DeliveryState) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-fn delivery_from_value(destination: &str, value: &AttributeValue) -> Result<DeliveryState, StoreError> {
+fn delivery_from_value(
+    destination: &str,
+    value: &AttributeValue,
+) -> Result<DeliveryState, StoreError> {
     let what = format!("lead item: delivery to `{destination}`");
     let map = value
         .as_m()
@@ -726,7 +799,10 @@ fn delivery_from_value(destination: &str, value: &AttributeValue) -> Result<Deli
 
 fn idempotency_to_item(record: &IdempotencyRecord) -> Item {
     let mut item = Item::new();
-    item.insert("pk".to_owned(), string(idempotency_pk(&record.partner_id, &record.key)));
+    item.insert(
+        "pk".to_owned(),
+        string(idempotency_pk(&record.partner_id, &record.key)),
+    );
     item.insert("sk".to_owned(), string("IDEMP"));
     item.insert("partner_id".to_owned(), string(&record.partner_id));
     item.insert("idem_key".to_owned(), string(&record.key));
@@ -798,7 +874,8 @@ impl<'a> ItemReader<'a> {
             Some(AttributeValue::S(text) | AttributeValue::N(text)) => text,
             _ => return Err(self.corrupt(attribute, "a known value")),
         };
-        text.parse().map_err(|_| self.corrupt(attribute, "a known value"))
+        text.parse()
+            .map_err(|_| self.corrupt(attribute, "a known value"))
     }
 
     fn opt_i64(&self, attribute: &str) -> Result<Option<i64>, StoreError> {
@@ -821,7 +898,9 @@ impl<'a> ItemReader<'a> {
 
     fn opt_time(&self, attribute: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.opt_i64(attribute)?
-            .map(|ms| DateTime::from_timestamp_millis(ms).ok_or_else(|| self.corrupt(attribute, "a time")))
+            .map(|ms| {
+                DateTime::from_timestamp_millis(ms).ok_or_else(|| self.corrupt(attribute, "a time"))
+            })
             .transpose()
     }
 
@@ -855,76 +934,96 @@ struct UpdateExpression {
     values: HashMap<String, AttributeValue>,
 }
 
+/// Expression attribute names and values, registered as they are used: DynamoDB refuses unused ones.
+#[derive(Default)]
+struct Placeholders {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Placeholders {
+    /// `#<attribute>` for a top-level or nested attribute name (several are reserved words).
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    /// The path of the delivery to `destination`: `#deliveries.#dN`. Destination ids may hold any
+    /// character, so each gets its own placeholder, the same one each time.
+    fn delivery(&mut self, destination: &str) -> String {
+        let deliveries = self.name("deliveries");
+        let existing = self
+            .names
+            .iter()
+            .find(|(placeholder, name)| {
+                placeholder.starts_with("#d_") && name.as_str() == destination
+            })
+            .map(|(placeholder, _)| placeholder.clone());
+        let placeholder = existing.unwrap_or_else(|| {
+            let placeholder = format!("#d_{}", self.names.len());
+            self.names
+                .insert(placeholder.clone(), destination.to_owned());
+            placeholder
+        });
+        format!("{deliveries}.{placeholder}")
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    /// `a, b, c` for an `IN (...)` list.
+    fn list<'a>(&mut self, statuses: impl Iterator<Item = &'a str>) -> String {
+        statuses
+            .map(|status| self.value(string(status)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl UpdateExpression {
     fn build(update: &LeadUpdate) -> Result<UpdateExpression, StoreError> {
-        let mut names: HashMap<String, String> = [
-            "pk",
-            "status",
-            "updated_at",
-            "events",
-            "deliveries",
-            "attempts",
-            "lease_until",
-        ]
-        .into_iter()
-        .map(|name| (format!("#{name}"), name.to_owned()))
-        .collect();
-        let mut values: HashMap<String, AttributeValue> = HashMap::new();
-        let mut value = |attribute: AttributeValue| {
-            let placeholder = format!(":v{}", values.len());
-            values.insert(placeholder.clone(), attribute);
-            placeholder
-        };
-        // Destination ids may hold any character: each gets its own name placeholder.
-        let mut destinations: BTreeMap<&str, String> = BTreeMap::new();
-        for change in &update.deliveries {
-            let next = destinations.len();
-            destinations
-                .entry(change.destination.as_str())
-                .or_insert_with(|| format!("#d{next}"));
-        }
-        for (destination, placeholder) in &destinations {
-            names.insert(placeholder.clone(), (*destination).to_owned());
-        }
+        let mut p = Placeholders::default();
 
-        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
+        let mut conditions = vec![format!("attribute_exists({})", p.name("pk"))];
         if !update.expect_status.is_empty() {
-            let list: Vec<String> = update
-                .expect_status
-                .iter()
-                .map(|status| value(string(status.as_str())))
-                .collect();
-            conditions.push(format!("#status IN ({})", list.join(", ")));
+            let list = p.list(update.expect_status.iter().map(|status| status.as_str()));
+            conditions.push(format!("{} IN ({list})", p.name("status")));
         }
         for change in &update.deliveries {
-            let path = format!("#deliveries.{}", destinations[change.destination.as_str()]);
+            let path = p.delivery(&change.destination);
             let condition = match &change.expect {
                 DeliveryExpect::Absent => format!("attribute_not_exists({path})"),
-                // No status can match an empty list; `IN ()` is not valid syntax. `attribute_exists(#pk)` is
-                // also required, so this clause is false.
-                DeliveryExpect::StatusIn(statuses) if statuses.is_empty() => "attribute_not_exists(#pk)".to_owned(),
+                // No status can match an empty list, and `IN ()` is not valid syntax: `attribute_exists(#pk)`
+                // is required too, so this clause is false.
+                DeliveryExpect::StatusIn(statuses) if statuses.is_empty() => {
+                    format!("attribute_not_exists({})", p.name("pk"))
+                }
                 DeliveryExpect::StatusIn(statuses) => {
-                    let list: Vec<String> = statuses
-                        .iter()
-                        .map(|status| value(string(status.as_str())))
-                        .collect();
-                    format!("{path}.#status IN ({})", list.join(", "))
+                    let list = p.list(statuses.iter().map(|status| status.as_str()));
+                    format!("{path}.{} IN ({list})", p.name("status"))
                 }
                 DeliveryExpect::Claimable { attempt, now } => {
+                    let status = format!("{path}.{}", p.name("status"));
+                    let attempts = format!("{path}.{}", p.name("attempts"));
+                    let lease_until = format!("{path}.{}", p.name("lease_until"));
                     let in_flight = format!(
-                        "({path}.#status = {} AND {path}.#attempts = {} AND {path}.#lease_until < {})",
-                        value(string(DeliveryStatus::InFlight.as_str())),
-                        value(number(attempt)),
-                        value(millis(*now)),
+                        "({status} = {} AND {attempts} = {} AND {lease_until} < {})",
+                        p.value(string(DeliveryStatus::InFlight.as_str())),
+                        p.value(number(attempt)),
+                        p.value(millis(*now)),
                     );
                     match attempt.checked_sub(1) {
                         // Attempt 0 cannot follow a pending or retrying delivery.
                         None => in_flight,
                         Some(made) => format!(
-                            "(({path}.#status IN ({}, {}) AND {path}.#attempts = {}) OR {in_flight})",
-                            value(string(DeliveryStatus::Pending.as_str())),
-                            value(string(DeliveryStatus::Retrying.as_str())),
-                            value(number(made)),
+                            "(({status} IN ({}, {}) AND {attempts} = {}) OR {in_flight})",
+                            p.value(string(DeliveryStatus::Pending.as_str())),
+                            p.value(string(DeliveryStatus::Retrying.as_str())),
+                            p.value(number(made)),
                         ),
                     }
                 }
@@ -932,21 +1031,28 @@ impl UpdateExpression {
             conditions.push(condition);
         }
 
-        let mut sets = vec![format!("#updated_at = {}", value(millis(update.now)))];
+        let mut sets = vec![format!(
+            "{} = {}",
+            p.name("updated_at"),
+            p.value(millis(update.now))
+        )];
         if let Some(status) = update.set_status {
-            sets.push(format!("#status = {}", value(string(status.as_str()))));
+            sets.push(format!(
+                "{} = {}",
+                p.name("status"),
+                p.value(string(status.as_str()))
+            ));
         }
-        // Two changes to one destination: the last wins, as in `apply_update` (one SET per path).
-        let mut last_change: BTreeMap<&str, &DeliveryState> = BTreeMap::new();
+        // Two changes to one destination: the last wins, as in `apply_update` (DynamoDB refuses two SETs of
+        // one path).
+        let mut last_change: Vec<(&str, &DeliveryState)> = Vec::new();
         for change in &update.deliveries {
-            last_change.insert(change.destination.as_str(), &change.state);
+            last_change.retain(|(destination, _)| *destination != change.destination);
+            last_change.push((change.destination.as_str(), &change.state));
         }
         for (destination, state) in last_change {
-            sets.push(format!(
-                "#deliveries.{} = {}",
-                destinations[destination],
-                value(delivery_to_value(state))
-            ));
+            let path = p.delivery(destination);
+            sets.push(format!("{path} = {}", p.value(delivery_to_value(state))));
         }
         if !update.events.is_empty() {
             let events = update
@@ -954,16 +1060,19 @@ impl UpdateExpression {
                 .iter()
                 .map(|event| to_json(event, "a timeline event").map(AttributeValue::S))
                 .collect::<Result<Vec<_>, _>>()?;
-            let empty = value(AttributeValue::L(Vec::new()));
-            let new = value(AttributeValue::L(events));
-            sets.push(format!("#events = list_append(if_not_exists(#events, {empty}), {new})"));
+            let name = p.name("events");
+            let empty = p.value(AttributeValue::L(Vec::new()));
+            let new = p.value(AttributeValue::L(events));
+            sets.push(format!(
+                "{name} = list_append(if_not_exists({name}, {empty}), {new})"
+            ));
         }
 
         Ok(UpdateExpression {
             condition: conditions.join(" AND "),
             update: format!("SET {}", sets.join(", ")),
-            names,
-            values,
+            names: p.names,
+            values: p.values,
         })
     }
 }
@@ -984,7 +1093,10 @@ where
                 error.message().unwrap_or("no message")
             ))
         }
-        other => StoreError::Unavailable(format!("DynamoDB {operation}: {}", DisplayErrorContext(other))),
+        other => StoreError::Unavailable(format!(
+            "DynamoDB {operation}: {}",
+            DisplayErrorContext(other)
+        )),
     }
 }
 
@@ -1026,15 +1138,25 @@ mod tests {
     fn lead_items_round_trip() {
         let lead = record();
         let item = lead_to_item(&lead).expect("maps");
-        assert_eq!(item["ttl"], AttributeValue::N("1800000001".to_owned()), "TTL rounds up");
-        assert_eq!(item["gsi1pk"], AttributeValue::S("PARTNER#partner-1".to_owned()));
+        assert_eq!(
+            item["ttl"],
+            AttributeValue::N("1800000001".to_owned()),
+            "TTL rounds up"
+        );
+        assert_eq!(
+            item["gsi1pk"],
+            AttributeValue::S("PARTNER#partner-1".to_owned())
+        );
         assert_eq!(lead_from_item(&item).expect("reads back"), lead);
     }
 
     #[test]
     fn unreadable_items_name_the_attribute_not_the_value() {
         let mut item = lead_to_item(&record()).expect("maps");
-        item.insert("lead".to_owned(), AttributeValue::S("{not json: Zoë".to_owned()));
+        item.insert(
+            "lead".to_owned(),
+            AttributeValue::S("{not json: Zoë".to_owned()),
+        );
         let message = lead_from_item(&item).expect_err("corrupt").to_string();
         assert!(message.contains("`lead`"), "{message}");
         assert!(!message.contains("Zoë"), "{message}");
@@ -1055,7 +1177,10 @@ mod tests {
             expires_at: at(1_700_086_400_001),
         };
         let item = idempotency_to_item(&record);
-        assert_eq!(item["pk"], AttributeValue::S("IDEMP#partner-1#key #1".to_owned()));
+        assert_eq!(
+            item["pk"],
+            AttributeValue::S("IDEMP#partner-1#key #1".to_owned())
+        );
         assert_eq!(idempotency_from_item(&item).expect("reads back"), record);
     }
 
@@ -1068,13 +1193,47 @@ mod tests {
             .status(LeadStatus::Delivered)
             .delivery("a.b #c", DeliveryExpect::Absent, state.clone())
             .delivery("x", DeliveryExpect::StatusIn(vec![]), state.clone())
-            .delivery("a.b #c", DeliveryExpect::Claimable { attempt: 0, now }, state)
-            .event(TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered));
+            .delivery(
+                "a.b #c",
+                DeliveryExpect::Claimable { attempt: 0, now },
+                state,
+            )
+            .event(TimelineEvent::new(
+                now,
+                EventKind::Delivered,
+                LeadStatus::Delivered,
+            ));
         let expression = UpdateExpression::build(&update).expect("builds");
-        assert_eq!(expression.names["#d0"], "a.b #c");
-        assert_eq!(expression.names["#d1"], "x");
-        assert_eq!(expression.update.matches("#deliveries.#d0 =").count(), 1);
-        assert!(expression.condition.contains("attribute_not_exists(#deliveries.#d0)"));
+        let placeholder = |destination: &str| {
+            expression
+                .names
+                .iter()
+                .find(|(_, name)| name.as_str() == destination)
+                .map(|(placeholder, _)| placeholder.clone())
+                .expect("every destination has a placeholder")
+        };
+        let (first, second) = (placeholder("a.b #c"), placeholder("x"));
+        assert_ne!(first, second);
+        assert_eq!(
+            expression
+                .update
+                .matches(&format!("#deliveries.{first} ="))
+                .count(),
+            1
+        );
+        assert!(expression
+            .condition
+            .contains(&format!("attribute_not_exists(#deliveries.{first})")));
+        // Every name and value is used (DynamoDB refuses unused ones).
+        let text = format!("{} {}", expression.condition, expression.update);
+        assert!(expression
+            .names
+            .keys()
+            .all(|name| text.contains(name.as_str())));
+        assert!(expression
+            .values
+            .keys()
+            .all(|value| text.contains(value.as_str())));
         assert!(!expression.condition.contains(" - 1"));
         // The reference semantics agree that this update cannot apply (the empty `StatusIn`).
         assert!(!preconditions_hold(&record(), &update));

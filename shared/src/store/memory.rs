@@ -64,9 +64,10 @@ impl LeadStore for MemoryStore {
             return Err(StoreError::AlreadyExists(lead.id.to_string()));
         }
         if let Some(record) = idempotency {
-            tables
-                .idempotency
-                .insert((record.partner_id.clone(), record.key.clone()), record.clone());
+            tables.idempotency.insert(
+                (record.partner_id.clone(), record.key.clone()),
+                record.clone(),
+            );
         }
         tables.leads.insert(lead.id.clone(), lead.clone());
         Ok(CreateOutcome::Created)
@@ -76,7 +77,11 @@ impl LeadStore for MemoryStore {
         Ok(self.lock()?.leads.get(id).cloned())
     }
 
-    async fn update_lead(&self, id: &LeadId, update: &LeadUpdate) -> Result<UpdateOutcome, StoreError> {
+    async fn update_lead(
+        &self,
+        id: &LeadId,
+        update: &LeadUpdate,
+    ) -> Result<UpdateOutcome, StoreError> {
         let mut tables = self.lock()?;
         let Some(record) = tables.leads.get_mut(id) else {
             return Ok(UpdateOutcome::NotFound);
@@ -126,7 +131,9 @@ impl LeadStore for MemoryStore {
                 }
             }
             _ => {
-                tables.claims.insert(key.to_owned(), (owner.clone(), expires_at));
+                tables
+                    .claims
+                    .insert(key.to_owned(), (owner.clone(), expires_at));
                 Ok(ClaimOutcome::Claimed)
             }
         }

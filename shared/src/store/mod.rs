@@ -97,7 +97,12 @@ impl LeadUpdate {
         self
     }
 
-    pub fn delivery(mut self, destination: &str, expect: DeliveryExpect, state: DeliveryState) -> Self {
+    pub fn delivery(
+        mut self,
+        destination: &str,
+        expect: DeliveryExpect,
+        state: DeliveryState,
+    ) -> Self {
         self.deliveries.push(DeliveryChange {
             destination: destination.to_owned(),
             expect,
@@ -145,7 +150,11 @@ pub trait LeadStore: Send + Sync {
     async fn get_lead(&self, id: &LeadId) -> Result<Option<LeadRecord>, StoreError>;
 
     /// Apply `update` atomically if its preconditions hold.
-    async fn update_lead(&self, id: &LeadId, update: &LeadUpdate) -> Result<UpdateOutcome, StoreError>;
+    async fn update_lead(
+        &self,
+        id: &LeadId,
+        update: &LeadUpdate,
+    ) -> Result<UpdateOutcome, StoreError>;
 
     /// Undo a `create_lead` whose lead could not be queued: removes the lead while it is still `received`,
     /// and the idempotency record if given, so the partner's retry starts afresh.
@@ -184,9 +193,12 @@ pub fn preconditions_hold(record: &LeadRecord, update: &LeadUpdate) -> bool {
             (DeliveryExpect::StatusIn(statuses), Some(state)) => statuses.contains(&state.status),
             (DeliveryExpect::StatusIn(_), None) => false,
             (DeliveryExpect::Claimable { attempt, now }, Some(state)) => match state.status {
-                DeliveryStatus::Pending | DeliveryStatus::Retrying => state.attempts + 1 == *attempt,
+                DeliveryStatus::Pending | DeliveryStatus::Retrying => {
+                    state.attempts + 1 == *attempt
+                }
                 DeliveryStatus::InFlight => {
-                    state.attempts == *attempt && state.lease_until.is_some_and(|lease| lease < *now)
+                    state.attempts == *attempt
+                        && state.lease_until.is_some_and(|lease| lease < *now)
                 }
                 _ => false,
             },

@@ -91,7 +91,11 @@ impl<'a> ObjectReader<'a> {
             }),
             other => {
                 let field = if path.is_empty() { "" } else { path };
-                let what = if path.is_empty() { "the body" } else { "this field" };
+                let what = if path.is_empty() {
+                    "the body"
+                } else {
+                    "this field"
+                };
                 errors.push(
                     field,
                     "invalid_type",
@@ -163,7 +167,12 @@ impl<'a> ObjectReader<'a> {
         }
     }
 
-    pub fn boolean(&mut self, name: &'static str, required: bool, errors: &mut FieldErrors) -> Option<bool> {
+    pub fn boolean(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        errors: &mut FieldErrors,
+    ) -> Option<bool> {
         match self.get(name) {
             None if required => {
                 self.required(name, errors);
@@ -179,7 +188,12 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// A finite JSON number.
-    pub fn number(&mut self, name: &'static str, required: bool, errors: &mut FieldErrors) -> Option<f64> {
+    pub fn number(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        errors: &mut FieldErrors,
+    ) -> Option<f64> {
         match self.get(name) {
             None if required => {
                 self.required(name, errors);
@@ -201,7 +215,12 @@ impl<'a> ObjectReader<'a> {
     }
 
     /// A whole number (a JSON number without a fractional part).
-    pub fn integer(&mut self, name: &'static str, required: bool, errors: &mut FieldErrors) -> Option<i64> {
+    pub fn integer(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        errors: &mut FieldErrors,
+    ) -> Option<i64> {
         match self.get(name) {
             None if required => {
                 self.required(name, errors);
@@ -211,7 +230,8 @@ impl<'a> ObjectReader<'a> {
             Some(Value::Number(n)) => {
                 if let Some(i) = n.as_i64() {
                     Some(i)
-                } else if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                } else if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                {
                     Some(f as i64)
                 } else {
                     errors.push(&self.path(name), "invalid_type", "must be a whole number");
@@ -405,10 +425,10 @@ impl Phone {
 
 /// US states, the District of Columbia and the inhabited territories (USPS codes).
 pub const US_STATE_CODES: [&str; 56] = [
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
-    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
-    "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC",
-    "PR", "VI", "GU", "AS", "MP",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "DC", "PR", "VI", "GU", "AS", "MP",
 ];
 
 /// A 2-letter USPS state or territory code, upper-cased.
@@ -479,8 +499,8 @@ mod tests {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "plain", "@b.co", "a@", "a@b", "a@b.c", "a b@c.co", "a@b..co", ".a@b.co", "a.@b.co",
-            "a@-b.co", "a@b.c0", "a@@b.co",
+            "", "plain", "@b.co", "a@", "a@b", "a@b.c", "a b@c.co", "a@b..co", ".a@b.co",
+            "a.@b.co", "a@-b.co", "a@b.c0", "a@@b.co",
         ] {
             assert_eq!(Email::parse(bad), Err(Email::RULE), "{bad}");
         }
@@ -498,23 +518,50 @@ mod tests {
             ("+1 727 323 4567", "+17273234567"),
             ("17273234567", "+17273234567"),
         ] {
-            assert_eq!(Phone::parse(raw).map(|p| p.as_str().to_owned()), Ok(e164.to_owned()));
+            assert_eq!(
+                Phone::parse(raw).map(|p| p.as_str().to_owned()),
+                Ok(e164.to_owned())
+            );
         }
-        for bad in ["7271234567x", "999999999", "7271234567", "0271234567", "7270234567", "27271234567", "+44 20 7946 0958", ""] {
+        for bad in [
+            "7271234567x",
+            "999999999",
+            "7271234567",
+            "0271234567",
+            "7270234567",
+            "27271234567",
+            "+44 20 7946 0958",
+            "",
+        ] {
             assert_eq!(Phone::parse(bad), Err(Phone::RULE), "{bad}");
         }
     }
 
     #[test]
     fn states_and_zips() {
-        assert_eq!(StateCode::parse("ca").map(|s| s.as_str().to_owned()), Ok("CA".to_owned()));
-        assert_eq!(StateCode::parse("PR").map(|s| s.as_str().to_owned()), Ok("PR".to_owned()));
+        assert_eq!(
+            StateCode::parse("ca").map(|s| s.as_str().to_owned()),
+            Ok("CA".to_owned())
+        );
+        assert_eq!(
+            StateCode::parse("PR").map(|s| s.as_str().to_owned()),
+            Ok("PR".to_owned())
+        );
         for bad in ["C", "CA3", "XX", "California", ""] {
             assert_eq!(StateCode::parse(bad), Err(StateCode::RULE), "{bad}");
         }
-        assert_eq!(Zip::parse("90001").map(|z| z.as_str().to_owned()), Ok("90001".to_owned()));
-        assert_eq!(Zip::parse("90001-1234").map(|z| z.as_str().to_owned()), Ok("90001-1234".to_owned()));
-        assert_eq!(Zip::parse("900011234").map(|z| z.five().to_owned()), Ok("90001".to_owned()));
+        assert_eq!(
+            Zip::parse("90001").map(|z| z.as_str().to_owned()),
+            Ok("90001".to_owned())
+        );
+        assert_eq!(
+            Zip::parse("90001-1234").map(|z| z.as_str().to_owned()),
+            Ok("90001-1234".to_owned())
+        );
+        assert_eq!(
+            Zip::parse("900011234").map(|z| z.five().to_owned()),
+            Ok("90001".to_owned())
+        );
         for bad in ["9000", "900012", "9000A", "90001-12", "ABCDE", ""] {
             assert_eq!(Zip::parse(bad), Err(Zip::RULE), "{bad}");
         }

@@ -265,7 +265,9 @@ pub fn parse(value: &serde_json::Value) -> Result<HelocLead, FieldErrors> {
         match occupancy {
             Some(RentalOccupancy::Vacant) | None => {}
             Some(_) => {
-                let income = stated_information.as_ref().and_then(|s| s.monthly_rental_income);
+                let income = stated_information
+                    .as_ref()
+                    .and_then(|s| s.monthly_rental_income);
                 if !income_given {
                     errors.push(
                         "statedInformation.monthlyRentalIncome",
@@ -388,90 +390,429 @@ mod tests {
     /// One row per rule of seed 001: (what, changes to the valid lead, expected errors).
     #[test]
     fn every_rule_of_seed_001() {
-        type Row = (&'static str, Vec<(&'static str, Value)>, Vec<(&'static str, &'static str)>);
+        type Row = (
+            &'static str,
+            Vec<(&'static str, Value)>,
+            Vec<(&'static str, &'static str)>,
+        );
         let rows: Vec<Row> = vec![
             ("valid lead", vec![], vec![]),
-            ("affiliateId is optional", vec![("affiliateId", Value::Null)], vec![]),
-            ("affiliateId must be a string", vec![("affiliateId", json!(12))], vec![("affiliateId", "invalid_type")]),
+            (
+                "affiliateId is optional",
+                vec![("affiliateId", Value::Null)],
+                vec![],
+            ),
+            (
+                "affiliateId must be a string",
+                vec![("affiliateId", json!(12))],
+                vec![("affiliateId", "invalid_type")],
+            ),
             // Required root fields.
-            ("buildingType required", vec![("buildingType", Value::Null)], vec![("buildingType", "required")]),
-            ("loanPurpose required", vec![("loanPurpose", Value::Null)], vec![("loanPurpose", "required")]),
-            ("propertyUsage required", vec![("propertyUsage", Value::Null)], vec![("propertyUsage", "required")]),
-            ("contactInfo required", vec![("contactInfo", Value::Null)], vec![("contactInfo", "required")]),
-            ("address required", vec![("address", Value::Null)], vec![("address", "required")]),
-            ("residentialAddress required", vec![("residentialAddress", Value::Null)], vec![("residentialAddress", "required")]),
-            ("listedForSaleIn6Months required", vec![("listedForSaleIn6Months", Value::Null)], vec![("listedForSaleIn6Months", "required")]),
-            ("purchasedOrSubjectToMortgageIn6Months required", vec![("purchasedOrSubjectToMortgageIn6Months", Value::Null)], vec![("purchasedOrSubjectToMortgageIn6Months", "required")]),
-            ("liabilitiesIn4Years required", vec![("liabilitiesIn4Years", Value::Null)], vec![("liabilitiesIn4Years", "required")]),
-            ("booleans are booleans", vec![("liabilitiesIn4Years", json!("no"))], vec![("liabilitiesIn4Years", "invalid_type")]),
+            (
+                "buildingType required",
+                vec![("buildingType", Value::Null)],
+                vec![("buildingType", "required")],
+            ),
+            (
+                "loanPurpose required",
+                vec![("loanPurpose", Value::Null)],
+                vec![("loanPurpose", "required")],
+            ),
+            (
+                "propertyUsage required",
+                vec![("propertyUsage", Value::Null)],
+                vec![("propertyUsage", "required")],
+            ),
+            (
+                "contactInfo required",
+                vec![("contactInfo", Value::Null)],
+                vec![("contactInfo", "required")],
+            ),
+            (
+                "address required",
+                vec![("address", Value::Null)],
+                vec![("address", "required")],
+            ),
+            (
+                "residentialAddress required",
+                vec![("residentialAddress", Value::Null)],
+                vec![("residentialAddress", "required")],
+            ),
+            (
+                "listedForSaleIn6Months required",
+                vec![("listedForSaleIn6Months", Value::Null)],
+                vec![("listedForSaleIn6Months", "required")],
+            ),
+            (
+                "purchasedOrSubjectToMortgageIn6Months required",
+                vec![("purchasedOrSubjectToMortgageIn6Months", Value::Null)],
+                vec![("purchasedOrSubjectToMortgageIn6Months", "required")],
+            ),
+            (
+                "liabilitiesIn4Years required",
+                vec![("liabilitiesIn4Years", Value::Null)],
+                vec![("liabilitiesIn4Years", "required")],
+            ),
+            (
+                "booleans are booleans",
+                vec![("liabilitiesIn4Years", json!("no"))],
+                vec![("liabilitiesIn4Years", "invalid_type")],
+            ),
             // Enums: every value accepted, others refused.
-            ("buildingType singleFamily", vec![("buildingType", json!("singleFamily"))], vec![]),
-            ("buildingType multiUnit", vec![("buildingType", json!("multiUnit")), ("propertyUnits", json!(2))], vec![]),
-            ("buildingType condo", vec![("buildingType", json!("condo")), ("address.unitNumber", json!(4))], vec![]),
-            ("buildingType townhouse", vec![("buildingType", json!("townhouse"))], vec![]),
-            ("buildingType other", vec![("buildingType", json!("other"))], vec![]),
-            ("buildingType unknown", vec![("buildingType", json!("castle"))], vec![("buildingType", "invalid_value")]),
-            ("buildingType is case-sensitive", vec![("buildingType", json!("SingleFamily"))], vec![("buildingType", "invalid_value")]),
-            ("loanPurpose debtConsolidation", vec![("loanPurpose", json!("debtConsolidation"))], vec![]),
-            ("loanPurpose homeImprovement", vec![("loanPurpose", json!("homeImprovement"))], vec![]),
-            ("loanPurpose investment", vec![("loanPurpose", json!("investment"))], vec![]),
-            ("loanPurpose education", vec![("loanPurpose", json!("education"))], vec![]),
-            ("loanPurpose other", vec![("loanPurpose", json!("other"))], vec![]),
-            ("loanPurpose unknown", vec![("loanPurpose", json!("vacation"))], vec![("loanPurpose", "invalid_value")]),
-            ("propertyUsage primaryResidence", vec![("propertyUsage", json!("primaryResidence"))], vec![]),
-            ("propertyUsage secondHome", vec![("propertyUsage", json!("secondHome"))], vec![]),
-            ("propertyUsage investment (longTerm)", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "longTerm", "monthlyRentalIncome": 1800}))], vec![]),
-            ("propertyUsage unknown", vec![("propertyUsage", json!("rental"))], vec![("propertyUsage", "invalid_value")]),
-            ("rentalOccupancy shortTerm", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "shortTerm", "monthlyRentalIncome": 2500.5}))], vec![]),
-            ("rentalOccupancy vacant needs no income", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "vacant"}))], vec![]),
-            ("rentalOccupancy unknown", vec![("statedInformation", json!({"rentalOccupancy": "sometimes"}))], vec![("statedInformation.rentalOccupancy", "invalid_value")]),
+            (
+                "buildingType singleFamily",
+                vec![("buildingType", json!("singleFamily"))],
+                vec![],
+            ),
+            (
+                "buildingType multiUnit",
+                vec![
+                    ("buildingType", json!("multiUnit")),
+                    ("propertyUnits", json!(2)),
+                ],
+                vec![],
+            ),
+            (
+                "buildingType condo",
+                vec![
+                    ("buildingType", json!("condo")),
+                    ("address.unitNumber", json!(4)),
+                ],
+                vec![],
+            ),
+            (
+                "buildingType townhouse",
+                vec![("buildingType", json!("townhouse"))],
+                vec![],
+            ),
+            (
+                "buildingType other",
+                vec![("buildingType", json!("other"))],
+                vec![],
+            ),
+            (
+                "buildingType unknown",
+                vec![("buildingType", json!("castle"))],
+                vec![("buildingType", "invalid_value")],
+            ),
+            (
+                "buildingType is case-sensitive",
+                vec![("buildingType", json!("SingleFamily"))],
+                vec![("buildingType", "invalid_value")],
+            ),
+            (
+                "loanPurpose debtConsolidation",
+                vec![("loanPurpose", json!("debtConsolidation"))],
+                vec![],
+            ),
+            (
+                "loanPurpose homeImprovement",
+                vec![("loanPurpose", json!("homeImprovement"))],
+                vec![],
+            ),
+            (
+                "loanPurpose investment",
+                vec![("loanPurpose", json!("investment"))],
+                vec![],
+            ),
+            (
+                "loanPurpose education",
+                vec![("loanPurpose", json!("education"))],
+                vec![],
+            ),
+            (
+                "loanPurpose other",
+                vec![("loanPurpose", json!("other"))],
+                vec![],
+            ),
+            (
+                "loanPurpose unknown",
+                vec![("loanPurpose", json!("vacation"))],
+                vec![("loanPurpose", "invalid_value")],
+            ),
+            (
+                "propertyUsage primaryResidence",
+                vec![("propertyUsage", json!("primaryResidence"))],
+                vec![],
+            ),
+            (
+                "propertyUsage secondHome",
+                vec![("propertyUsage", json!("secondHome"))],
+                vec![],
+            ),
+            (
+                "propertyUsage investment (longTerm)",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    (
+                        "statedInformation",
+                        json!({"rentalOccupancy": "longTerm", "monthlyRentalIncome": 1800}),
+                    ),
+                ],
+                vec![],
+            ),
+            (
+                "propertyUsage unknown",
+                vec![("propertyUsage", json!("rental"))],
+                vec![("propertyUsage", "invalid_value")],
+            ),
+            (
+                "rentalOccupancy shortTerm",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    (
+                        "statedInformation",
+                        json!({"rentalOccupancy": "shortTerm", "monthlyRentalIncome": 2500.5}),
+                    ),
+                ],
+                vec![],
+            ),
+            (
+                "rentalOccupancy vacant needs no income",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    ("statedInformation", json!({"rentalOccupancy": "vacant"})),
+                ],
+                vec![],
+            ),
+            (
+                "rentalOccupancy unknown",
+                vec![("statedInformation", json!({"rentalOccupancy": "sometimes"}))],
+                vec![("statedInformation.rentalOccupancy", "invalid_value")],
+            ),
             // contactInfo.
-            ("firstName required", vec![("contactInfo.firstName", Value::Null)], vec![("contactInfo.firstName", "required")]),
-            ("firstName not blank", vec![("contactInfo.firstName", json!("   "))], vec![("contactInfo.firstName", "required")]),
-            ("lastName required", vec![("contactInfo.lastName", Value::Null)], vec![("contactInfo.lastName", "required")]),
-            ("email required", vec![("contactInfo.email", Value::Null)], vec![("contactInfo.email", "required")]),
-            ("email format", vec![("contactInfo.email", json!("jane.doe@"))], vec![("contactInfo.email", "invalid_format")]),
-            ("phone required", vec![("contactInfo.phone", Value::Null)], vec![("contactInfo.phone", "required")]),
-            ("phone format", vec![("contactInfo.phone", json!("7271234567x"))], vec![("contactInfo.phone", "invalid_format")]),
+            (
+                "firstName required",
+                vec![("contactInfo.firstName", Value::Null)],
+                vec![("contactInfo.firstName", "required")],
+            ),
+            (
+                "firstName not blank",
+                vec![("contactInfo.firstName", json!("   "))],
+                vec![("contactInfo.firstName", "required")],
+            ),
+            (
+                "lastName required",
+                vec![("contactInfo.lastName", Value::Null)],
+                vec![("contactInfo.lastName", "required")],
+            ),
+            (
+                "email required",
+                vec![("contactInfo.email", Value::Null)],
+                vec![("contactInfo.email", "required")],
+            ),
+            (
+                "email format",
+                vec![("contactInfo.email", json!("jane.doe@"))],
+                vec![("contactInfo.email", "invalid_format")],
+            ),
+            (
+                "phone required",
+                vec![("contactInfo.phone", Value::Null)],
+                vec![("contactInfo.phone", "required")],
+            ),
+            (
+                "phone format",
+                vec![("contactInfo.phone", json!("7271234567x"))],
+                vec![("contactInfo.phone", "invalid_format")],
+            ),
             // address (property).
-            ("address.street required", vec![("address.street", Value::Null)], vec![("address.street", "required")]),
-            ("address.city required", vec![("address.city", Value::Null)], vec![("address.city", "required")]),
-            ("address.state required", vec![("address.state", Value::Null)], vec![("address.state", "required")]),
-            ("address.state 2-letter code", vec![("address.state", json!("C"))], vec![("address.state", "invalid_format")]),
-            ("address.zip required", vec![("address.zip", Value::Null)], vec![("address.zip", "required")]),
-            ("address.zip format", vec![("address.zip", json!("3360"))], vec![("address.zip", "invalid_format")]),
-            ("address.county optional", vec![("address.county", json!("Hillsborough"))], vec![]),
-            ("address.unitNumber is a number", vec![("address.unitNumber", json!("4B"))], vec![("address.unitNumber", "invalid_type")]),
+            (
+                "address.street required",
+                vec![("address.street", Value::Null)],
+                vec![("address.street", "required")],
+            ),
+            (
+                "address.city required",
+                vec![("address.city", Value::Null)],
+                vec![("address.city", "required")],
+            ),
+            (
+                "address.state required",
+                vec![("address.state", Value::Null)],
+                vec![("address.state", "required")],
+            ),
+            (
+                "address.state 2-letter code",
+                vec![("address.state", json!("C"))],
+                vec![("address.state", "invalid_format")],
+            ),
+            (
+                "address.zip required",
+                vec![("address.zip", Value::Null)],
+                vec![("address.zip", "required")],
+            ),
+            (
+                "address.zip format",
+                vec![("address.zip", json!("3360"))],
+                vec![("address.zip", "invalid_format")],
+            ),
+            (
+                "address.county optional",
+                vec![("address.county", json!("Hillsborough"))],
+                vec![],
+            ),
+            (
+                "address.unitNumber is a number",
+                vec![("address.unitNumber", json!("4B"))],
+                vec![("address.unitNumber", "invalid_type")],
+            ),
             // residentialAddress (borrower).
-            ("residentialAddress.street required", vec![("residentialAddress.street", Value::Null)], vec![("residentialAddress.street", "required")]),
-            ("residentialAddress.city required", vec![("residentialAddress.city", Value::Null)], vec![("residentialAddress.city", "required")]),
-            ("residentialAddress.state required", vec![("residentialAddress.state", Value::Null)], vec![("residentialAddress.state", "required")]),
-            ("residentialAddress.state 2-letter code", vec![("residentialAddress.state", json!("CA3"))], vec![("residentialAddress.state", "invalid_format")]),
-            ("residentialAddress.zip required", vec![("residentialAddress.zip", Value::Null)], vec![("residentialAddress.zip", "required")]),
-            ("residentialAddress.unitNumber optional", vec![("residentialAddress.unitNumber", json!(12))], vec![]),
+            (
+                "residentialAddress.street required",
+                vec![("residentialAddress.street", Value::Null)],
+                vec![("residentialAddress.street", "required")],
+            ),
+            (
+                "residentialAddress.city required",
+                vec![("residentialAddress.city", Value::Null)],
+                vec![("residentialAddress.city", "required")],
+            ),
+            (
+                "residentialAddress.state required",
+                vec![("residentialAddress.state", Value::Null)],
+                vec![("residentialAddress.state", "required")],
+            ),
+            (
+                "residentialAddress.state 2-letter code",
+                vec![("residentialAddress.state", json!("CA3"))],
+                vec![("residentialAddress.state", "invalid_format")],
+            ),
+            (
+                "residentialAddress.zip required",
+                vec![("residentialAddress.zip", Value::Null)],
+                vec![("residentialAddress.zip", "required")],
+            ),
+            (
+                "residentialAddress.unitNumber optional",
+                vec![("residentialAddress.unitNumber", json!(12))],
+                vec![],
+            ),
             // Conditional rule 1: condo.
-            ("condo requires address.unitNumber", vec![("buildingType", json!("condo"))], vec![("address.unitNumber", "required")]),
-            ("condo unit in residentialAddress does not count", vec![("buildingType", json!("condo")), ("residentialAddress.unitNumber", json!(3))], vec![("address.unitNumber", "required")]),
+            (
+                "condo requires address.unitNumber",
+                vec![("buildingType", json!("condo"))],
+                vec![("address.unitNumber", "required")],
+            ),
+            (
+                "condo unit in residentialAddress does not count",
+                vec![
+                    ("buildingType", json!("condo")),
+                    ("residentialAddress.unitNumber", json!(3)),
+                ],
+                vec![("address.unitNumber", "required")],
+            ),
             // Conditional rule 2: multiUnit.
-            ("multiUnit requires propertyUnits", vec![("buildingType", json!("multiUnit"))], vec![("propertyUnits", "required")]),
-            ("multiUnit propertyUnits 1 too few", vec![("buildingType", json!("multiUnit")), ("propertyUnits", json!(1))], vec![("propertyUnits", "out_of_range")]),
-            ("multiUnit propertyUnits 4 ok", vec![("buildingType", json!("multiUnit")), ("propertyUnits", json!(4))], vec![]),
-            ("multiUnit propertyUnits 5 too many", vec![("buildingType", json!("multiUnit")), ("propertyUnits", json!(5))], vec![("propertyUnits", "out_of_range")]),
-            ("propertyUnits outside 1-4", vec![("propertyUnits", json!(0))], vec![("propertyUnits", "out_of_range")]),
-            ("propertyUnits whole number", vec![("propertyUnits", json!(2.5))], vec![("propertyUnits", "invalid_type")]),
+            (
+                "multiUnit requires propertyUnits",
+                vec![("buildingType", json!("multiUnit"))],
+                vec![("propertyUnits", "required")],
+            ),
+            (
+                "multiUnit propertyUnits 1 too few",
+                vec![
+                    ("buildingType", json!("multiUnit")),
+                    ("propertyUnits", json!(1)),
+                ],
+                vec![("propertyUnits", "out_of_range")],
+            ),
+            (
+                "multiUnit propertyUnits 4 ok",
+                vec![
+                    ("buildingType", json!("multiUnit")),
+                    ("propertyUnits", json!(4)),
+                ],
+                vec![],
+            ),
+            (
+                "multiUnit propertyUnits 5 too many",
+                vec![
+                    ("buildingType", json!("multiUnit")),
+                    ("propertyUnits", json!(5)),
+                ],
+                vec![("propertyUnits", "out_of_range")],
+            ),
+            (
+                "propertyUnits outside 1-4",
+                vec![("propertyUnits", json!(0))],
+                vec![("propertyUnits", "out_of_range")],
+            ),
+            (
+                "propertyUnits whole number",
+                vec![("propertyUnits", json!(2.5))],
+                vec![("propertyUnits", "invalid_type")],
+            ),
             // Conditional rule 3: investment.
-            ("investment requires rentalOccupancy", vec![("propertyUsage", json!("investment"))], vec![("statedInformation.rentalOccupancy", "required")]),
-            ("investment requires rentalOccupancy inside statedInformation", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"monthlyRentalIncome": 100}))], vec![("statedInformation.rentalOccupancy", "required")]),
-            ("non-vacant investment requires income", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "longTerm"}))], vec![("statedInformation.monthlyRentalIncome", "required")]),
-            ("non-vacant investment income > 0", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "shortTerm", "monthlyRentalIncome": 0}))], vec![("statedInformation.monthlyRentalIncome", "out_of_range")]),
-            ("income never negative", vec![("statedInformation", json!({"monthlyRentalIncome": -5}))], vec![("statedInformation.monthlyRentalIncome", "out_of_range")]),
-            ("income is a number", vec![("propertyUsage", json!("investment")), ("statedInformation", json!({"rentalOccupancy": "longTerm", "monthlyRentalIncome": "1800"}))], vec![("statedInformation.monthlyRentalIncome", "invalid_type")]),
+            (
+                "investment requires rentalOccupancy",
+                vec![("propertyUsage", json!("investment"))],
+                vec![("statedInformation.rentalOccupancy", "required")],
+            ),
+            (
+                "investment requires rentalOccupancy inside statedInformation",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    ("statedInformation", json!({"monthlyRentalIncome": 100})),
+                ],
+                vec![("statedInformation.rentalOccupancy", "required")],
+            ),
+            (
+                "non-vacant investment requires income",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    ("statedInformation", json!({"rentalOccupancy": "longTerm"})),
+                ],
+                vec![("statedInformation.monthlyRentalIncome", "required")],
+            ),
+            (
+                "non-vacant investment income > 0",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    (
+                        "statedInformation",
+                        json!({"rentalOccupancy": "shortTerm", "monthlyRentalIncome": 0}),
+                    ),
+                ],
+                vec![("statedInformation.monthlyRentalIncome", "out_of_range")],
+            ),
+            (
+                "income never negative",
+                vec![("statedInformation", json!({"monthlyRentalIncome": -5}))],
+                vec![("statedInformation.monthlyRentalIncome", "out_of_range")],
+            ),
+            (
+                "income is a number",
+                vec![
+                    ("propertyUsage", json!("investment")),
+                    (
+                        "statedInformation",
+                        json!({"rentalOccupancy": "longTerm", "monthlyRentalIncome": "1800"}),
+                    ),
+                ],
+                vec![("statedInformation.monthlyRentalIncome", "invalid_type")],
+            ),
             // Unknown fields, everywhere.
-            ("unknown root field", vec![("loanAmount", json!(50000))], vec![("loanAmount", "unknown_field")]),
-            ("unknown nested field", vec![("contactInfo.middleName", json!("Q"))], vec![("contactInfo.middleName", "unknown_field")]),
-            ("typo is not silently dropped", vec![("adress", json!({}))], vec![("adress", "unknown_field")]),
+            (
+                "unknown root field",
+                vec![("loanAmount", json!(50000))],
+                vec![("loanAmount", "unknown_field")],
+            ),
+            (
+                "unknown nested field",
+                vec![("contactInfo.middleName", json!("Q"))],
+                vec![("contactInfo.middleName", "unknown_field")],
+            ),
+            (
+                "typo is not silently dropped",
+                vec![("adress", json!({}))],
+                vec![("adress", "unknown_field")],
+            ),
             // Types.
-            ("contactInfo must be an object", vec![("contactInfo", json!("Jane"))], vec![("contactInfo", "invalid_type")]),
+            (
+                "contactInfo must be an object",
+                vec![("contactInfo", json!("Jane"))],
+                vec![("contactInfo", "invalid_type")],
+            ),
         ];
         for (what, changes, expected) in rows {
             let mut lead = valid();
@@ -512,7 +853,10 @@ mod tests {
             "address.unitNumber",
             "statedInformation.rentalOccupancy",
         ] {
-            assert!(fields.contains(&field.to_owned()), "{field} missing from {fields:?}");
+            assert!(
+                fields.contains(&field.to_owned()),
+                "{field} missing from {fields:?}"
+            );
         }
     }
 
@@ -521,16 +865,29 @@ mod tests {
         let parsed = parse(&valid()).expect("valid").into_parsed();
         assert_eq!(parsed.lead["propertyUnits"], json!(1));
         assert_eq!(parsed.lead["address"]["state"], json!("FL"));
-        assert_eq!(parsed.lead["residentialAddress"]["zip"], json!("33601-1234"));
+        assert_eq!(
+            parsed.lead["residentialAddress"]["zip"],
+            json!("33601-1234")
+        );
         assert_eq!(parsed.lead["contactInfo"]["phone"], json!("+17275550134"));
-        assert_eq!(parsed.lead["contactInfo"]["email"], json!("Jane.Doe@Example.com"));
-        assert_eq!(parsed.unique, vec![("email", "jane.doe@example.com".to_owned())]);
+        assert_eq!(
+            parsed.lead["contactInfo"]["email"],
+            json!("Jane.Doe@Example.com")
+        );
+        assert_eq!(
+            parsed.unique,
+            vec![("email", "jane.doe@example.com".to_owned())]
+        );
     }
 
     #[test]
     fn messages_never_echo_submitted_values() {
         let mut lead = valid();
-        set(&mut lead, "contactInfo.email", json!("secret-person@@example.com"));
+        set(
+            &mut lead,
+            "contactInfo.email",
+            json!("secret-person@@example.com"),
+        );
         set(&mut lead, "contactInfo.phone", json!("555-SECRET"));
         set(&mut lead, "address.zip", json!("SECRETZIP"));
         let errors = parse(&lead).expect_err("invalid");

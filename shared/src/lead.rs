@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::verticals::Vertical;
 
+/// The current time to the millisecond: the precision every store keeps, so a record reads back as written.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
 /// Crockford base32 alphabet (no I, L, O, U): ids are case-insensitive and unambiguous when read aloud.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use http::{Method, Request, Response, StatusCode};
 use leadhub::callbacks::{verify_token, VerdictBody};
 use leadhub::config::Config;
 use leadhub::http::{is_json, json_response, segments, Problem};
+use leadhub::lead::now;
 use leadhub::lead::{DeliveryStatus, EventKind, TimelineEvent};
 use leadhub::store::{LeadStore, LeadUpdate, UpdateOutcome};
 use leadhub::verticals::FieldError;
@@ -110,7 +110,7 @@ impl Callback {
             ));
         }
 
-        let now = Utc::now();
+        let now = now();
         let (status, expect) = match verdict.verdict.transition() {
             Some((to, _)) if lead.status == to => {
                 // The same verdict again: already recorded.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
+
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
 use leadhub::config::{Config, Destination};
@@ -151,7 +152,7 @@ impl Dispatch {
         destination_id: &str,
         attempt: u32,
     ) -> Result<(), RecordError> {
-        let now = Utc::now();
+        let now = leadhub::lead::now();
         let Some(lead) = self.store.get_lead(lead_id).await? else {
             tracing::warn!(lead_id = %lead_id, "delivery job for a lead that does not exist");
             return Ok(());
@@ -230,7 +231,7 @@ impl Dispatch {
         };
 
         let outcome = self.call(&lead, destination).await;
-        let now = Utc::now();
+        let now = leadhub::lead::now();
         let attempt = AttemptRef {
             lead: &lead,
             destination: destination_id,
@@ -244,7 +245,7 @@ impl Dispatch {
 
     /// Build, send, classify. Never fails: transport problems are outcomes too.
     async fn call(&self, lead: &LeadRecord, destination: &Destination) -> Outcome {
-        let now = Utc::now();
+        let now = leadhub::lead::now();
         let callback_url = callbacks::url(
             &self.config.public_base_url,
             &self.config.callback_signer,
@@ -311,7 +312,7 @@ impl Dispatch {
                 headers,
                 body: body.into(),
             },
-            Utc::now(),
+            leadhub::lead::now(),
         )
     }
 
@@ -494,7 +495,7 @@ mod tests {
     fn state(status: DeliveryStatus, attempts: u32) -> DeliveryState {
         DeliveryState {
             attempts,
-            ..DeliveryState::pending(Utc::now())
+            ..DeliveryState::pending(leadhub::lead::now())
         }
         .with_status(status)
     }
@@ -512,7 +513,7 @@ mod tests {
 
     #[test]
     fn steps() {
-        let now = Utc::now();
+        let now = leadhub::lead::now();
         assert_eq!(
             step(&state(DeliveryStatus::Pending, 0), 1, now),
             Step::Attempt

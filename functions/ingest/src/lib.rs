@@ -16,6 +16,7 @@ use leadhub::http::{
     authenticate, is_json, json_response, segments, Problem, MAX_BODY_BYTES,
     MAX_IDEMPOTENCY_KEY_LEN,
 };
+use leadhub::lead::now;
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore};
@@ -115,7 +116,7 @@ impl Ingest {
             Problem::invalid(detail, errors)
         })?;
 
-        let now = Utc::now();
+        let now = now();
         let lead_id = LeadId::generate(now);
         let lead = LeadRecord::received(
             lead_id.clone(),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
 use leadhub::batch::{self, RecordError};
 use leadhub::config::Config;
 use leadhub::delivery::{DispatchJob, ValidateJob};
+use leadhub::lead::now;
 use leadhub::lead::{
     DeliveryState, DeliveryStatus, EventKind, LeadRecord, LeadStatus, TimelineEvent,
 };
@@ -55,7 +55,7 @@ impl Validate {
     }
 
     async fn screen_and_route(&self, lead: LeadRecord) -> Result<(), RecordError> {
-        let now = Utc::now();
+        let now = now();
         let verdict = screening::screen(self.store.as_ref(), &self.config.hasher, &lead).await?;
         let update = match verdict {
             ScreeningVerdict::Rejected { code, reason } => {

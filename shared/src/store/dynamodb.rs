@@ -217,7 +217,7 @@ impl DynamoStore {
         pk: String,
         sk: &str,
         received_only: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut request = self
             .client
             .delete_item()
@@ -226,18 +226,19 @@ impl DynamoStore {
             .key("sk", AttributeValue::S(sk.to_owned()));
         if received_only {
             request = request
-                .condition_expression("#status = :received")
+                .condition_expression("attribute_not_exists(#pk) OR #status = :received")
+                .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":received", string(LeadStatus::Received.as_str()));
         }
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(())
+                Ok(false)
             }
             Err(error) => Err(sdk_error(operation, &error)),
         }
@@ -407,10 +408,12 @@ impl LeadStore for DynamoStore {
         id: &LeadId,
         idempotency: Option<(&str, &str)>,
     ) -> Result<(), StoreError> {
-        // Two calls, not a transaction: the lead's condition failing must not keep the record alive.
-        self.delete_item("DeleteItem (discard lead)", lead_pk(id), "META", true)
+        // The idempotency record goes only with its lead: a lead that moved on (its send only looked like it
+        // failed) keeps answering replays with the first answer instead of being posted a second time.
+        let discarded = self
+            .delete_item("DeleteItem (discard lead)", lead_pk(id), "META", true)
             .await?;
-        if let Some((partner_id, key)) = idempotency {
+        if let (true, Some((partner_id, key))) = (discarded, idempotency) {
             self.delete_item(
                 "DeleteItem (discard idempotency record)",
                 idempotency_pk(partner_id, key),

@@ -99,13 +99,15 @@ impl LeadStore for MemoryStore {
         idempotency: Option<(&str, &str)>,
     ) -> Result<(), StoreError> {
         let mut tables = self.lock()?;
-        if tables
+        // The idempotency record goes only with its lead (see the port's documentation).
+        let discardable = tables
             .leads
             .get(id)
-            .is_some_and(|lead| lead.status == LeadStatus::Received)
-        {
-            tables.leads.remove(id);
+            .is_none_or(|lead| lead.status == LeadStatus::Received);
+        if !discardable {
+            return Ok(());
         }
+        tables.leads.remove(id);
         if let Some((partner, key)) = idempotency {
             tables
                 .idempotency

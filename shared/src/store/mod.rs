@@ -157,7 +157,9 @@ pub trait LeadStore: Send + Sync {
     ) -> Result<UpdateOutcome, StoreError>;
 
     /// Undo a `create_lead` whose lead could not be queued: removes the lead while it is still `received`,
-    /// and the idempotency record if given, so the partner's retry starts afresh.
+    /// and then the idempotency record if given, so the partner's retry starts afresh. A lead already past
+    /// `received` (its send only looked like it failed) is kept, and so is its idempotency record, so a
+    /// retry gets the first answer rather than a second lead.
     async fn discard_lead(
         &self,
         id: &LeadId,

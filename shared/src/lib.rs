@@ -15,6 +15,7 @@ pub mod queue;
 pub mod routing;
 pub mod runtime;
 pub mod screening;
+mod sdk;
 pub mod store;
 pub mod telemetry;
 pub mod verticals;

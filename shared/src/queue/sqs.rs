@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 
@@ -232,26 +232,13 @@ async fn ensure_queue(
     }
 }
 
-/// A failed SDK call as [`QueueError::Unavailable`]: the operation and the service's code and message, or
-/// the transport failure. Never the message body.
+/// A failed SDK call as [`QueueError::Unavailable`] (see [`crate::sdk::describe`]).
 fn sdk_error<E, R>(operation: &str, error: &SdkError<E, R>) -> QueueError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
 {
-    match error {
-        SdkError::ServiceError(service) => {
-            let error = service.err();
-            QueueError::Unavailable(format!(
-                "SQS {operation}: {}: {}",
-                error.code().unwrap_or("unknown error"),
-                error.message().unwrap_or("no message")
-            ))
-        }
-        other => {
-            QueueError::Unavailable(format!("SQS {operation}: {}", DisplayErrorContext(other)))
-        }
-    }
+    QueueError::Unavailable(crate::sdk::describe("SQS", operation, error))
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -1080,27 +1080,13 @@ impl UpdateExpression {
     }
 }
 
-/// A failed SDK call as [`StoreError::Unavailable`]: the operation and the service's code and message (which
-/// never quote item values), or the transport failure.
+/// A failed SDK call as [`StoreError::Unavailable`] (see [`crate::sdk::describe`]).
 fn sdk_error<E, R>(operation: &str, error: &SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
 {
-    match error {
-        SdkError::ServiceError(service) => {
-            let error = service.err();
-            StoreError::Unavailable(format!(
-                "DynamoDB {operation}: {}: {}",
-                error.code().unwrap_or("unknown error"),
-                error.message().unwrap_or("no message")
-            ))
-        }
-        other => StoreError::Unavailable(format!(
-            "DynamoDB {operation}: {}",
-            DisplayErrorContext(other)
-        )),
-    }
+    StoreError::Unavailable(crate::sdk::describe("DynamoDB", operation, error))
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ impl WebhookBuyer {
 
     /// Every validly signed delivery, in arrival order.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().map(|i| i.received.clone()).unwrap_or_default()
+        self.inner
+            .lock()
+            .map(|i| i.received.clone())
+            .unwrap_or_default()
     }
 
     /// Deliveries of one lead.
@@ -108,23 +111,50 @@ impl WebhookBuyer {
 
     /// Requests refused for a bad signature.
     pub fn rejected_signatures(&self) -> u32 {
-        self.inner.lock().map(|i| i.rejected_signatures).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|i| i.rejected_signatures)
+            .unwrap_or(0)
     }
 }
 
 async fn hook(State(buyer): State<WebhookBuyer>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let (id, timestamp, signature) = (header(HEADER_ID), header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (id, timestamp, signature) = (
+        header(HEADER_ID),
+        header(HEADER_TIMESTAMP),
+        header(HEADER_SIGNATURE),
+    );
     let now = chrono::Utc::now().timestamp();
-    if buyer.secret.verify(&id, &timestamp, &signature, &body, now).is_err() {
+    if buyer
+        .secret
+        .verify(&id, &timestamp, &signature, &body, now)
+        .is_err()
+    {
         if let Ok(mut inner) = buyer.inner.lock() {
             inner.rejected_signatures += 1;
         }
-        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "invalid signature"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "invalid signature"})),
+        )
+            .into_response();
     }
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(payload) => payload,
-        Err(_) => return (StatusCode::BAD_REQUEST, Json(json!({"message": "body is not JSON"}))).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"message": "body is not JSON"})),
+            )
+                .into_response()
+        }
     };
     let failure = buyer.inner.lock().ok().and_then(|mut inner| {
         let failure = inner.script.front_mut()?;
@@ -146,8 +176,11 @@ async fn hook(State(buyer): State<WebhookBuyer>, headers: HeaderMap, body: Bytes
                 status: failure.status,
             });
         }
-        let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = failure.body.unwrap_or_else(|| json!({"message": "sandbox: scripted failure"}));
+        let status =
+            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = failure
+            .body
+            .unwrap_or_else(|| json!({"message": "sandbox: scripted failure"}));
         let mut response = (status, Json(body)).into_response();
         if let Some(after) = failure.retry_after.and_then(|a| a.parse().ok()) {
             response.headers_mut().insert("retry-after", after);
@@ -163,7 +196,11 @@ async fn hook(State(buyer): State<WebhookBuyer>, headers: HeaderMap, body: Bytes
         });
         format!("wh-{}", inner.accepted)
     });
-    (StatusCode::OK, Json(json!({"id": reference.unwrap_or_default()}))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({"id": reference.unwrap_or_default()})),
+    )
+        .into_response()
 }
 
 async fn script(State(buyer): State<WebhookBuyer>, Json(failure): Json<Failure>) -> StatusCode {

@@ -335,6 +335,9 @@ pub struct LeadRecord {
     pub updated_at: DateTime<Utc>,
     /// The lead in its vertical's schema, normalised. Contains PII: never log it.
     pub lead: serde_json::Value,
+    /// The lead as the partner posted it (without any SSN), for buyers that want it as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<serde_json::Value>,
     pub events: Vec<TimelineEvent>,
     pub deliveries: BTreeMap<String, DeliveryState>,
     /// When the store may forget the lead (DynamoDB TTL).
@@ -360,6 +363,7 @@ impl LeadRecord {
             created_at: now,
             updated_at: now,
             lead,
+            original: None,
             events: vec![TimelineEvent::new(
                 now,
                 EventKind::Received,

@@ -690,6 +690,12 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
         "lead".to_owned(),
         AttributeValue::S(to_json(&lead.lead, "the lead")?),
     );
+    if let Some(original) = &lead.original {
+        item.insert(
+            "original".to_owned(),
+            AttributeValue::S(to_json(original, "the lead as posted")?),
+        );
+    }
     item.insert("events".to_owned(), AttributeValue::L(events));
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
     item.insert(
@@ -717,6 +723,12 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
     .map_err(|_| reader.corrupt("vertical", "a vertical's name"))?;
     let lead = serde_json::from_str(reader.string("lead")?)
         .map_err(|_| reader.corrupt("lead", "a JSON document"))?;
+    let original = reader
+        .opt_string("original")?
+        .map(|json| {
+            serde_json::from_str(json).map_err(|_| reader.corrupt("original", "a JSON document"))
+        })
+        .transpose()?;
     let events = reader
         .list("events")?
         .iter()
@@ -754,6 +766,7 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         created_at: reader.time("created_at")?,
         updated_at: reader.time("updated_at")?,
         lead,
+        original,
         events,
         deliveries,
         expires_at,

@@ -49,6 +49,9 @@ impl FieldErrors {
     }
 }
 
+/// The field name of the body as a whole (JSONPath's root).
+pub const ROOT: &str = "$";
+
 /// The longest free-text value the hub takes in any field, unless a vertical says otherwise.
 pub const MAX_TEXT_LEN: usize = 255;
 
@@ -302,6 +305,50 @@ impl<'a> ObjectReader<'a> {
         }
     }
 
+    /// An array of at most `max_items` items, each read by `read_item` with its path (`name[i]`).
+    /// Every item is read, so every bad item is reported.
+    pub fn array<T>(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        max_items: usize,
+        errors: &mut FieldErrors,
+        mut read_item: impl FnMut(&'a Value, &str, &mut FieldErrors) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let path = self.path(name);
+        match self.get(name) {
+            None if required => {
+                self.required(name, errors);
+                None
+            }
+            None => None,
+            Some(Value::Array(items)) => {
+                if items.len() > max_items {
+                    errors.push(
+                        &path,
+                        "too_long",
+                        format!("must have at most {max_items} items"),
+                    );
+                    return None;
+                }
+                let before = errors.0.len();
+                let read: Vec<Option<T>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| read_item(item, &format!("{path}[{i}]"), errors))
+                    .collect();
+                if errors.0.len() > before {
+                    return None;
+                }
+                read.into_iter().collect()
+            }
+            Some(other) => {
+                self.wrong_type(name, "an array", other, errors);
+                None
+            }
+        }
+    }
+
     /// Report every field of the object that no reader asked for.
     pub fn finish(self, errors: &mut FieldErrors) {
         for name in self.object.keys() {
@@ -332,6 +379,51 @@ impl<'a> ObjectReader<'a> {
             }
         }
     }
+}
+
+/// A trimmed, non-empty string item of at most `max` characters (for arrays of strings).
+pub fn string_item(
+    value: &Value,
+    path: &str,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match value {
+        Value::String(s) if s.trim().is_empty() => {
+            errors.push(path, "required", "must not be empty");
+            None
+        }
+        Value::String(s) if s.trim().chars().count() > max => {
+            errors.push(
+                path,
+                "too_long",
+                format!("must be at most {max} characters"),
+            );
+            None
+        }
+        Value::String(s) => Some(s.trim().to_owned()),
+        other => {
+            errors.push(
+                path,
+                "invalid_type",
+                format!("must be a string, not {}", type_name(other)),
+            );
+            None
+        }
+    }
+}
+
+/// An object item of an array, read by `read` with its own reader.
+pub fn object_item<'a, T>(
+    value: &'a Value,
+    path: &str,
+    errors: &mut FieldErrors,
+    read: impl FnOnce(&mut ObjectReader<'a>, &mut FieldErrors) -> Option<T>,
+) -> Option<T> {
+    let mut reader = ObjectReader::new(value, path, errors)?;
+    let result = read(&mut reader, errors);
+    reader.finish(errors);
+    result
 }
 
 /// An email address in a practical RFC 5321 shape: `local@domain.tld`, at most 254 characters.

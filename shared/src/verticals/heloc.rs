@@ -10,6 +10,7 @@
 //!   validate enforces it race-free with a conditional write (ingest cannot, without a read on the hot path).
 
 use serde::Serialize;
+use serde_json::json;
 
 use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN};
 use super::ParsedLead;
@@ -132,10 +133,94 @@ pub struct HelocLead {
 impl HelocLead {
     pub fn into_parsed(self) -> ParsedLead {
         let unique = vec![("email", self.contact_info.email.normalized())];
-        // Serialising plain data into a Value cannot fail; fall back to null rather than panic.
-        let lead = serde_json::to_value(&self).unwrap_or_default();
-        ParsedLead { lead, unique }
+        ParsedLead::new(&self, unique)
     }
+}
+
+fn address_schema(description: &str, unit_description: &str) -> serde_json::Value {
+    json!({
+        "type": "object",
+        "description": description,
+        "additionalProperties": false,
+        "required": ["street", "city", "state", "zip"],
+        "properties": {
+            "street": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LEN, "description": "Street address"},
+            "city": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LEN, "description": "City"},
+            "state": {"type": "string", "description": "State: 2-letter USPS code of a US state, DC or territory (case-insensitive; upper-cased)", "pattern": "^[A-Za-z]{2}$"},
+            "zip": {"type": "string", "description": "ZIP code: 5 digits or ZIP+4 (12345-6789); normalised to 12345 or 12345-6789", "pattern": "^\\s*[0-9]{5}([- ]?[0-9]{4})?\\s*$"},
+            "county": {"type": "string", "maxLength": MAX_TEXT_LEN, "description": "County name"},
+            "unitNumber": {"type": "integer", "minimum": 1, "description": unit_description}
+        }
+    })
+}
+
+/// The JSON Schema of a HELOC lead (seed 001).
+pub fn schema() -> serde_json::Value {
+    let names = |pairs: &[(&str, _)]| {
+        pairs
+            .iter()
+            .map(|(name, _)| json!(name))
+            .collect::<Vec<_>>()
+    };
+    let building: Vec<_> = names(&BUILDING_TYPES.map(|(n, _)| (n, ())));
+    let purposes: Vec<_> = names(&LOAN_PURPOSES.map(|(n, _)| (n, ())));
+    let usages: Vec<_> = names(&PROPERTY_USAGES.map(|(n, _)| (n, ())));
+    let occupancies: Vec<_> = names(&RENTAL_OCCUPANCIES.map(|(n, _)| (n, ())));
+    json!({
+        "type": "object",
+        "title": "HelocLead",
+        "description": "A HELOC / home-equity lead (seed 001). Conditional rules: buildingType condo requires address.unitNumber; multiUnit requires propertyUnits 2-4 (otherwise 1-4, default 1); propertyUsage investment requires statedInformation.rentalOccupancy, and unless it is vacant, statedInformation.monthlyRentalIncome > 0. The email must not already exist in the system (checked after the 202: a duplicate ends `rejected`).",
+        "additionalProperties": false,
+        "required": ["buildingType", "loanPurpose", "propertyUsage", "contactInfo", "address", "residentialAddress", "listedForSaleIn6Months", "purchasedOrSubjectToMortgageIn6Months", "liabilitiesIn4Years"],
+        "properties": {
+            "affiliateId": {"type": "string", "maxLength": MAX_TEXT_LEN, "description": "Identifier for the lead in the partner's system"},
+            "buildingType": {"type": "string", "enum": building, "description": "Type of property"},
+            "propertyUnits": {"type": "integer", "minimum": 1, "maximum": 4, "description": "Number of units (1-4), defaults to 1; 2-4 and required for multiUnit"},
+            "loanPurpose": {"type": "string", "enum": purposes, "description": "Purpose of the loan"},
+            "propertyUsage": {"type": "string", "enum": usages, "description": "How the property will be used"},
+            "contactInfo": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["firstName", "lastName", "email", "phone"],
+                "properties": {
+                    "firstName": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LEN, "description": "Contact's first name"},
+                    "lastName": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LEN, "description": "Contact's last name"},
+                    "email": {"type": "string", "format": "email", "maxLength": MAX_TEXT_LEN, "description": "Valid email address; must not already exist in the system"},
+                    "phone": {"type": "string", "maxLength": MAX_TEXT_LEN, "description": "US phone number (10 digits, optional +1; spaces, dots, dashes, parentheses allowed); normalised to E.164"}
+                }
+            },
+            "address": address_schema("Property address", "Unit number (required for condos)"),
+            "statedInformation": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "monthlyRentalIncome": {"type": "number", "minimum": 0, "description": "Monthly rental income (required and > 0 for non-vacant investment properties)"},
+                    "rentalOccupancy": {"type": "string", "enum": occupancies, "description": "Occupancy type (required for investment properties)"}
+                }
+            },
+            "residentialAddress": address_schema("Borrower's address", "Unit number"),
+            "listedForSaleIn6Months": {"type": "boolean", "description": "Property listed for sale in last 6 months"},
+            "purchasedOrSubjectToMortgageIn6Months": {"type": "boolean", "description": "Property purchased or mortgaged in last 6 months"},
+            "liabilitiesIn4Years": {"type": "boolean", "description": "Any liabilities in last 4 years"}
+        }
+    })
+}
+
+/// A valid HELOC lead.
+pub fn example() -> serde_json::Value {
+    json!({
+        "affiliateId": "aff-123",
+        "buildingType": "singleFamily",
+        "loanPurpose": "debtConsolidation",
+        "propertyUsage": "primaryResidence",
+        "contactInfo": {"firstName": "Jane", "lastName": "Doe", "email": "jane.doe@example.com", "phone": "(727) 555-0134"},
+        "address": {"street": "1 Main St", "city": "Tampa", "state": "FL", "zip": "33601", "county": "Hillsborough"},
+        "statedInformation": {"monthlyRentalIncome": 0, "rentalOccupancy": "longTerm"},
+        "residentialAddress": {"street": "1 Main St", "city": "Tampa", "state": "FL", "zip": "33601", "unitNumber": 2},
+        "listedForSaleIn6Months": false,
+        "purchasedOrSubjectToMortgageIn6Months": false,
+        "liabilitiesIn4Years": false
+    })
 }
 
 fn read_address(r: &mut ObjectReader<'_>, errors: &mut FieldErrors) -> Option<Address> {
@@ -327,7 +412,7 @@ pub fn parse(value: &serde_json::Value) -> Result<HelocLead, FieldErrors> {
         }),
         // Unreachable in practice: every missing piece above recorded an error. Report it rather than panic.
         _ => Err(FieldErrors::one(super::FieldError::new(
-            "",
+            super::fields::ROOT,
             "invalid_value",
             "the lead could not be read",
         ))),
@@ -336,9 +421,14 @@ pub fn parse(value: &serde_json::Value) -> Result<HelocLead, FieldErrors> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
+    use serde_json::Value;
 
     use super::*;
+
+    #[test]
+    fn schema_is_in_step_with_the_parser() {
+        crate::verticals::schema_check::assert_in_step(crate::verticals::Vertical::Heloc);
+    }
 
     /// The seed's example shape, valid.
     pub fn valid() -> Value {

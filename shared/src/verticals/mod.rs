@@ -1,10 +1,18 @@
 //! Inbound lead schemas, one module per vertical.
 //!
 //! A vertical turns the bytes a partner posted into a normalised lead or the complete list of field
-//! errors, never half of each. Adding a vertical is one module here plus one arm in [`Vertical`].
+//! errors, never half of each. Each module has `parse` (rules and normalisation), `schema` (the JSON Schema
+//! of its body, published in the OpenAPI document) and `example` (a valid lead); a test keeps the schema in
+//! step with the parser. Adding a vertical is one module here plus one arm in [`Vertical`].
 
 pub mod fields;
 pub mod heloc;
+pub mod mortgage;
+pub mod real_estate;
+pub mod solar;
+
+#[cfg(test)]
+pub(crate) mod schema_check;
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,15 +26,26 @@ pub use fields::{FieldError, FieldErrors, ObjectReader};
 #[serde(rename_all = "kebab-case")]
 pub enum Vertical {
     Heloc,
+    Mortgage,
+    Solar,
+    RealEstate,
 }
 
 impl Vertical {
-    pub const ALL: [Vertical; 1] = [Vertical::Heloc];
+    pub const ALL: [Vertical; 4] = [
+        Vertical::Heloc,
+        Vertical::Mortgage,
+        Vertical::Solar,
+        Vertical::RealEstate,
+    ];
 
     /// The name used in URLs and config.
     pub fn as_str(self) -> &'static str {
         match self {
             Vertical::Heloc => "heloc",
+            Vertical::Mortgage => "mortgage",
+            Vertical::Solar => "solar",
+            Vertical::RealEstate => "real-estate",
         }
     }
 
@@ -34,6 +53,16 @@ impl Vertical {
     pub fn unique_fields(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Vertical::Heloc => &[("email", "/contactInfo/email")],
+            Vertical::Mortgage | Vertical::Solar | Vertical::RealEstate => &[],
+        }
+    }
+
+    /// Where a lead of this vertical may carry an SSN (JSON pointers). It is used for screening only and
+    /// never stored: the parser hands it over in [`ParsedLead::ssn`] and it is removed from `original`.
+    pub fn ssn_pointers(self) -> &'static [&'static str] {
+        match self {
+            Vertical::Mortgage => &["/borrower/ssn"],
+            Vertical::Heloc | Vertical::Solar | Vertical::RealEstate => &[],
         }
     }
 
@@ -52,7 +81,7 @@ impl Vertical {
     pub fn parse(self, body: &[u8]) -> Result<ParsedLead, FieldErrors> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
             FieldErrors::one(FieldError::new(
-                "",
+                fields::ROOT,
                 "invalid_json",
                 format!(
                     "the body is not valid JSON (line {}, column {})",
@@ -61,8 +90,50 @@ impl Vertical {
                 ),
             ))
         })?;
+        let mut parsed = self.parse_value(&value)?;
+        let mut original = value;
+        for pointer in self.ssn_pointers() {
+            remove_pointer(&mut original, pointer);
+        }
+        parsed.original = original;
+        Ok(parsed)
+    }
+
+    /// [`Vertical::parse`] of an already parsed JSON value (`original` is left empty).
+    pub fn parse_value(self, value: &serde_json::Value) -> Result<ParsedLead, FieldErrors> {
         match self {
-            Vertical::Heloc => heloc::parse(&value).map(heloc::HelocLead::into_parsed),
+            Vertical::Heloc => heloc::parse(value).map(heloc::HelocLead::into_parsed),
+            Vertical::Mortgage => mortgage::parse(value),
+            Vertical::Solar => solar::parse(value),
+            Vertical::RealEstate => real_estate::parse(value),
+        }
+    }
+
+    /// The JSON Schema (2020-12) of this vertical's body.
+    pub fn schema(self) -> serde_json::Value {
+        match self {
+            Vertical::Heloc => heloc::schema(),
+            Vertical::Mortgage => mortgage::schema(),
+            Vertical::Solar => solar::schema(),
+            Vertical::RealEstate => real_estate::schema(),
+        }
+    }
+
+    /// A valid lead of this vertical.
+    pub fn example(self) -> serde_json::Value {
+        match self {
+            Vertical::Heloc => heloc::example(),
+            Vertical::Mortgage => mortgage::example(),
+            Vertical::Solar => solar::example(),
+            Vertical::RealEstate => real_estate::example(),
+        }
+    }
+}
+
+fn remove_pointer(value: &mut serde_json::Value, pointer: &str) {
+    if let Some((parent, key)) = pointer.rsplit_once('/') {
+        if let Some(serde_json::Value::Object(object)) = value.pointer_mut(parent) {
+            object.remove(key);
         }
     }
 }
@@ -84,11 +155,28 @@ impl fmt::Display for Vertical {
 }
 
 /// A lead that passed its vertical's rules.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParsedLead {
     /// The lead in the vertical's own schema and field names, normalised.
     pub lead: serde_json::Value,
+    /// The lead as posted, without any SSN.
+    pub original: serde_json::Value,
     /// Values that must be unique across the system for this vertical (field name, normalised value).
     /// The values are PII: they are only ever stored as keyed hashes.
     pub unique: Vec<(&'static str, String)>,
+    /// An SSN (9 digits) given for screening: never stored, only its keyed hash.
+    pub ssn: Option<String>,
+}
+
+impl ParsedLead {
+    /// A parsed lead from a typed, normalised value.
+    pub fn new(lead: &impl Serialize, unique: Vec<(&'static str, String)>) -> Self {
+        ParsedLead {
+            // Serialising plain data into a Value cannot fail; fall back to null rather than panic.
+            lead: serde_json::to_value(lead).unwrap_or_default(),
+            original: serde_json::Value::Null,
+            unique,
+            ssn: None,
+        }
+    }
 }

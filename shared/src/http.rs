@@ -3,7 +3,9 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 
@@ -29,6 +31,8 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub www_authenticate: bool,
+    /// For 405: the methods the resource takes.
+    pub allow: Option<&'static str>,
 }
 
 /// The RFC 9457 body of a [`Problem`].
@@ -53,6 +57,18 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
+            allow: None,
+        }
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Problem {
+            allow: Some(allow),
+            ..Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("this resource takes {allow}"),
+            )
         }
     }
 
@@ -117,6 +133,11 @@ impl Problem {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
         }
         if self.www_authenticate {
             response.headers_mut().insert(

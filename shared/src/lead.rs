@@ -338,6 +338,9 @@ pub struct LeadRecord {
     /// The lead as the partner posted it (without any SSN), for buyers that want it as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<serde_json::Value>,
+    /// The keyed hash of an SSN given for screening; the SSN itself is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssn_hash: Option<String>,
     pub events: Vec<TimelineEvent>,
     pub deliveries: BTreeMap<String, DeliveryState>,
     /// When the store may forget the lead (DynamoDB TTL).
@@ -364,6 +367,7 @@ impl LeadRecord {
             updated_at: now,
             lead,
             original: None,
+            ssn_hash: None,
             events: vec![TimelineEvent::new(
                 now,
                 EventKind::Received,

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod http;
 pub mod lead;
+pub mod openapi;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

@@ -11,3 +11,4 @@ mod delivery;
 mod partner_api;
 mod privacy;
 mod screening;
+mod verticals;

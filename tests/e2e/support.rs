@@ -86,6 +86,7 @@ fn rand_suffix() -> u32 {
 }
 
 /// A valid HELOC lead (seed 001) with a unique email.
+#[allow(dead_code)]
 pub fn heloc_lead(tag: &str) -> Value {
     json!({
         "affiliateId": format!("aff-{tag}"),

@@ -35,11 +35,7 @@ impl Callback {
                 self.verdict(destination, token, request.headers(), request.body())
                     .await
             }
-            (_, ["v1", "callbacks", _, _]) => Err(Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "post the verdict with POST",
-            )),
+            (_, ["v1", "callbacks", _, _]) => Err(Problem::method_not_allowed("POST")),
             _ => Err(Problem::not_found("no such endpoint")),
         };
         result.unwrap_or_else(Problem::into_response)

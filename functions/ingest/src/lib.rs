@@ -50,6 +50,18 @@ fn accepted(lead_id: &LeadId) -> Response<String> {
     )
 }
 
+/// The OpenAPI document, serialised once per process.
+fn openapi() -> Response<String> {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| leadhub::openapi::document().to_string());
+    let mut response = Response::new(body.clone());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
@@ -61,11 +73,10 @@ impl Ingest {
         let result = match (request.method(), segments(&path).as_slice()) {
             (&Method::POST, ["v1", "leads", vertical]) => self.post_lead(vertical, &request).await,
             (&Method::GET, ["v1", "leads", lead_id]) => self.get_lead(lead_id, &request).await,
-            (_, ["v1", "leads", _]) => Err(Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use POST /v1/leads/{vertical} or GET /v1/leads/{leadId}",
-            )),
+            (&Method::GET, ["v1", "openapi.json"]) => Ok(openapi()),
+            // `/v1/leads/{x}` is a vertical for POST and a lead id for GET.
+            (_, ["v1", "leads", _]) => Err(Problem::method_not_allowed("GET, POST")),
+            (_, ["v1", "openapi.json"]) => Err(Problem::method_not_allowed("GET")),
             _ => Err(Problem::not_found("no such endpoint")),
         };
         result.unwrap_or_else(Problem::into_response)
@@ -118,7 +129,7 @@ impl Ingest {
 
         let now = now();
         let lead_id = LeadId::generate(now);
-        let lead = LeadRecord::received(
+        let mut lead = LeadRecord::received(
             lead_id.clone(),
             &partner.id,
             vertical,
@@ -126,6 +137,12 @@ impl Ingest {
             now,
             Some(now + to_chrono(self.config.lead_retention)),
         );
+        lead.original = Some(parsed.original);
+        // An SSN is for screening only: kept as a keyed hash, never as itself.
+        lead.ssn_hash = parsed
+            .ssn
+            .as_deref()
+            .map(|ssn| self.config.hasher.hex(&["ssn", ssn]));
         let idempotency = idempotency_key.map(|key| IdempotencyRecord {
             partner_id: partner.id.clone(),
             request_hash: sha256_hex(&[vertical.as_str().as_bytes(), b"\n", body].concat()),

@@ -147,7 +147,7 @@ max_delay_secs = 30
 id = "demo"
 key_id = "{key}"
 secret_hash = "{hash}"
-verticals = ["heloc"]
+verticals = ["heloc", "mortgage", "solar", "real-estate"]
 "#,
         retry = options.retry_base_delay_ms,
         in_flight = options.idempotency_in_flight_secs,
@@ -156,7 +156,7 @@ verticals = ["heloc"]
     );
     for (id, key, secret) in &options.other_partners {
         doc.push_str(&format!(
-            "\n[[partners]]\nid = \"{id}\"\nkey_id = \"{key}\"\nsecret_hash = \"{}\"\nverticals = [\"heloc\"]\n",
+            "\n[[partners]]\nid = \"{id}\"\nkey_id = \"{key}\"\nsecret_hash = \"{}\"\nverticals = [\"heloc\", \"mortgage\", \"solar\", \"real-estate\"]\n",
             SecretHash::of(secret).to_stored()
         ));
     }
@@ -168,7 +168,7 @@ id = "{id}"
 kind = "webhook"
 url = "{url}"
 signing_secret = "env:{secret_var}"
-verticals = ["heloc"]
+verticals = ["heloc", "mortgage", "solar", "real-estate"]
 timeout_ms = {timeout}
 max_attempts = {attempts}
 "#,

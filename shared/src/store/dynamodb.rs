@@ -696,6 +696,9 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
             AttributeValue::S(to_json(original, "the lead as posted")?),
         );
     }
+    if let Some(hash) = &lead.ssn_hash {
+        item.insert("ssn_hash".to_owned(), string(hash));
+    }
     item.insert("events".to_owned(), AttributeValue::L(events));
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
     item.insert(
@@ -767,6 +770,7 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         updated_at: reader.time("updated_at")?,
         lead,
         original,
+        ssn_hash: reader.opt_string("ssn_hash")?.map(str::to_owned),
         events,
         deliveries,
         expires_at,

@@ -93,7 +93,7 @@ impl<'a> ObjectReader<'a> {
                 known: BTreeSet::new(),
             }),
             other => {
-                let field = if path.is_empty() { "" } else { path };
+                let field = if path.is_empty() { ROOT } else { path };
                 let what = if path.is_empty() {
                     "the body"
                 } else {

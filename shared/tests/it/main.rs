@@ -8,3 +8,4 @@
 mod aws;
 mod queue_contract;
 mod store_contract;
+mod vertical_properties;

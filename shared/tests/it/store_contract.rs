@@ -88,7 +88,7 @@ fn now() -> DateTime<Utc> {
 
 /// A received lead of `partner` with unicode values and an expiry.
 fn received_lead(partner: &str, at: DateTime<Utc>) -> LeadRecord {
-    LeadRecord::received(
+    let mut lead = LeadRecord::received(
         LeadId::generate(at),
         partner,
         Vertical::Heloc,
@@ -105,7 +105,11 @@ fn received_lead(partner: &str, at: DateTime<Utc>) -> LeadRecord {
         }),
         at,
         Some(at + Duration::days(30)),
-    )
+    );
+    lead.original =
+        Some(json!({"firstName": " Zoë ", "phone": "(727) 555-0134", "list": [1, 2.5, "ü"]}));
+    lead.ssn_hash = Some("9f2c".repeat(16));
+    lead
 }
 
 fn idempotency(

@@ -1,0 +1,373 @@
+//! The OpenAPI 3.1 description of the partner API, served at `GET /v1/openapi.json`.
+//!
+//! Built from the code: each vertical's request schema comes from its module (`Vertical::schema`, kept in
+//! step with its parser by `verticals::schema_check`), the answers from the types that produce them (kept in
+//! step by the tests at the bottom and by schemathesis against the local stack).
+
+use serde_json::{json, Value};
+
+use crate::http::{MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LEN};
+use crate::lead::{DeliveryStatus, LeadStatus};
+use crate::verticals::Vertical;
+
+fn schema_name(vertical: Vertical) -> &'static str {
+    match vertical {
+        Vertical::Heloc => "HelocLead",
+        Vertical::Mortgage => "MortgageLead",
+        Vertical::Solar => "SolarLead",
+        Vertical::RealEstate => "RealEstateLead",
+    }
+}
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn problem_with_retry(description: &str) -> Value {
+    let mut response = problem(description);
+    response["headers"] = json!({"Retry-After": {"$ref": "#/components/headers/RetryAfter"}});
+    response
+}
+
+fn post_lead(vertical: Vertical) -> Value {
+    let name = schema_name(vertical);
+    json!({
+        "post": {
+            "operationId": format!("post{name}"),
+            "summary": format!("Post a {} lead", vertical.as_str()),
+            "description": "Checks the lead against its vertical's rules and answers at once. A 202 means the lead is stored and queued for screening and delivery; follow it at `statusUrl`.",
+            "tags": ["leads"],
+            "security": [{"partnerBasic": []}],
+            "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+            "requestBody": {
+                "required": true,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}, "example": vertical.example()}}
+            },
+            "responses": {
+                "202": {
+                    "description": "Accepted for processing",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}
+                },
+                "400": problem("The lead breaks its vertical's rules (every problem is listed in `errors`), the body is not JSON, or the Idempotency-Key header is malformed"),
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": problem("The partner is disabled or not enabled for this vertical"),
+                "409": problem_with_retry("A request with this Idempotency-Key is still in flight"),
+                "413": problem(&format!("The body is over {} KiB", MAX_BODY_BYTES / 1024)),
+                "415": problem("The body is not sent as JSON"),
+                "422": problem("This Idempotency-Key was used with a different request"),
+                "500": {"$ref": "#/components/responses/InternalError"},
+                "503": problem_with_retry("The lead could not be queued and was not kept; retry")
+            }
+        }
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for vertical in Vertical::ALL {
+        paths.insert(
+            format!("/v1/leads/{}", vertical.as_str()),
+            post_lead(vertical),
+        );
+    }
+    paths.insert(
+        "/v1/leads/{leadId}".into(),
+        json!({
+            "get": {
+                "operationId": "getLead",
+                "summary": "A lead's status, deliveries and timeline",
+                "description": "Only for the partner that posted the lead; any other lead id is a 404. Never returns the lead's personal data.",
+                "tags": ["leads"],
+                "security": [{"partnerBasic": []}],
+                "parameters": [{"name": "leadId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^lead_[0-9A-Za-z]{26}$"}, "example": "lead_01JD0000000000000000000000"}],
+                "responses": {
+                    "200": {"description": "The lead", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadStatusView"}}}},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": problem("The partner is disabled"),
+                    "404": problem("No lead with this id was posted by this partner"),
+                    "500": {"$ref": "#/components/responses/InternalError"}
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/callbacks/{destination}/{token}".into(),
+        json!({
+            "post": {
+                "operationId": "postVerdict",
+                "summary": "A buyer's verdict on a lead it took",
+                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only.",
+                "tags": ["callbacks"],
+                "security": [],
+                "parameters": [
+                    {"name": "destination", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Verdict"}}}},
+                "responses": {
+                    "200": {"description": "Recorded (or already recorded)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VerdictRecorded"}}}},
+                    "400": problem("The verdict could not be read"),
+                    "401": problem("The callback URL is not valid"),
+                    "404": problem("The lead no longer exists"),
+                    "409": problem("The buyer holds no accepted delivery of the lead, or the verdict does not apply to its status"),
+                    "413": problem("The body is too large"),
+                    "415": problem("The body is not sent as JSON"),
+                    "500": {"$ref": "#/components/responses/InternalError"}
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/openapi.json".into(),
+        json!({
+            "get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "tags": ["meta"],
+                "security": [],
+                "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }
+        }),
+    );
+
+    let mut schemas = serde_json::Map::new();
+    for vertical in Vertical::ALL {
+        schemas.insert(schema_name(vertical).into(), vertical.schema());
+    }
+    let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let delivery_statuses: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    schemas.insert("Accepted".into(), json!({
+        "type": "object",
+        "required": ["leadId", "status", "statusUrl"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string", "pattern": "^lead_[0-9A-Z]{26}$", "description": "`lead_` and 26 Crockford base32 characters: time-ordered, unguessable"},
+            "status": {"type": "string", "const": "received"},
+            "statusUrl": {"type": "string", "description": "Where to read the lead's status (relative to the API's base URL)"}
+        }
+    }));
+    schemas.insert("FieldError".into(), json!({
+        "type": "object",
+        "required": ["field", "code", "message"],
+        "additionalProperties": false,
+        "properties": {
+            "field": {"type": "string", "description": "Path of the field, `address.unitNumber`, `phones[1]`; `$` for the body as a whole; a header's name for header problems"},
+            "code": {"type": "string", "description": "Stable code: required, invalid_type, invalid_value, invalid_format, out_of_range, too_long, unknown_field, invalid_json"},
+            "message": {"type": "string", "description": "What is wrong, for people; never repeats the submitted value"}
+        }
+    }));
+    schemas.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "description": "RFC 9457 problem details",
+            "required": ["type", "title", "status", "detail", "code"],
+            "additionalProperties": false,
+            "properties": {
+                "type": {"type": "string", "description": "`urn:leadhub:problem:<code>`"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "code": {"type": "string"},
+                "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}}
+            }
+        }),
+    );
+    schemas.insert("TimelineEvent".into(), json!({
+        "type": "object",
+        "required": ["at", "kind", "status"],
+        "additionalProperties": false,
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"type": "string", "enum": ["received", "screened", "rejected", "routing", "delivery_attempt", "delivery_accepted", "delivery_rejected", "delivery_retry_scheduled", "delivery_dead", "delivered", "unsold", "buyer_verdict"]},
+            "status": {"type": "string", "enum": lead_statuses, "description": "The lead's status after the event"},
+            "destination": {"type": "string"},
+            "attempt": {"type": "integer", "minimum": 1},
+            "reason": {"type": "string"},
+            "code": {"type": "string"}
+        }
+    }));
+    schemas.insert("LeadStatusView".into(), json!({
+        "type": "object",
+        "required": ["leadId", "vertical", "status", "createdAt", "updatedAt", "deliveries", "timeline"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "vertical": {"type": "string", "enum": Vertical::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>()},
+            "status": {"type": "string", "enum": lead_statuses},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "deliveries": {"type": "array", "items": {
+                "type": "object",
+                "required": ["destination", "status", "attempts", "updatedAt"],
+                "additionalProperties": false,
+                "properties": {
+                    "destination": {"type": "string"},
+                    "status": {"type": "string", "enum": delivery_statuses},
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "nextAttemptAt": {"type": "string", "format": "date-time"},
+                    "updatedAt": {"type": "string", "format": "date-time"}
+                }
+            }},
+            "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}}
+        }
+    }));
+    schemas.insert("Verdict".into(), json!({
+        "type": "object",
+        "required": ["verdict"],
+        "additionalProperties": false,
+        "properties": {
+            "verdict": {"type": "string", "enum": ["confirmed", "rejected", "returned", "contacted"]},
+            "reason": {"type": "string", "description": "Shown on the lead's timeline (control characters removed, at most 500 characters)"},
+            "buyerRef": {"type": "string"}
+        }
+    }));
+    schemas.insert("VerdictRecorded".into(), json!({
+        "type": "object",
+        "required": ["leadId", "status", "recorded"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "status": {"type": "string", "enum": lead_statuses},
+            "recorded": {"type": "boolean", "description": "false when the same verdict was already recorded"}
+        }
+    }));
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "leadhub partner API",
+            "version": "1.0.0",
+            "description": "Post consumer leads (HELOC, mortgage, solar, real estate), follow them to their buyers, and (for buyers) post verdicts. Errors are RFC 9457 problem+json; a 400 lists every broken rule at once."
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "leads", "description": "For partners (lead sellers)"},
+            {"name": "callbacks", "description": "For buyers"},
+            {"name": "meta"}
+        ],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "partnerBasic": {"type": "http", "scheme": "basic", "description": "`Authorization: Basic base64(keyId:secret)`"}
+            },
+            "parameters": {
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": false,
+                    "description": "Replays with the same key and body return the first answer; another body gets 422; a replay while the first is in flight gets 409.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LEN, "pattern": "^[!-~]+$"}
+                }
+            },
+            "headers": {
+                "RetryAfter": {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0}}
+            },
+            "responses": {
+                "Unauthorized": {
+                    "description": "Missing or wrong credentials",
+                    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                },
+                "InternalError": problem("Something went wrong on the hub's side; retry")
+            },
+            "schemas": schemas
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vertical_has_a_path_and_a_schema() {
+        let document = document();
+        for vertical in Vertical::ALL {
+            let path = format!("/v1/leads/{}", vertical.as_str());
+            assert!(document["paths"][&path]["post"].is_object(), "{path}");
+            let name = schema_name(vertical);
+            assert_eq!(document["components"]["schemas"][name], vertical.schema());
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let document = document();
+        let mut refs = Vec::new();
+        collect_refs(&document, &mut refs);
+        assert!(!refs.is_empty());
+        for reference in refs {
+            let pointer = reference.trim_start_matches('#');
+            assert!(
+                document.pointer(pointer).is_some(),
+                "{reference} does not resolve"
+            );
+        }
+    }
+
+    fn collect_refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(reference)) = object.get("$ref") {
+                    out.push(reference.clone());
+                }
+                object.values().for_each(|v| collect_refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn answer_schemas_match_what_the_code_produces() {
+        // Problem: the fields `http::Problem` serialises.
+        let response = crate::http::Problem::invalid(
+            "x",
+            vec![crate::verticals::FieldError::new(
+                "a",
+                "required",
+                "is required",
+            )],
+        )
+        .into_response();
+        let body: Value = serde_json::from_str(response.body()).expect("json");
+        let schema = &document()["components"]["schemas"]["Problem"];
+        for key in body.as_object().expect("object").keys() {
+            assert!(
+                schema["properties"][key].is_object(),
+                "Problem.{key} is not documented"
+            );
+        }
+        // Timeline events: every kind the code has.
+        let kinds = &schema_kinds();
+        for kind in [
+            crate::lead::EventKind::Received,
+            crate::lead::EventKind::Screened,
+            crate::lead::EventKind::Rejected,
+            crate::lead::EventKind::Routing,
+            crate::lead::EventKind::DeliveryAttempt,
+            crate::lead::EventKind::DeliveryAccepted,
+            crate::lead::EventKind::DeliveryRejected,
+            crate::lead::EventKind::DeliveryRetryScheduled,
+            crate::lead::EventKind::DeliveryDead,
+            crate::lead::EventKind::Delivered,
+            crate::lead::EventKind::Unsold,
+            crate::lead::EventKind::BuyerVerdict,
+        ] {
+            let name = serde_json::to_value(kind).expect("serialises");
+            assert!(kinds.contains(&name), "event kind {name} is not documented");
+        }
+    }
+
+    fn schema_kinds() -> Vec<Value> {
+        document()["components"]["schemas"]["TimelineEvent"]["properties"]["kind"]["enum"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}

@@ -323,6 +323,53 @@ impl TimelineEvent {
     }
 }
 
+/// A lead's body in its vertical's schema, normalised, kept as JSON text: it is written out (to the store,
+/// to buyers) far more often than it is read field by field, so it is serialised once, straight from the
+/// typed lead. Contains PII: never log it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeadJson(Box<serde_json::value::RawValue>);
+
+impl LeadJson {
+    /// The JSON text of a typed lead.
+    pub fn from_serialize(lead: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(lead).map(LeadJson)
+    }
+
+    /// Stored JSON text, checked.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(LeadJson)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The lead as a JSON tree (parsed on demand).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl From<serde_json::Value> for LeadJson {
+    fn from(value: serde_json::Value) -> Self {
+        // Serialising a Value cannot fail; `null` otherwise.
+        LeadJson::from_serialize(&value).unwrap_or_else(|_| LeadJson(Box::default()))
+    }
+}
+
+impl PartialEq for LeadJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
+    }
+}
+
+impl std::fmt::Debug for LeadJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LeadJson({} bytes)", self.as_str().len())
+    }
+}
+
 /// A lead as stored: who posted it, its normalised body (the only place PII lives), status and history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -334,7 +381,7 @@ pub struct LeadRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The lead in its vertical's schema, normalised. Contains PII: never log it.
-    pub lead: serde_json::Value,
+    pub lead: LeadJson,
     /// The lead as the partner posted it (without any SSN), for buyers that want it as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<serde_json::Value>,
@@ -354,7 +401,7 @@ impl LeadRecord {
         id: LeadId,
         partner_id: &str,
         vertical: Vertical,
-        lead: serde_json::Value,
+        lead: impl Into<LeadJson>,
         now: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Self {
@@ -365,7 +412,7 @@ impl LeadRecord {
             status: LeadStatus::Received,
             created_at: now,
             updated_at: now,
-            lead,
+            lead: lead.into(),
             original: None,
             ssn_hash: None,
             events: vec![TimelineEvent::new(

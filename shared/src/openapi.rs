@@ -65,6 +65,69 @@ fn post_lead(vertical: Vertical) -> Value {
     })
 }
 
+/// In a lead body, an optional property sent as `null`, or an optional text sent blank, means absent: say so
+/// in the published schema by letting every optional property (at every level) be `null`, and every optional
+/// string blank.
+fn nullable_optionals(schema: &mut Value) {
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            nullable_optionals(property);
+            if required.contains(name) {
+                continue;
+            }
+            match property.get("type").cloned() {
+                Some(Value::String(kind)) => property["type"] = json!([kind, "null"]),
+                Some(Value::Array(mut kinds)) if !kinds.contains(&json!("null")) => {
+                    kinds.push(json!("null"));
+                    property["type"] = Value::Array(kinds);
+                }
+                _ => {}
+            }
+            if let Some(values) = property.get_mut("enum").and_then(Value::as_array_mut) {
+                if !values.contains(&Value::Null) {
+                    values.push(Value::Null);
+                }
+            } else if property["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("string")))
+            {
+                if let Some(object) = property.as_object_mut() {
+                    object.remove("minLength");
+                    if let Some(Value::String(pattern)) = object.get("pattern").cloned() {
+                        object.insert("pattern".into(), json!(format!("{pattern}|^\\s*$")));
+                    }
+                    if object.contains_key("format") {
+                        // A blank value is not of the format; keep the format as a description.
+                        if let Some(Value::String(format)) = object.remove("format") {
+                            let note = format!(" (format: {format}; blank means absent)");
+                            let description = object
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_owned();
+                            object.insert(
+                                "description".into(),
+                                json!(format!("{description}{note}")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(items) = schema.get_mut("items") {
+        nullable_optionals(items);
+    }
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -136,7 +199,9 @@ pub fn document() -> Value {
 
     let mut schemas = serde_json::Map::new();
     for vertical in Vertical::ALL {
-        schemas.insert(schema_name(vertical).into(), vertical.schema());
+        let mut schema = vertical.schema();
+        nullable_optionals(&mut schema);
+        schemas.insert(schema_name(vertical).into(), schema);
     }
     let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
     let delivery_statuses: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -291,7 +356,52 @@ mod tests {
             let path = format!("/v1/leads/{}", vertical.as_str());
             assert!(document["paths"][&path]["post"].is_object(), "{path}");
             let name = schema_name(vertical);
-            assert_eq!(document["components"]["schemas"][name], vertical.schema());
+            let published = &document["components"]["schemas"][name];
+            assert_eq!(published["required"], vertical.schema()["required"]);
+            assert_eq!(
+                published["properties"].as_object().map(|p| p.len()),
+                vertical.schema()["properties"].as_object().map(|p| p.len())
+            );
+        }
+    }
+
+    #[test]
+    fn optional_properties_may_be_null_because_the_parsers_read_null_as_absent() {
+        for vertical in Vertical::ALL {
+            let schema = vertical.schema();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            // Null for each optional property in turn: never an error on that property.
+            let example = vertical.example();
+            for name in schema["properties"].as_object().expect("properties").keys() {
+                if required.contains(&name.as_str()) {
+                    continue;
+                }
+                let mut lead = example.clone();
+                lead[name] = Value::Null;
+                if let Err(errors) = vertical.parse_value(&lead) {
+                    assert!(
+                        errors
+                            .0
+                            .iter()
+                            .all(|e| e.field != *name && !e.field.starts_with(&format!("{name}."))),
+                        "{vertical}.{name}: null is refused: {errors:?}"
+                    );
+                }
+            }
+            let published = &document()["components"]["schemas"][schema_name(vertical)];
+            for (name, property) in published["properties"].as_object().expect("properties") {
+                let nullable = property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("null")));
+                assert_eq!(
+                    nullable,
+                    !required.contains(&name.as_str()),
+                    "{vertical}.{name}"
+                );
+            }
         }
     }
 

@@ -26,7 +26,7 @@ pub async fn screen(
     hasher: &KeyedHasher,
     lead: &LeadRecord,
 ) -> Result<ScreeningVerdict, StoreError> {
-    for (field, value) in lead.vertical.unique_values(&lead.lead) {
+    for (field, value) in lead.vertical.unique_values(&lead.lead.value()) {
         let key = unique_key(hasher, lead.vertical.as_str(), field, &value);
         match store.claim_unique(&key, &lead.id, None).await? {
             ClaimOutcome::Claimed => {}

@@ -70,12 +70,26 @@ impl Ingest {
     /// Answer one request. Never fails: every error is a problem+json answer.
     pub async fn handle(&self, request: Request<Vec<u8>>) -> Response<String> {
         let path = request.uri().path().to_owned();
+        // `/v1/leads/{x}` is a vertical (POST) or a lead id (GET), told apart by what `x` is.
         let result = match (request.method(), segments(&path).as_slice()) {
+            (method, ["v1", "leads", vertical]) if vertical.parse::<Vertical>().is_ok() => {
+                if method == Method::POST {
+                    self.post_lead(vertical, &request).await
+                } else {
+                    Err(Problem::method_not_allowed("POST"))
+                }
+            }
+            (method, ["v1", "leads", id]) if id.starts_with(LeadId::PREFIX) => {
+                if method == Method::GET {
+                    self.get_lead(id, &request).await
+                } else {
+                    Err(Problem::method_not_allowed("GET"))
+                }
+            }
+            // Neither: an unknown vertical (after authentication) or a malformed id.
             (&Method::POST, ["v1", "leads", vertical]) => self.post_lead(vertical, &request).await,
             (&Method::GET, ["v1", "leads", lead_id]) => self.get_lead(lead_id, &request).await,
             (&Method::GET, ["v1", "openapi.json"]) => Ok(openapi()),
-            // `/v1/leads/{x}` is a vertical for POST and a lead id for GET.
-            (_, ["v1", "leads", _]) => Err(Problem::method_not_allowed("GET, POST")),
             (_, ["v1", "openapi.json"]) => Err(Problem::method_not_allowed("GET")),
             _ => Err(Problem::not_found("no such endpoint")),
         };

@@ -688,7 +688,7 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     item.insert("updated_at".to_owned(), millis(lead.updated_at));
     item.insert(
         "lead".to_owned(),
-        AttributeValue::S(to_json(&lead.lead, "the lead")?),
+        AttributeValue::S(lead.lead.as_str().to_owned()),
     );
     if let Some(original) = &lead.original {
         item.insert(
@@ -724,7 +724,7 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         reader.string("vertical")?.to_owned(),
     ))
     .map_err(|_| reader.corrupt("vertical", "a vertical's name"))?;
-    let lead = serde_json::from_str(reader.string("lead")?)
+    let lead = crate::lead::LeadJson::from_text(reader.string("lead")?.to_owned())
         .map_err(|_| reader.corrupt("lead", "a JSON document"))?;
     let original = reader
         .opt_string("original")?

@@ -1,8 +1,6 @@
 //! Field errors, an error-collecting reader over JSON objects, and the typed values every vertical shares:
 //! emails, US phone numbers (E.164), state codes and ZIP codes. Once a value of these types exists, it is valid.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -80,7 +78,10 @@ fn type_name(value: &Value) -> &'static str {
 pub struct ObjectReader<'a> {
     object: &'a Map<String, Value>,
     path: String,
-    known: BTreeSet<&'static str>,
+    /// The keys of `object` some reader asked for (each once): usually all of them.
+    claimed: Vec<&'static str>,
+    /// Why a known-but-refused field is refused (instead of the generic message).
+    explain: Option<fn(&str) -> Option<&'static str>>,
 }
 
 impl<'a> ObjectReader<'a> {
@@ -90,7 +91,8 @@ impl<'a> ObjectReader<'a> {
             Value::Object(object) => Some(ObjectReader {
                 object,
                 path: path.to_owned(),
-                known: BTreeSet::new(),
+                claimed: Vec::new(),
+                explain: None,
             }),
             other => {
                 let field = if path.is_empty() { ROOT } else { path };
@@ -115,8 +117,11 @@ impl<'a> ObjectReader<'a> {
 
     /// The raw value of `name`, treating JSON `null` as absent.
     pub fn get(&mut self, name: &'static str) -> Option<&'a Value> {
-        self.known.insert(name);
-        self.object.get(name).filter(|value| !value.is_null())
+        let value = self.object.get(name)?;
+        if !self.claimed.contains(&name) {
+            self.claimed.push(name);
+        }
+        (!value.is_null()).then_some(value)
     }
 
     fn wrong_type(&self, name: &str, expected: &str, got: &Value, errors: &mut FieldErrors) {
@@ -349,15 +354,24 @@ impl<'a> ObjectReader<'a> {
         }
     }
 
+    /// Explain some unknown fields with their own message (fields of the source schema that are refused on
+    /// purpose). Costs nothing unless an unknown field is present.
+    pub fn explain_unknown(&mut self, explain: fn(&str) -> Option<&'static str>) {
+        self.explain = Some(explain);
+    }
+
     /// Report every field of the object that no reader asked for.
     pub fn finish(self, errors: &mut FieldErrors) {
+        if self.claimed.len() == self.object.len() {
+            return;
+        }
         for name in self.object.keys() {
-            if !self.known.contains(name.as_str()) {
-                errors.push(
-                    &join(&self.path, name),
-                    "unknown_field",
-                    "is not a field of this schema",
-                );
+            if !self.claimed.contains(&name.as_str()) {
+                let message = self
+                    .explain
+                    .and_then(|explain| explain(name))
+                    .unwrap_or("is not a field of this schema");
+                errors.push(&join(&self.path, name), "unknown_field", message);
             }
         }
     }

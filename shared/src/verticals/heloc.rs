@@ -953,15 +953,18 @@ mod tests {
     #[test]
     fn normalises_and_defaults() {
         let parsed = parse(&valid()).expect("valid").into_parsed();
-        assert_eq!(parsed.lead["propertyUnits"], json!(1));
-        assert_eq!(parsed.lead["address"]["state"], json!("FL"));
+        assert_eq!(parsed.lead.value()["propertyUnits"], json!(1));
+        assert_eq!(parsed.lead.value()["address"]["state"], json!("FL"));
         assert_eq!(
-            parsed.lead["residentialAddress"]["zip"],
+            parsed.lead.value()["residentialAddress"]["zip"],
             json!("33601-1234")
         );
-        assert_eq!(parsed.lead["contactInfo"]["phone"], json!("+17275550134"));
         assert_eq!(
-            parsed.lead["contactInfo"]["email"],
+            parsed.lead.value()["contactInfo"]["phone"],
+            json!("+17275550134")
+        );
+        assert_eq!(
+            parsed.lead.value()["contactInfo"]["email"],
             json!("Jane.Doe@Example.com")
         );
         assert_eq!(

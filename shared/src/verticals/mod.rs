@@ -155,10 +155,10 @@ impl fmt::Display for Vertical {
 }
 
 /// A lead that passed its vertical's rules.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParsedLead {
-    /// The lead in the vertical's own schema and field names, normalised.
-    pub lead: serde_json::Value,
+    /// The lead in the vertical's own schema and field names, normalised, as JSON text.
+    pub lead: crate::lead::LeadJson,
     /// The lead as posted, without any SSN.
     pub original: serde_json::Value,
     /// Values that must be unique across the system for this vertical (field name, normalised value).
@@ -172,8 +172,9 @@ impl ParsedLead {
     /// A parsed lead from a typed, normalised value.
     pub fn new(lead: &impl Serialize, unique: Vec<(&'static str, String)>) -> Self {
         ParsedLead {
-            // Serialising plain data into a Value cannot fail; fall back to null rather than panic.
-            lead: serde_json::to_value(lead).unwrap_or_default(),
+            // Serialising plain data cannot fail; fall back to null rather than panic.
+            lead: crate::lead::LeadJson::from_serialize(lead)
+                .unwrap_or_else(|_| crate::lead::LeadJson::from(serde_json::Value::Null)),
             original: serde_json::Value::Null,
             unique,
             ssn: None,

@@ -1137,18 +1137,18 @@ mod tests {
         set(&mut lead, "customer_address", json!(" 123 Main St "));
         set(&mut lead, "email", json!(" John.Doe@Example.com "));
         let parsed = parse(&lead).expect("valid");
-        assert_eq!(parsed.lead["phone_number"], json!("+17275550134"));
-        assert_eq!(parsed.lead["state"], json!("CA"));
-        assert_eq!(parsed.lead["mailing_state"], json!("NY"));
-        assert_eq!(parsed.lead["zip"], json!("90001-1234"));
-        assert_eq!(parsed.lead["mailing_zip"], json!("94101-1234"));
-        assert_eq!(parsed.lead["customer_name"], json!("John Doe"));
-        assert_eq!(parsed.lead["street"], json!("123 Main St"));
-        assert!(parsed.lead.get("customer_address").is_none());
-        assert_eq!(parsed.lead["email"], json!("John.Doe@Example.com"));
-        assert_eq!(parsed.lead["extra_data"], example()["extra_data"]);
+        assert_eq!(parsed.lead.value()["phone_number"], json!("+17275550134"));
+        assert_eq!(parsed.lead.value()["state"], json!("CA"));
+        assert_eq!(parsed.lead.value()["mailing_state"], json!("NY"));
+        assert_eq!(parsed.lead.value()["zip"], json!("90001-1234"));
+        assert_eq!(parsed.lead.value()["mailing_zip"], json!("94101-1234"));
+        assert_eq!(parsed.lead.value()["customer_name"], json!("John Doe"));
+        assert_eq!(parsed.lead.value()["street"], json!("123 Main St"));
+        assert!(parsed.lead.value().get("customer_address").is_none());
+        assert_eq!(parsed.lead.value()["email"], json!("John.Doe@Example.com"));
+        assert_eq!(parsed.lead.value()["extra_data"], example()["extra_data"]);
         assert_eq!(
-            parsed.lead["certificate_url"],
+            parsed.lead.value()["certificate_url"],
             json!("https://example.com/certificate.pdf")
         );
         assert!(parsed.unique.is_empty());
@@ -1158,8 +1158,8 @@ mod tests {
     #[test]
     fn the_example_is_valid() {
         let parsed = parse(&example()).expect("the example is valid");
-        assert_eq!(parsed.lead["street"], json!("123 Main St"));
-        assert_eq!(parsed.lead["phone_number"], json!("+17275550134"));
+        assert_eq!(parsed.lead.value()["street"], json!("123 Main St"));
+        assert_eq!(parsed.lead.value()["phone_number"], json!("+17275550134"));
     }
 
     const EXTRA_ODD_STRINGS: &[&str] = &[

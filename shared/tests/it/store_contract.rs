@@ -221,7 +221,7 @@ pub async fn create_then_get_round_trips_every_field(store: &dyn LeadStore) {
     // The smallest lead: no expiry, no deliveries.
     let mut bare = received_lead("partner-2", t0);
     bare.expires_at = None;
-    bare.lead = json!({});
+    bare.lead = json!({}).into();
     create(store, &bare).await;
     assert_eq!(
         store.get_lead(&bare.id).await.expect("get_lead"),
@@ -239,7 +239,7 @@ pub async fn create_of_an_existing_id_is_already_exists(store: &dyn LeadStore) {
 
     let mut again = received_lead("partner-1", t0);
     again.id = lead.id.clone();
-    again.lead = json!({"firstName": "Someone else"});
+    again.lead = json!({"firstName": "Someone else"}).into();
     assert!(matches!(
         store.create_lead(&again, None).await,
         Err(StoreError::AlreadyExists(_))

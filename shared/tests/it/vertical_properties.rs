@@ -94,7 +94,7 @@ fn mutate(lead: &mut Value, pointer: &str, mutation: &Mutation) {
 fn check(vertical: Vertical, body: &[u8]) -> Result<(), TestCaseError> {
     match vertical.parse(body) {
         Ok(parsed) => prop_assert!(
-            parsed.lead.is_object(),
+            parsed.lead.value().is_object(),
             "{vertical}: a parsed lead is an object"
         ),
         Err(errors) => {

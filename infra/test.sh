@@ -246,8 +246,11 @@ else
     step "cargo clippy --workspace --all-targets -- -D warnings"
     run cargo clippy --workspace --all-targets -- -D warnings
 
-    step "cargo test --workspace --all-targets -- --include-ignored (AWS adapters on moto)"
-    run cargo test --workspace --all-targets -- --include-ignored
+    step "cargo test --workspace --lib --bins --tests --examples -- --include-ignored (AWS adapters on moto)"
+    run cargo test --workspace --lib --bins --tests --examples -- --include-ignored
+
+    step "cargo test --workspace --benches (each benchmark runs once)"
+    run cargo test --workspace --benches
 fi
 
 # ------------------------------------------------------------------ (d2) schemathesis

@@ -74,3 +74,64 @@ async fn no_log_line_carries_pii_or_secrets() {
         assert!(!text.contains(secret), "a log line carries {secret}");
     }
 }
+
+#[tokio::test]
+async fn no_vertical_logs_pii_on_any_path() {
+    use leadhub::verticals::Vertical;
+    let stack = stack().await;
+    let logs = logs();
+    let mut ids = Vec::new();
+    for vertical in Vertical::ALL {
+        let example = vertical.example();
+        let answer = post_lead(&stack, vertical.as_str(), &example).await;
+        assert_eq!(answer.status, 202, "{vertical}: {}", answer.body);
+        let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+        wait_for_status(
+            &stack,
+            &lead_id,
+            &["delivered", "rejected"],
+            Duration::from_secs(5),
+        )
+        .await;
+        ids.push(lead_id);
+        // An invalid variant of the same lead: every string value replaced by a bad one.
+        let broken = serde_json::to_string(&example)
+            .expect("json")
+            .replace("@example.", "@@example.")
+            .replace("555", "55x");
+        let answer = send(
+            client()
+                .post(stack.url(&format!("/v1/leads/{}", vertical.as_str())))
+                .basic_auth(KEY, Some(SECRET))
+                .header("content-type", "application/json")
+                .body(broken),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{vertical}");
+        let body = answer.body.to_string();
+        assert!(
+            !body.contains("example.com") && !body.contains("55x"),
+            "{vertical}: an error body echoes PII: {body}"
+        );
+    }
+    let text = String::from_utf8(logs.lock().expect("logs").clone()).expect("utf-8");
+    for id in &ids {
+        assert!(text.contains(id.as_str()), "the capture works");
+    }
+    for pii in [
+        "jane.doe@",
+        "john.doe@",
+        "Jane",
+        "John",
+        "Doe",
+        "555-0134",
+        "5550134",
+        "123-45-6789",
+        "123456789",
+        "Main St",
+        "Oak Ave",
+        "Bayshore",
+    ] {
+        assert!(!text.contains(pii), "a log line carries {pii}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use leadhub::verticals::Vertical;
 use proptest::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -158,5 +158,93 @@ fn every_example_is_valid() {
     for vertical in Vertical::ALL {
         let body = serde_json::to_vec(&vertical.example()).expect("serialises");
         assert!(vertical.parse(&body).is_ok(), "{vertical}");
+    }
+}
+
+/// Values that have broken parsers elsewhere: extremes, odd Unicode, near-misses of every format the
+/// verticals read (URLs, SSNs, dates, phones), deep and empty containers.
+fn odd_values() -> Vec<Value> {
+    let mut odd = vec![
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(-0.0),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(1e308),
+        json!(-1e308),
+        json!(0.5),
+        json!([]),
+        json!([null]),
+        json!([[[]]]),
+        json!({}),
+        json!({"a": {"b": [1, "2", null]}}),
+        json!("x".repeat(5000)),
+    ];
+    for text in [
+        "",
+        " ",
+        "           ",
+        "\u{0}",
+        "日本語の文字列",
+        "é",
+        "éééééééééé",
+        "+",
+        "-",
+        ".",
+        "-.",
+        ", ",
+        "+1",
+        "(((",
+        "7275550134x\u{202e}",
+        "１２３４５６７８９",
+        "---------",
+        "é23-45-6789",
+        "123-45-678é",
+        "123é45-6789",
+        "123-45-67890",
+        "Jän 5, 1980",
+        "Jan 5, 19８0",
+        "Jan , ",
+        "é1234-5678",
+        "1234é5678",
+        "http://",
+        "https://",
+        "http://[",
+        "http://[::ffff:1.2.3.4",
+        "http://[zz]/",
+        "https://%/",
+        "https://é.com/",
+        "https://xn--/",
+        "ééééé://a.b",
+        "httpé://a.b",
+        "HTTPS://EXAMPLE.COM/CB",
+        "http://.",
+        "http://..localhost/",
+    ] {
+        odd.push(json!(text));
+    }
+    odd
+}
+
+#[test]
+fn odd_values_at_every_position_never_panic_and_rejections_name_fields() {
+    let odd = odd_values();
+    for vertical in Vertical::ALL {
+        let example = vertical.example();
+        let mut all = vec![String::new()];
+        pointers(&example, String::new(), &mut all);
+        for pointer in &all {
+            for value in &odd {
+                let mut lead = example.clone();
+                if let Some(target) = lead.pointer_mut(pointer) {
+                    *target = value.clone();
+                }
+                let body = serde_json::to_vec(&lead).expect("serialises");
+                if let Err(error) = check(vertical, &body) {
+                    panic!("{vertical} at {pointer:?}: {error}");
+                }
+            }
+        }
     }
 }

@@ -80,9 +80,86 @@ pub struct VerdictBody {
     pub buyer_ref: Option<String>,
 }
 
+/// Why a callback body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictError {
+    NotJson,
+    WrongShape,
+}
+
+/// A buyer's verdict in any shape the hub reads: its own (`{"verdict", "reason"?, "buyerRef"?}`), or
+/// nTherm's final result (seed 002: "the final result message will be sent to the call back url"; its format
+/// is not documented, so the hub reads the shape of postLead's answers: `{"success_bit": true|false,
+/// "message": "..." | [{"error": "..."}]}` — true confirms the sale, false is a rejection after post).
+pub fn parse_verdict(body: &[u8]) -> Result<VerdictBody, VerdictError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| VerdictError::NotJson)?;
+    if let Some(success) = value
+        .get("success_bit")
+        .and_then(serde_json::Value::as_bool)
+    {
+        let reason = match value.get("message") {
+            Some(serde_json::Value::String(message)) => Some(message.clone()),
+            Some(serde_json::Value::Array(errors)) => {
+                let joined: Vec<&str> = errors
+                    .iter()
+                    .filter_map(|e| e.get("error").and_then(serde_json::Value::as_str))
+                    .collect();
+                (!joined.is_empty()).then(|| joined.join("; "))
+            }
+            _ => None,
+        };
+        return Ok(VerdictBody {
+            verdict: if success {
+                Verdict::Confirmed
+            } else {
+                Verdict::Rejected
+            },
+            reason,
+            buyer_ref: value
+                .get("lead_id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        });
+    }
+    serde_json::from_value(value).map_err(|_| VerdictError::WrongShape)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_in_the_hubs_shape_and_in_nterms() {
+        let rows: Vec<(&str, Result<(Verdict, Option<&str>), VerdictError>)> = vec![
+            (r#"{"verdict":"confirmed"}"#, Ok((Verdict::Confirmed, None))),
+            (
+                r#"{"verdict":"returned","reason":"bad phone"}"#,
+                Ok((Verdict::Returned, Some("bad phone"))),
+            ),
+            (
+                r#"{"success_bit": true, "message": "Lead accepted."}"#,
+                Ok((Verdict::Confirmed, Some("Lead accepted."))),
+            ),
+            (
+                r#"{"success_bit": false, "message": [{"error": "Duplicate"}, {"error": "Out of area"}]}"#,
+                Ok((Verdict::Rejected, Some("Duplicate; Out of area"))),
+            ),
+            (r#"{"success_bit": false}"#, Ok((Verdict::Rejected, None))),
+            (r#"{"verdict":"maybe"}"#, Err(VerdictError::WrongShape)),
+            (
+                r#"{"verdict":"confirmed","extra":1}"#,
+                Err(VerdictError::WrongShape),
+            ),
+            (r#"{"success_bit": "yes"}"#, Err(VerdictError::WrongShape)),
+            ("not json", Err(VerdictError::NotJson)),
+        ];
+        for (body, expected) in rows {
+            let got = parse_verdict(body.as_bytes()).map(|v| (v.verdict, v.reason));
+            let expected = expected.map(|(v, r)| (v, r.map(str::to_owned)));
+            assert_eq!(got, expected, "{body}");
+        }
+    }
 
     #[test]
     fn tokens_bind_lead_and_destination() {

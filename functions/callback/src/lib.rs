@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
-use leadhub::callbacks::{verify_token, VerdictBody};
+use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
 use leadhub::config::Config;
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::now;
@@ -64,17 +64,17 @@ impl Callback {
                 format!("a verdict may be at most {} KiB", MAX_CALLBACK_BYTES / 1024),
             ));
         }
-        let verdict: VerdictBody = serde_json::from_slice(body).map_err(|error| {
+        let verdict: VerdictBody = parse_verdict(body).map_err(|error| {
             Problem::invalid(
                 "the verdict could not be read",
                 vec![FieldError::new(
-                    "",
+                    "$",
                     "invalid_body",
                     format!(
                         "expected {{\"verdict\": \"confirmed\" | \"rejected\" | \"returned\" | \"contacted\", \"reason\"?: string, \"buyerRef\"?: string}} ({})",
-                        match error.classify() {
-                            serde_json::error::Category::Data => "the body does not have this shape",
-                            _ => "the body is not valid JSON",
+                        match error {
+                            VerdictError::WrongShape => "the body does not have this shape",
+                            VerdictError::NotJson => "the body is not valid JSON",
                         }
                     ),
                 )],

@@ -131,7 +131,8 @@ mod tests {
 
     #[test]
     fn verdicts_in_the_hubs_shape_and_in_nterms() {
-        let rows: Vec<(&str, Result<(Verdict, Option<&str>), VerdictError>)> = vec![
+        type Row<'a> = (&'a str, Result<(Verdict, Option<&'a str>), VerdictError>);
+        let rows: Vec<Row> = vec![
             (r#"{"verdict":"confirmed"}"#, Ok((Verdict::Confirmed, None))),
             (
                 r#"{"verdict":"returned","reason":"bad phone"}"#,

@@ -2,6 +2,12 @@
 //!
 //! Secrets are referenced, never inlined: `env:NAME` reads an environment variable. Partner secrets are
 //! stored only as `sha256:<hex>` hashes. Every problem names the key it is about.
+//!
+//! A destination's buyer API (`kind`) decides its credentials and verticals: `webhook` signs with
+//! `signing_secret` and takes any vertical; the others take a `[destinations.credentials]` table of name ->
+//! `env:NAME` — `sonar`: `client_secret` (mortgage, heloc); `ntherm`: `username`, `password` (solar);
+//! `heloc-lender`: optional `api_key` (heloc). See [`ConnectorKind::credentials`] and
+//! [`ConnectorKind::verticals`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -175,6 +181,12 @@ struct DestinationDoc {
     verticals: Vec<String>,
     #[serde(default)]
     signing_secret: Option<String>,
+    /// `[destinations.credentials]`: credential name -> secret reference (`env:NAME`).
+    #[serde(default)]
+    credentials: BTreeMap<String, String>,
+    /// `[destinations.lofty]`: settings of a `lofty` destination.
+    #[serde(default)]
+    lofty: Option<crate::connectors::lofty::LoftyOptions>,
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u64,
     #[serde(default = "default_max_attempts")]
@@ -188,6 +200,65 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_max_attempts() -> u32 {
     6
+}
+
+/// Resolve a destination's `[destinations.credentials]` and check them against what its kind needs: every
+/// required name present, no name the kind does not know (a typo must not silently drop a credential), and
+/// every value usable in an HTTP header. Problems name `destinations[i].credentials.<name>`; values are
+/// never repeated.
+fn destination_credentials(
+    key: &dyn Fn(&str) -> String,
+    kind: ConnectorKind,
+    references: &BTreeMap<String, String>,
+    secrets: &dyn SecretSource,
+) -> Result<BTreeMap<String, Secret>, ConfigError> {
+    let (required, optional) = kind.credentials();
+    let credential_key = |name: &str| key(&format!("credentials.{name}"));
+    for name in references.keys() {
+        if !required.contains(&name.as_str()) && !optional.contains(&name.as_str()) {
+            let known: Vec<&str> = required.iter().chain(optional).copied().collect();
+            let problem = if known.is_empty() {
+                format!("a {kind} destination takes no credentials")
+            } else {
+                format!(
+                    "a {kind} destination takes no credential `{name}` (it takes: {})",
+                    known.join(", ")
+                )
+            };
+            return Err(ConfigError::new(credential_key(name), problem));
+        }
+    }
+    if let Some(missing) = required
+        .iter()
+        .find(|name| !references.contains_key(**name))
+    {
+        return Err(ConfigError::new(
+            credential_key(missing),
+            format!("a {kind} destination needs this credential (`env:NAME`)"),
+        ));
+    }
+    let mut resolved = BTreeMap::new();
+    for (name, reference) in references {
+        let secret = resolve(&credential_key(name), reference, secrets)?;
+        let value = secret.expose();
+        let header_safe = value.trim() == value
+            && http::HeaderValue::from_str(value).is_ok()
+            && !value.is_empty();
+        if !header_safe {
+            return Err(ConfigError::new(
+                credential_key(name),
+                "the secret must be printable ASCII without leading or trailing spaces (it is sent in a header)",
+            ));
+        }
+        if kind == ConnectorKind::Ntherm && name == "username" && value.contains(':') {
+            return Err(ConfigError::new(
+                credential_key(name),
+                "a Basic-auth user name cannot contain `:`",
+            ));
+        }
+        resolved.insert(name.clone(), secret);
+    }
+    Ok(resolved)
 }
 
 // ---- the checked configuration -----------------------------------------------------------------------
@@ -207,6 +278,76 @@ pub struct Partner {
 pub enum ConnectorKind {
     /// Generic JSON POST signed per Standard Webhooks.
     Webhook,
+    /// Sonar's generic Leads API (seed 000): `Authorization: <client secret>`.
+    Sonar,
+    /// nTherm `postLead` (seed 002): `Authorization: Basic base64(username:password)`.
+    Ntherm,
+    /// A lender taking HELOC leads in seed 001's schema: optional `Authorization: Bearer <api key>`.
+    HelocLender,
+    /// Lofty CRM (seed 004): OAuth bearer `access_token`, optional `vendor_key`; any vertical with a contact.
+    Lofty,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 5] = [
+        ConnectorKind::Webhook,
+        ConnectorKind::Sonar,
+        ConnectorKind::Ntherm,
+        ConnectorKind::HelocLender,
+        ConnectorKind::Lofty,
+    ];
+
+    /// The name used in configuration (`kind = "..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Webhook => "webhook",
+            ConnectorKind::Sonar => "sonar",
+            ConnectorKind::Ntherm => "ntherm",
+            ConnectorKind::HelocLender => "heloc-lender",
+            ConnectorKind::Lofty => "lofty",
+        }
+    }
+
+    /// The verticals this buyer API can carry; `None`: any.
+    pub fn verticals(self) -> Option<&'static [Vertical]> {
+        match self {
+            ConnectorKind::Webhook | ConnectorKind::Lofty => None,
+            ConnectorKind::Sonar => Some(&[Vertical::Mortgage, Vertical::Heloc]),
+            ConnectorKind::Ntherm => Some(&[Vertical::Solar]),
+            ConnectorKind::HelocLender => Some(&[Vertical::Heloc]),
+        }
+    }
+
+    /// The credentials (`[destinations.credentials]` names) this kind needs, and those it may take.
+    pub fn credentials(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            // A webhook signs with `signing_secret` instead.
+            ConnectorKind::Webhook => (&[], &[]),
+            ConnectorKind::Sonar => (&["client_secret"], &[]),
+            ConnectorKind::Ntherm => (&["username", "password"], &[]),
+            ConnectorKind::HelocLender => (&[], &["api_key"]),
+            ConnectorKind::Lofty => (&["access_token"], &["vendor_key"]),
+        }
+    }
+}
+
+impl std::str::FromStr for ConnectorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConnectorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = ConnectorKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown connector kind `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A buyer endpoint leads are delivered to.
@@ -217,9 +358,21 @@ pub struct Destination {
     pub url: reqwest::Url,
     pub verticals: BTreeSet<Vertical>,
     pub signing_secret: Option<Secret>,
+    /// The buyer API's credentials by name (`client_secret`, `username`, `password`, `api_key`), resolved;
+    /// which names a kind needs is [`ConnectorKind::credentials`].
+    pub credentials: BTreeMap<String, Secret>,
+    /// Settings of a `lofty` destination (defaults when not given).
+    pub lofty: Option<crate::connectors::lofty::LoftyOptions>,
     pub timeout: Duration,
     pub max_attempts: u32,
     pub enabled: bool,
+}
+
+impl Destination {
+    /// A resolved credential by name.
+    pub fn credential(&self, name: &str) -> Option<&Secret> {
+        self.credentials.get(name)
+    }
 }
 
 /// Backoff between delivery attempts.
@@ -375,15 +528,10 @@ impl Config {
                     format!("duplicate destination id `{}`", d.id),
                 ));
             }
-            let kind = match d.kind.as_str() {
-                "webhook" => ConnectorKind::Webhook,
-                other => {
-                    return Err(ConfigError::new(
-                        key("kind"),
-                        format!("unknown connector kind `{other}` (known: webhook)"),
-                    ))
-                }
-            };
+            let kind: ConnectorKind = d
+                .kind
+                .parse()
+                .map_err(|problem: String| ConfigError::new(key("kind"), problem))?;
             let url = reqwest::Url::parse(&d.url)
                 .map_err(|e| ConfigError::new(key("url"), format!("not a URL: {e}")))?;
             if !matches!(url.scheme(), "http" | "https")
@@ -400,6 +548,16 @@ impl Config {
                 .as_deref()
                 .map(|reference| resolve(&key("signing_secret"), reference, secrets))
                 .transpose()?;
+            if kind != ConnectorKind::Webhook && signing_secret.is_some() {
+                return Err(ConfigError::new(
+                    key("signing_secret"),
+                    format!(
+                        "only webhook destinations sign their requests; a {kind} destination takes \
+                         [destinations.credentials] instead"
+                    ),
+                ));
+            }
+            let credentials = destination_credentials(&key, kind, &d.credentials, secrets)?;
             if kind == ConnectorKind::Webhook {
                 match &signing_secret {
                     None => {
@@ -425,12 +583,38 @@ impl Config {
                     "must be between 1 and 20",
                 ));
             }
+            let verticals = verticals(&key("verticals"), &d.verticals)?;
+            if let Some(fit) = kind.verticals() {
+                if let Some(misfit) = verticals.iter().find(|v| !fit.contains(v)) {
+                    let takes: Vec<&str> = fit.iter().map(|v| v.as_str()).collect();
+                    return Err(ConfigError::new(
+                        key("verticals"),
+                        format!(
+                            "a {kind} destination takes only {} leads, not {misfit}",
+                            takes.join(" or ")
+                        ),
+                    ));
+                }
+            }
+            if let Some(options) = &d.lofty {
+                if kind != ConnectorKind::Lofty {
+                    return Err(ConfigError::new(
+                        key("lofty"),
+                        "only a lofty destination takes these settings",
+                    ));
+                }
+                options
+                    .check()
+                    .map_err(|problem| ConfigError::new(key("lofty"), problem))?;
+            }
             destinations.push(Destination {
-                verticals: verticals(&key("verticals"), &d.verticals)?,
+                verticals,
                 id: d.id,
                 kind,
                 url,
                 signing_secret,
+                credentials,
+                lofty: d.lofty,
                 timeout: Duration::from_millis(d.timeout_ms),
                 max_attempts: d.max_attempts,
                 enabled: d.enabled,
@@ -556,6 +740,178 @@ verticals = ["heloc"]
         for (document, key) in cases {
             let error = Config::from_toml(&document, &secrets()).expect_err(key);
             assert_eq!(error.key, key, "{error}");
+        }
+    }
+
+    fn buyer_secrets() -> BTreeMap<String, String> {
+        let mut all = secrets();
+        for (name, value) in [
+            ("SONAR_SECRET", "sonar-client-secret-value"),
+            ("NTHERM_USER", "hub-user"),
+            ("NTHERM_PASSWORD", "ntherm-password-value"),
+            ("LENDER_KEY", "lender-api-key-value"),
+        ] {
+            all.insert(name.to_owned(), value.to_owned());
+        }
+        all
+    }
+
+    /// [`VALID`] plus one destination of each buyer API.
+    fn with_buyers() -> String {
+        format!(
+            r#"{VALID}
+[[destinations]]
+id = "sonar"
+kind = "sonar"
+url = "https://api.sonar.example/leads"
+verticals = ["mortgage", "heloc"]
+
+[destinations.credentials]
+client_secret = "env:SONAR_SECRET"
+
+[[destinations]]
+id = "ntherm"
+kind = "ntherm"
+url = "https://api.ntherm.example/v1/postLead"
+verticals = ["solar"]
+
+[destinations.credentials]
+username = "env:NTHERM_USER"
+password = "env:NTHERM_PASSWORD"
+
+[[destinations]]
+id = "lender-api"
+kind = "heloc-lender"
+url = "https://lender.example/api/leads"
+verticals = ["heloc"]
+
+[destinations.credentials]
+api_key = "env:LENDER_KEY"
+
+[[destinations]]
+id = "lender-open"
+kind = "heloc-lender"
+url = "https://lender2.example/api/leads"
+verticals = ["heloc"]
+"#
+        )
+    }
+
+    #[test]
+    fn buyer_apis_load_with_their_credentials() {
+        let config = Config::from_toml(&with_buyers(), &buyer_secrets()).expect("valid");
+        let kinds: Vec<ConnectorKind> = config.destinations.iter().map(|d| d.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ConnectorKind::Webhook,
+                ConnectorKind::Sonar,
+                ConnectorKind::Ntherm,
+                ConnectorKind::HelocLender,
+                ConnectorKind::HelocLender
+            ]
+        );
+        let credential = |id: &str, name: &str| {
+            config
+                .destination(id)
+                .and_then(|d| d.credential(name))
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(
+            credential("sonar", "client_secret").as_deref(),
+            Some("sonar-client-secret-value")
+        );
+        assert_eq!(
+            credential("ntherm", "username").as_deref(),
+            Some("hub-user")
+        );
+        assert_eq!(
+            credential("ntherm", "password").as_deref(),
+            Some("ntherm-password-value")
+        );
+        assert_eq!(
+            credential("lender-api", "api_key").as_deref(),
+            Some("lender-api-key-value")
+        );
+        assert!(config
+            .destination("lender-open")
+            .is_some_and(|d| d.credentials.is_empty()));
+        assert!(config
+            .destination("lender")
+            .is_some_and(|d| d.credentials.is_empty()));
+        let debug = format!("{config:?}");
+        for value in buyer_secrets().values() {
+            assert!(
+                !debug.contains(value.as_str()),
+                "secrets must not show in Debug"
+            );
+        }
+        for kind in ConnectorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ConnectorKind>(), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn buyer_api_rules_name_their_key() {
+        let doc = with_buyers();
+        let cases: Vec<(String, &str)> = vec![
+            // sonar needs its client secret.
+            (doc.replace("client_secret = \"env:SONAR_SECRET\"\n", ""), "destinations[1].credentials.client_secret"),
+            (doc.replace("client_secret = \"env:SONAR_SECRET\"", "client_secret = \"plain-text\""), "destinations[1].credentials.client_secret"),
+            (doc.replace("env:SONAR_SECRET", "env:NOT_SET"), "destinations[1].credentials.client_secret"),
+            (doc.replace("client_secret = ", "client_secrte = "), "destinations[1].credentials.client_secrte"),
+            // ntherm needs a user name and a password.
+            (doc.replace("username = \"env:NTHERM_USER\"\n", ""), "destinations[2].credentials.username"),
+            (doc.replace("password = \"env:NTHERM_PASSWORD\"\n", ""), "destinations[2].credentials.password"),
+            (doc.replace("password = \"env:NTHERM_PASSWORD\"\n", "password = \"env:NTHERM_PASSWORD\"\napi_key = \"env:LENDER_KEY\"\n"), "destinations[2].credentials.api_key"),
+            // heloc-lender takes only an optional api_key.
+            (doc.replace("api_key = \"env:LENDER_KEY\"", "token = \"env:LENDER_KEY\""), "destinations[3].credentials.token"),
+            (doc.replace("api_key = \"env:LENDER_KEY\"", "api_key = \"env:\""), "destinations[3].credentials.api_key"),
+            // webhook keeps signing_secret and takes no credentials; the others do not sign.
+            (doc.replace("verticals = [\"heloc\"]\n\n[[destinations]]\nid = \"sonar\"", "verticals = [\"heloc\"]\n[destinations.credentials]\napi_key = \"env:LENDER_KEY\"\n\n[[destinations]]\nid = \"sonar\""), "destinations[0].credentials.api_key"),
+            (doc.replace("kind = \"sonar\"\n", "kind = \"sonar\"\nsigning_secret = \"env:HOOK_SECRET\"\n"), "destinations[1].signing_secret"),
+            // Each connector carries only its verticals.
+            (doc.replace("verticals = [\"mortgage\", \"heloc\"]", "verticals = [\"mortgage\", \"solar\"]"), "destinations[1].verticals"),
+            (doc.replace("verticals = [\"mortgage\", \"heloc\"]", "verticals = [\"real-estate\"]"), "destinations[1].verticals"),
+            (doc.replace("verticals = [\"solar\"]", "verticals = [\"solar\", \"heloc\"]"), "destinations[2].verticals"),
+            (doc.replace("kind = \"heloc-lender\"\nurl = \"https://lender.example/api/leads\"\nverticals = [\"heloc\"]", "kind = \"heloc-lender\"\nurl = \"https://lender.example/api/leads\"\nverticals = [\"mortgage\"]"), "destinations[3].verticals"),
+            (doc.replace("kind = \"heloc-lender\"", "kind = \"heloc_lender\""), "destinations[3].kind"),
+        ];
+        for (document, key) in cases {
+            assert_ne!(document, doc, "the case for {key} changes the document");
+            let error = Config::from_toml(&document, &buyer_secrets()).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            for value in buyer_secrets().values() {
+                assert!(!error.to_string().contains(value.as_str()), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn buyer_credentials_must_fit_their_header() {
+        let cases = [
+            (
+                "NTHERM_USER",
+                "hub:user",
+                "destinations[2].credentials.username",
+            ),
+            (
+                "SONAR_SECRET",
+                " padded",
+                "destinations[1].credentials.client_secret",
+            ),
+            (
+                "LENDER_KEY",
+                "line\nbreak",
+                "destinations[3].credentials.api_key",
+            ),
+        ];
+        for (name, value, key) in cases {
+            let mut secrets = buyer_secrets();
+            secrets.insert(name.to_owned(), value.to_owned());
+            let error = Config::from_toml(&with_buyers(), &secrets).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            assert!(!error.to_string().contains(value), "{error}");
         }
     }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
 use leadhub::config::{Config, Destination};
-use leadhub::connectors::{self, BuyerResponse, DeliveryContext};
+use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{retry_delay, DispatchJob, Outcome};
 use leadhub::lead::{
     DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
@@ -25,6 +25,9 @@ use leadhub::store::{DeliveryExpect, LeadStore, LeadUpdate, UpdateOutcome};
 
 /// The most of a buyer's answer that is read.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The most requests one delivery attempt may take.
+const MAX_STEPS: usize = 4;
 
 /// The delivery stage with its dependencies.
 pub struct Dispatch {
@@ -260,32 +263,61 @@ impl Dispatch {
             idempotency_key: &idempotency_key,
             now,
         };
-        let request = match connectors::build(&context) {
+        let mut request = match connectors::build(&context) {
             Ok(request) => request,
             Err(error) => return Outcome::failed("build_failed", error.to_string()),
         };
+        // One request for most buyer APIs; a few for Lofty (lookup, then note or create).
+        for _ in 0..MAX_STEPS {
+            let response = match self.send(&request, destination).await {
+                Ok(response) => response,
+                Err(outcome) => return outcome,
+            };
+            match connectors::next(&context, &request, &response, leadhub::lead::now()) {
+                Next::Done(outcome) => {
+                    return connectors::without_credentials(outcome, destination)
+                }
+                Next::Send(following) => request = following,
+            }
+        }
+        Outcome::failed(
+            "too_many_steps",
+            format!("the buyer API took more than {MAX_STEPS} requests"),
+        )
+    }
+
+    /// One HTTP call: the answer, or the outcome of a transport failure.
+    async fn send(
+        &self,
+        request: &BuyerRequest,
+        destination: &Destination,
+    ) -> Result<BuyerResponse, Outcome> {
         let sent = self
             .http
-            .request(request.method, request.url)
-            .headers(request.headers)
-            .body(request.body)
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .body(request.body.clone())
             .timeout(destination.timeout)
             .send()
             .await;
         let mut response = match sent {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
-                return Outcome::retry(
+                return Err(Outcome::retry(
                     "timeout",
                     format!(
                         "the buyer did not answer within {} ms",
                         destination.timeout.as_millis()
                     ),
                     None,
-                )
+                ))
             }
             Err(_) => {
-                return Outcome::retry("connection_failed", "the buyer could not be reached", None)
+                return Err(Outcome::retry(
+                    "connection_failed",
+                    "the buyer could not be reached",
+                    None,
+                ))
             }
         };
         let status = response.status().as_u16();
@@ -305,15 +337,11 @@ impl Dispatch {
                 Err(_) => break,
             }
         }
-        connectors::classify(
-            destination.kind,
-            &BuyerResponse {
-                status,
-                headers,
-                body: body.into(),
-            },
-            leadhub::lead::now(),
-        )
+        Ok(BuyerResponse {
+            status,
+            headers,
+            body: body.into(),
+        })
     }
 
     /// Record an attempt's outcome; schedule the next attempt or settle the lead.

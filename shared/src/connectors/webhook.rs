@@ -145,6 +145,8 @@ mod tests {
             url: reqwest::Url::parse("https://buyer.example/hook").expect("url"),
             verticals: BTreeSet::from([Vertical::Heloc]),
             signing_secret: Some(Secret::new(SECRET)),
+            credentials: Default::default(),
+            lofty: None,
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,

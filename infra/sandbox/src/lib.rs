@@ -1,10 +1,28 @@
 //! Sandbox buyers: HTTP servers on loopback that behave as the buyer documents say, record what they
 //! receive for tests to assert on, and can be told to fail.
 //!
-//! Now: the generic webhook buyer. Emulators of the seed APIs (Sonar, nTherm, Lofty, LeadSafe, the HELOC
-//! lender) come with the connectors issue.
+//! One module per buyer API, each a cloneable state struct with `new(config)`, `router()`, `start(addr)`,
+//! `fail_next(Failure)` and `received()`:
+//! - [`webhook::WebhookBuyer`]: the hub's own signed webhook (`POST /hook`).
+//! - [`sonar::Sonar`]: seed 000, Sonar's generic Leads API (`POST /api/leads`).
+//! - [`heloc_lender::HelocLender`]: seed 001 as a lender's API (`POST /leads`).
+//! - [`ntherm::Ntherm`]: seed 002, nTherm `POST /v1/postLead` and its callback.
+//! - [`leadsafe::LeadSafe`]: seed 003, LeadSafe `search`, `search-detailed`, `add`, CSV seeding.
+//! - [`lofty::Lofty`]: seed 004, Lofty leads, notes and webhooks, with its rate limit and pagination.
+//!
+//! What they share (scripted failures, the log of exchanges, the `/_sandbox/...` control endpoints) is in
+//! [`script`]. Each module's documentation says what it answers and every choice made where its seed is
+//! silent.
 
+pub mod heloc_lender;
+pub mod leadsafe;
+pub mod lofty;
+pub mod ntherm;
+pub mod script;
+pub mod sonar;
 pub mod webhook;
+
+pub use script::{Exchange, Failure, Gate, Outcome};
 
 use std::net::SocketAddr;
 

@@ -1,27 +1,33 @@
 //! A webhook buyer: takes `POST /hook` signed per Standard Webhooks, answers 200 `{"id": "wh-<n>"}`.
 //!
-//! A bad or missing signature gets 401. Scripted answers (`fail_next`) let tests and demos see retries:
-//! `POST /_sandbox/fail {"status": 503, "times": 2, "delayMs": 0, "retryAfter": "1"}`.
-//! `GET /_sandbox/received` lists what arrived (webhook id, lead id, attempt time).
+//! A bad or missing signature gets 401 `{"message": "invalid signature"}` (before any scripted answer); a
+//! body that is not JSON gets 400. Scripted answers (`fail_next`, or `POST /_sandbox/fail {"status": 503,
+//! "times": 2, "delayMs": 0, "retryAfter": "1"}`) let tests and demos see retries. `GET /_sandbox/received`
+//! lists what arrived (webhook id, lead id, status). Any other path is 404.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use leadhub::webhooks::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
+pub use crate::script::Failure;
+use crate::script::{self, Core, Emulator, Gate, Outcome};
 use crate::Running;
 
-/// One delivery the buyer received with a valid signature.
+/// The buyer's endpoint.
+pub const PATH: &str = "/hook";
+
+/// One delivery the buyer received with a valid signature and a JSON body (scripted answers included).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Received {
@@ -31,45 +37,22 @@ pub struct Received {
     pub status: u16,
 }
 
-/// A scripted answer.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Failure {
-    pub status: u16,
-    #[serde(default = "one")]
-    pub times: u32,
-    #[serde(default)]
-    pub delay_ms: u64,
-    #[serde(default)]
-    pub retry_after: Option<String>,
-    #[serde(default)]
-    pub body: Option<Value>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Default)]
-struct Inner {
-    received: Vec<Received>,
-    script: VecDeque<Failure>,
-    rejected_signatures: u32,
-    accepted: u64,
-}
-
 /// The buyer's state, shared with whoever started it.
 #[derive(Clone)]
 pub struct WebhookBuyer {
     secret: WebhookSecret,
-    inner: Arc<Mutex<Inner>>,
+    core: Core,
+    rejected_signatures: Arc<AtomicU32>,
+    accepted: Arc<AtomicU64>,
 }
 
 impl WebhookBuyer {
     pub fn new(secret: WebhookSecret) -> Self {
         WebhookBuyer {
             secret,
-            inner: Arc::new(Mutex::new(Inner::default())),
+            core: Core::default(),
+            rejected_signatures: Arc::default(),
+            accepted: Arc::default(),
         }
     }
 
@@ -79,26 +62,26 @@ impl WebhookBuyer {
     }
 
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/hook", post(hook))
-            .route("/_sandbox/fail", post(script))
-            .route("/_sandbox/received", get(received))
-            .with_state(self.clone())
+        script::finish(Router::new().route(PATH, post(hook)), self)
     }
 
     /// Answer the next deliveries with this failure.
     pub fn fail_next(&self, failure: Failure) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.script.push_back(failure);
-        }
+        self.core.push(failure);
     }
 
-    /// Every validly signed delivery, in arrival order.
+    /// Every validly signed delivery with a JSON body, in arrival order.
     pub fn received(&self) -> Vec<Received> {
-        self.inner
-            .lock()
-            .map(|i| i.received.clone())
-            .unwrap_or_default()
+        self.core
+            .received()
+            .into_iter()
+            .filter(|e| e.path == PATH && e.outcome != Outcome::Refused && !e.body.is_null())
+            .map(|e| Received {
+                webhook_id: e.header(HEADER_ID).unwrap_or_default().to_owned(),
+                payload: e.body,
+                status: e.status,
+            })
+            .collect()
     }
 
     /// Deliveries of one lead.
@@ -111,108 +94,69 @@ impl WebhookBuyer {
 
     /// Requests refused for a bad signature.
     pub fn rejected_signatures(&self) -> u32 {
-        self.inner
-            .lock()
-            .map(|i| i.rejected_signatures)
-            .unwrap_or(0)
+        self.rejected_signatures.load(Ordering::Relaxed)
+    }
+
+    /// Every request to `/hook` or elsewhere, refused ones included.
+    pub fn exchanges(&self) -> Vec<script::Exchange> {
+        self.core.received()
     }
 }
 
-async fn hook(State(buyer): State<WebhookBuyer>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let (id, timestamp, signature) = (
-        header(HEADER_ID),
-        header(HEADER_TIMESTAMP),
-        header(HEADER_SIGNATURE),
-    );
-    let now = chrono::Utc::now().timestamp();
-    if buyer
-        .secret
-        .verify(&id, &timestamp, &signature, &body, now)
-        .is_err()
-    {
-        if let Ok(mut inner) = buyer.inner.lock() {
-            inner.rejected_signatures += 1;
-        }
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "invalid signature"})),
-        )
-            .into_response();
+impl Emulator for WebhookBuyer {
+    fn core(&self) -> &Core {
+        &self.core
     }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(payload) => payload,
-        Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"message": "body is not JSON"})),
-            )
-                .into_response()
+
+    fn gate(&self, request: &Parts, body: &Bytes) -> Gate {
+        if request.uri.path() != PATH || request.method != Method::POST {
+            return Gate::pass();
         }
-    };
-    let failure = buyer.inner.lock().ok().and_then(|mut inner| {
-        let failure = inner.script.front_mut()?;
-        failure.times = failure.times.saturating_sub(1);
-        let current = failure.clone();
-        if failure.times == 0 {
-            inner.script.pop_front();
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let now = chrono::Utc::now().timestamp();
+        match self.secret.verify(
+            header(HEADER_ID),
+            header(HEADER_TIMESTAMP),
+            header(HEADER_SIGNATURE),
+            body,
+            now,
+        ) {
+            Ok(_) => Gate::pass(),
+            Err(_) => {
+                self.rejected_signatures.fetch_add(1, Ordering::Relaxed);
+                Gate::Refuse(script::message(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid signature",
+                ))
+            }
         }
-        Some(current)
-    });
-    if let Some(failure) = failure {
-        if failure.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(failure.delay_ms)).await;
-        }
-        if let Ok(mut inner) = buyer.inner.lock() {
-            inner.received.push(Received {
-                webhook_id: id,
-                payload,
-                status: failure.status,
-            });
-        }
-        let status =
-            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = failure
-            .body
-            .unwrap_or_else(|| json!({"message": "sandbox: scripted failure"}));
-        let mut response = (status, Json(body)).into_response();
-        if let Some(after) = failure.retry_after.and_then(|a| a.parse().ok()) {
-            response.headers_mut().insert("retry-after", after);
-        }
-        return response;
     }
-    let reference = buyer.inner.lock().map(|mut inner| {
-        inner.accepted += 1;
-        inner.received.push(Received {
-            webhook_id: id,
-            payload,
-            status: 200,
-        });
-        format!("wh-{}", inner.accepted)
-    });
-    (
-        StatusCode::OK,
-        Json(json!({"id": reference.unwrap_or_default()})),
-    )
-        .into_response()
+
+    fn received_json(&self) -> Value {
+        let summary: Vec<Value> = self
+            .received()
+            .into_iter()
+            .map(|r| json!({"webhookId": r.webhook_id, "leadId": r.payload["data"]["leadId"], "status": r.status}))
+            .collect();
+        json!({ "received": summary })
+    }
+
+    fn reset(&self) {
+        self.core.reset();
+        self.rejected_signatures.store(0, Ordering::Relaxed);
+    }
 }
 
-async fn script(State(buyer): State<WebhookBuyer>, Json(failure): Json<Failure>) -> StatusCode {
-    buyer.fail_next(failure);
-    StatusCode::NO_CONTENT
-}
-
-async fn received(State(buyer): State<WebhookBuyer>) -> Json<Value> {
-    let summary: Vec<Value> = buyer
-        .received()
-        .into_iter()
-        .map(|r| json!({"webhookId": r.webhook_id, "leadId": r.payload["data"]["leadId"], "status": r.status}))
-        .collect();
-    Json(json!({ "received": summary }))
+async fn hook(State(buyer): State<WebhookBuyer>, body: Bytes) -> Response {
+    if serde_json::from_slice::<Value>(&body).is_err() {
+        return script::message(StatusCode::BAD_REQUEST, "body is not JSON");
+    }
+    let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+    (StatusCode::OK, Json(json!({"id": format!("wh-{n}")}))).into_response()
 }

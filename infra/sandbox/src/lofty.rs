@@ -1,0 +1,533 @@
+//! Lofty's API (seed `004_1f54f89eb6518f00.txt`): leads, notes and webhooks, with its bearer auth, rate
+//! limit and pagination.
+//!
+//! - Auth (2.1): `Authorization: Bearer <access token>` (scheme case-insensitive) else 401 `{"message":
+//!   "Unauthorized"}`. A `vendorKey` header is recorded in [`Exchange::headers`] and otherwise ignored.
+//! - Rate limit (2.1 note, 4): [`LoftyConfig::rate_limit`] calls (default 10, "ten calls per minute" without
+//!   a vendorKey) per window of [`LoftyConfig::window`] (default 60 s). A window starts with the first
+//!   authenticated call after the previous one ended. Every answer carries `X-RateLimit-Limit`,
+//!   `X-RateLimit-Remaining` (after this call) and `X-RateLimit-Reset` (the window's end, UTC epoch
+//!   seconds, rounded up); a call over the limit gets 429 `{"message":"Too Many Requests"}` with them. A
+//!   401 carries them too but does not count; scripted answers count.
+//! - `POST /v1.0/leads` (5.5.3): a `LeadRequest` (6.44) object. 200 `{"leadId": <n>}` (the seed says only
+//!   "200 OK string"; `leadId` is the `LeadResponse` name of the id). Ids start at 1.
+//! - `GET /v1.0/leads` (5.5.4, 3): `email` and `phone` are precise searches (email: trimmed,
+//!   case-insensitive; phone: by digits, a leading US `1` dropped); `offset` (default 0) and `limit`
+//!   (default 10, range 1..=100 else 400). Answer: `{"_metadata": {"collection": "leads", "limit", "offset",
+//!   "total"}, "leads": [{"lead": {...}}]}`; a lead is its `LeadRequest` plus `leadId` and `createTime`.
+//! - `POST /v1.0/notes` (5.7.1, 6.57 `NoteRequest`): `leadId` (an existing lead, else 404) and a non-blank
+//!   `content`; `isPin` optional. 200 `{"noteId": <n>}` (the seed: "200 OK string").
+//! - `POST /v1.0/webhook` (5.12.1, 6.84 `WebhookRequest`): `listId` (1 agent list, 2 lead information, 3
+//!   lead activity, 4 listing alert), `callbackUrl` (absolute http(s)), optional `limit` (1..=5000). 200
+//!   with the `WebhookResponse` (6.85): `{"subscribeId", "listId", "callbackUrl", "limit", "teamId",
+//!   "vendorId"}`. `GET /v1.0/webhooks`: 200 with an array of them. `DELETE /v1.0/webhook/{subscribeId}`:
+//!   200 `{"subscribeId": <n>}`, 404 when unknown.
+//!
+//! Choices where the seed is silent, written down here:
+//! - Validation answers are 400 `{"message": "..."}`; the seed lists none for these endpoints.
+//! - Creating a lead needs at least one non-blank email or phone; a phone over 20 characters (the seed's
+//!   limit) is refused. Other fields are kept as sent. Leads are not merged by email.
+//! - `teamId` is [`TEAM_ID`] and `vendorId` [`VENDOR_ID`]. The webhook event body is not documented:
+//!   [`Lofty::emit`] posts whatever the test gives to the subscribers of a list.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::script::{self, lock, Core, Emulator, Gate};
+pub use crate::script::{Exchange, Failure};
+use crate::Running;
+
+pub const LEADS_PATH: &str = "/v1.0/leads";
+pub const NOTES_PATH: &str = "/v1.0/notes";
+pub const WEBHOOK_PATH: &str = "/v1.0/webhook";
+pub const WEBHOOKS_PATH: &str = "/v1.0/webhooks";
+pub const TEAM_ID: i64 = 1;
+pub const VENDOR_ID: i64 = 1;
+pub const MAX_PHONE_LEN: usize = 20;
+pub const DEFAULT_PAGE_LIMIT: u32 = 10;
+pub const MAX_PAGE_LIMIT: u32 = 100;
+pub const MAX_WEBHOOK_LIMIT: i64 = 5000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoftyConfig {
+    pub access_token: String,
+    /// Calls per window. Default 10.
+    pub rate_limit: u32,
+    /// Default 60 s.
+    pub window: Duration,
+}
+
+impl LoftyConfig {
+    pub fn new(access_token: impl Into<String>) -> Self {
+        LoftyConfig {
+            access_token: access_token.into(),
+            rate_limit: 10,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A lead created through the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoftyLead {
+    pub lead_id: i64,
+    pub create_time: DateTime<Utc>,
+    /// The `LeadRequest` as posted.
+    pub request: Value,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+}
+
+impl LoftyLead {
+    /// As returned by the search: the request's fields plus `leadId` and `createTime`.
+    pub fn response(&self) -> Value {
+        let mut lead = self.request.as_object().cloned().unwrap_or_default();
+        lead.insert("leadId".into(), json!(self.lead_id));
+        lead.insert("createTime".into(), json!(self.create_time.to_rfc3339()));
+        Value::Object(lead)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoftyNote {
+    pub note_id: i64,
+    pub lead_id: i64,
+    pub content: String,
+    pub is_pin: bool,
+    pub create_time: DateTime<Utc>,
+}
+
+/// 6.85 `WebhookResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoftyWebhook {
+    pub subscribe_id: i64,
+    pub list_id: i64,
+    pub callback_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    pub team_id: i64,
+    pub vendor_id: i64,
+}
+
+/// One event the sandbox posted to a subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoftyDelivery {
+    pub subscribe_id: i64,
+    pub url: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+struct Window {
+    started: Instant,
+    ends: DateTime<Utc>,
+    used: u32,
+}
+
+#[derive(Default)]
+struct Store {
+    leads: Vec<LoftyLead>,
+    notes: Vec<LoftyNote>,
+    webhooks: Vec<LoftyWebhook>,
+    next_lead: i64,
+    next_note: i64,
+    next_webhook: i64,
+    window: Option<Window>,
+}
+
+#[derive(Clone)]
+pub struct Lofty {
+    config: Arc<LoftyConfig>,
+    core: Core,
+    store: Arc<Mutex<Store>>,
+    client: reqwest::Client,
+}
+
+impl Lofty {
+    pub fn new(config: LoftyConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Lofty {
+            config: Arc::new(config),
+            core: Core::default(),
+            store: Arc::default(),
+            client,
+        }
+    }
+
+    pub async fn start(&self, addr: SocketAddr) -> std::io::Result<Running> {
+        Running::serve(addr, self.router()).await
+    }
+
+    /// The API, plus `GET /_sandbox/leads`, `GET /_sandbox/notes` and `GET /_sandbox/webhooks`.
+    pub fn router(&self) -> Router {
+        let routes = Router::new()
+            .route(LEADS_PATH, post(create_lead).get(search_leads))
+            .route(NOTES_PATH, post(create_note))
+            .route(WEBHOOK_PATH, post(subscribe))
+            .route("/v1.0/webhook/{subscribe_id}", delete(unsubscribe))
+            .route(WEBHOOKS_PATH, get(list_webhooks))
+            .route("/_sandbox/leads", get(control_leads))
+            .route("/_sandbox/notes", get(control_notes))
+            .route("/_sandbox/webhooks", get(list_webhooks));
+        script::finish(routes, self)
+    }
+
+    pub fn config(&self) -> &LoftyConfig {
+        &self.config
+    }
+
+    pub fn fail_next(&self, failure: Failure) {
+        self.core.push(failure);
+    }
+
+    /// Every request and its answer.
+    pub fn received(&self) -> Vec<Exchange> {
+        self.core.received()
+    }
+
+    pub fn leads(&self) -> Vec<LoftyLead> {
+        lock(&self.store).leads.clone()
+    }
+
+    pub fn notes(&self) -> Vec<LoftyNote> {
+        lock(&self.store).notes.clone()
+    }
+
+    pub fn webhooks(&self) -> Vec<LoftyWebhook> {
+        lock(&self.store).webhooks.clone()
+    }
+
+    /// Forget the current rate-limit window.
+    pub fn reset_rate_limit(&self) {
+        lock(&self.store).window = None;
+    }
+
+    /// POST `event` to every subscriber of `list_id` (one attempt each).
+    pub async fn emit(&self, list_id: i64, event: &Value) -> Vec<LoftyDelivery> {
+        let targets: Vec<LoftyWebhook> = self
+            .webhooks()
+            .into_iter()
+            .filter(|w| w.list_id == list_id)
+            .collect();
+        let mut deliveries = Vec::new();
+        for target in targets {
+            let (status, error) = match self
+                .client
+                .post(&target.callback_url)
+                .json(event)
+                .send()
+                .await
+            {
+                Ok(response) => (Some(response.status().as_u16()), None),
+                Err(error) => (None, Some(error.to_string())),
+            };
+            deliveries.push(LoftyDelivery {
+                subscribe_id: target.subscribe_id,
+                url: target.callback_url,
+                status,
+                error,
+            });
+        }
+        deliveries
+    }
+
+    /// The rate-limit headers, counting this call when `count`; `Err` when over the limit.
+    fn rate(&self, count: bool) -> Result<HeaderMap, HeaderMap> {
+        let limit = self.config.rate_limit;
+        let mut store = lock(&self.store);
+        let expired = store
+            .window
+            .as_ref()
+            .is_none_or(|w| w.started.elapsed() >= self.config.window);
+        if expired {
+            if !count {
+                let ends = Utc::now() + self.config.window;
+                return Ok(rate_headers(limit, limit, ends));
+            }
+            store.window = Some(Window {
+                started: Instant::now(),
+                ends: Utc::now() + self.config.window,
+                used: 0,
+            });
+        }
+        let Some(window) = store.window.as_mut() else {
+            return Ok(HeaderMap::new());
+        };
+        if !count {
+            return Ok(rate_headers(
+                limit,
+                limit.saturating_sub(window.used),
+                window.ends,
+            ));
+        }
+        if window.used >= limit {
+            return Err(rate_headers(limit, 0, window.ends));
+        }
+        window.used += 1;
+        Ok(rate_headers(limit, limit - window.used, window.ends))
+    }
+}
+
+fn rate_headers(limit: u32, remaining: u32, ends: DateTime<Utc>) -> HeaderMap {
+    let reset = ends.timestamp() + i64::from(ends.timestamp_subsec_nanos() > 0);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-ratelimit-limit", i64::from(limit)),
+        ("x-ratelimit-remaining", i64::from(remaining)),
+        ("x-ratelimit-reset", reset),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    headers
+}
+
+fn with_headers(mut response: Response, headers: HeaderMap) -> Response {
+    response.headers_mut().extend(headers);
+    response
+}
+
+impl Emulator for Lofty {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn gate(&self, request: &Parts, _body: &Bytes) -> Gate {
+        if script::bearer_token(&request.headers) != Some(self.config.access_token.as_str()) {
+            let headers = self.rate(false).unwrap_or_else(|headers| headers);
+            return Gate::Refuse(with_headers(
+                script::message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+                headers,
+            ));
+        }
+        match self.rate(true) {
+            Ok(headers) => Gate::Pass(headers),
+            Err(headers) => Gate::Refuse(with_headers(
+                script::message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+                headers,
+            )),
+        }
+    }
+
+    fn reset(&self) {
+        self.core.reset();
+        *lock(&self.store) = Store::default();
+    }
+}
+
+fn bad_request(text: &str) -> Response {
+    script::message(StatusCode::BAD_REQUEST, text)
+}
+
+fn strings(request: &Map<String, Value>, name: &str) -> Result<Vec<String>, String> {
+    match request.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(|s| s.trim().to_owned())
+                    .ok_or_else(|| format!("{name} must be an array of strings"))
+            })
+            .filter(|item| item.as_ref().map_or(true, |s| !s.is_empty()))
+            .collect(),
+        Some(_) => Err(format!("{name} must be an array of strings")),
+    }
+}
+
+/// A phone's digits, a leading US `1` of an 11-digit number dropped.
+fn phone_key(phone: &str) -> String {
+    crate::ntherm::digits(phone)
+}
+
+async fn create_lead(State(lofty): State<Lofty>, body: Bytes) -> Response {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("the body must be a LeadRequest JSON object");
+    };
+    let (emails, phones) = match (strings(&request, "emails"), strings(&request, "phones")) {
+        (Ok(emails), Ok(phones)) => (emails, phones),
+        (Err(error), _) | (_, Err(error)) => return bad_request(&error),
+    };
+    if emails.is_empty() && phones.is_empty() {
+        return bad_request("at least one email or phone is required");
+    }
+    if phones.iter().any(|p| p.chars().count() > MAX_PHONE_LEN) {
+        return bad_request("a phone must be at most 20 characters");
+    }
+    let mut store = lock(&lofty.store);
+    store.next_lead += 1;
+    let lead_id = store.next_lead;
+    store.leads.push(LoftyLead {
+        lead_id,
+        create_time: Utc::now(),
+        request: Value::Object(request),
+        emails,
+        phones,
+    });
+    (StatusCode::OK, Json(json!({ "leadId": lead_id }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct Search {
+    email: Option<String>,
+    phone: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+async fn search_leads(State(lofty): State<Lofty>, Query(search): Query<Search>) -> Response {
+    let offset = match search.offset.as_deref().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(offset)) => offset,
+        Some(Err(_)) => return bad_request("offset must be a whole number of at least 0"),
+    };
+    let limit = match search.limit.as_deref().map(str::parse::<u32>) {
+        None => DEFAULT_PAGE_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_PAGE_LIMIT).contains(&limit) => limit,
+        Some(_) => return bad_request("limit must be between 1 and 100"),
+    };
+    let email = search.email.map(|e| e.trim().to_lowercase());
+    let phone = search.phone.map(|p| phone_key(&p));
+    let matching: Vec<Value> = lofty
+        .leads()
+        .iter()
+        .filter(|lead| {
+            email
+                .as_ref()
+                .is_none_or(|e| lead.emails.iter().any(|x| x.to_lowercase() == *e))
+        })
+        .filter(|lead| {
+            phone
+                .as_ref()
+                .is_none_or(|p| lead.phones.iter().any(|x| phone_key(x) == *p))
+        })
+        .map(LoftyLead::response)
+        .collect();
+    let total = matching.len();
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(limit as usize)
+        .map(|lead| json!({ "lead": lead }))
+        .collect();
+    Json(json!({
+        "_metadata": {"collection": "leads", "limit": limit, "offset": offset, "total": total},
+        "leads": page,
+    }))
+    .into_response()
+}
+
+async fn create_note(State(lofty): State<Lofty>, body: Bytes) -> Response {
+    let Ok(Value::Object(note)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("the body must be a NoteRequest JSON object");
+    };
+    let Some(lead_id) = note.get("leadId").and_then(Value::as_i64) else {
+        return bad_request("leadId is required");
+    };
+    let content = match note.get("content").and_then(Value::as_str) {
+        Some(content) if !content.trim().is_empty() => content.to_owned(),
+        _ => return bad_request("content is required"),
+    };
+    let is_pin = match note.get("isPin") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(pin)) => *pin,
+        Some(_) => return bad_request("isPin must be a boolean"),
+    };
+    let mut store = lock(&lofty.store);
+    if !store.leads.iter().any(|l| l.lead_id == lead_id) {
+        return script::message(StatusCode::NOT_FOUND, "Lead not found");
+    }
+    store.next_note += 1;
+    let note_id = store.next_note;
+    store.notes.push(LoftyNote {
+        note_id,
+        lead_id,
+        content,
+        is_pin,
+        create_time: Utc::now(),
+    });
+    (StatusCode::OK, Json(json!({ "noteId": note_id }))).into_response()
+}
+
+async fn subscribe(State(lofty): State<Lofty>, body: Bytes) -> Response {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("the body must be a WebhookRequest JSON object");
+    };
+    let list_id = match request.get("listId").and_then(Value::as_i64) {
+        Some(id @ 1..=4) => id,
+        _ => return bad_request("listId must be 1, 2, 3 or 4"),
+    };
+    let callback_url = match request.get("callbackUrl").and_then(Value::as_str) {
+        Some(url)
+            if reqwest::Url::parse(url)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false) =>
+        {
+            url.to_owned()
+        }
+        _ => return bad_request("callbackUrl must be an absolute http(s) URL"),
+    };
+    let limit = match request.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(limit) => match limit.as_i64() {
+            Some(limit @ 1..=MAX_WEBHOOK_LIMIT) => Some(limit),
+            _ => return bad_request("limit must be between 1 and 5000"),
+        },
+    };
+    let mut store = lock(&lofty.store);
+    store.next_webhook += 1;
+    let webhook = LoftyWebhook {
+        subscribe_id: store.next_webhook,
+        list_id,
+        callback_url,
+        limit,
+        team_id: TEAM_ID,
+        vendor_id: VENDOR_ID,
+    };
+    store.webhooks.push(webhook.clone());
+    (StatusCode::OK, Json(webhook)).into_response()
+}
+
+async fn list_webhooks(State(lofty): State<Lofty>) -> Json<Vec<LoftyWebhook>> {
+    Json(lofty.webhooks())
+}
+
+async fn unsubscribe(State(lofty): State<Lofty>, Path(subscribe_id): Path<String>) -> Response {
+    let Ok(subscribe_id) = subscribe_id.parse::<i64>() else {
+        return script::message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let mut store = lock(&lofty.store);
+    let before = store.webhooks.len();
+    store.webhooks.retain(|w| w.subscribe_id != subscribe_id);
+    if store.webhooks.len() == before {
+        return script::message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    (StatusCode::OK, Json(json!({ "subscribeId": subscribe_id }))).into_response()
+}
+
+async fn control_leads(State(lofty): State<Lofty>) -> Json<Vec<LoftyLead>> {
+    Json(lofty.leads())
+}
+
+async fn control_notes(State(lofty): State<Lofty>) -> Json<Vec<LoftyNote>> {
+    Json(lofty.notes())
+}

@@ -1,0 +1,225 @@
+use leadhub_sandbox::sonar::{Sonar, SonarConfig, DEFAULT_PATH};
+use leadhub_sandbox::{Failure, Outcome};
+use serde_json::{json, Value};
+
+use crate::{answer, client, loopback};
+
+fn lead() -> Value {
+    json!({
+        "purpose": "Purchase",
+        "borrower": {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"},
+        "property": {"city": "Austin", "state": "TX"},
+        "loanAmount": 250000
+    })
+}
+
+#[tokio::test]
+async fn sonar_creates_a_lead_with_the_client_secret_as_the_authorization_header() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    let (status, body) = answer(
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .json(&lead())
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"success": true, "id": "sonar-1"}))
+    );
+    let leads = sonar.leads();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].id, "sonar-1");
+    assert_eq!(leads[0].body["borrower"]["email"], "ada@example.com");
+    assert_eq!(sonar.received()[0].header("Authorization"), Some("s3cret"));
+}
+
+#[tokio::test]
+async fn sonar_refuses_other_secrets_paths_and_methods() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    for authorization in [
+        Some("Bearer s3cret"),
+        Some("S3CRET"),
+        Some("Basic s3cret"),
+        Some("other"),
+        None,
+    ] {
+        let mut request = client().post(server.url(DEFAULT_PATH)).json(&lead());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (status, body) = answer(request.send().await.expect("send")).await;
+        assert_eq!(
+            (status, body),
+            (401, json!({"message": "Unauthorized"})),
+            "{authorization:?}"
+        );
+    }
+    let (status, _) = answer(
+        client()
+            .post(server.url("/api/lead"))
+            .header("authorization", "s3cret")
+            .json(&lead())
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = answer(
+        client()
+            .get(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(sonar.leads().is_empty());
+    assert!(sonar
+        .received()
+        .iter()
+        .all(|e| e.outcome == Outcome::Refused));
+}
+
+#[tokio::test]
+async fn sonar_answers_200_with_success_false_naming_every_missing_field() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    let post = |body: Value| {
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .json(&body)
+            .send()
+    };
+    let mut bad = lead();
+    bad["purpose"] = json!("Refinance");
+    bad["borrower"]["email"] = json!("  ");
+    bad["property"]
+        .as_object_mut()
+        .expect("object")
+        .remove("state");
+    let (status, body) = answer(post(bad).await.expect("send")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"success": false, "message": "purpose must be one of Purchase, RefinanceCashOut, RefinanceRateAndTerm, PreApproval; borrower.email is required; property.state is required"})
+    );
+    let (status, body) = answer(post(json!({})).await.expect("send")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["success"], false);
+    for field in [
+        "purpose",
+        "borrower.firstName",
+        "borrower.lastName",
+        "borrower.email",
+        "property.city",
+        "property.state",
+    ] {
+        assert!(
+            body["message"].as_str().expect("message").contains(field),
+            "{field}"
+        );
+    }
+    for purpose in [
+        "Purchase",
+        "RefinanceCashOut",
+        "RefinanceRateAndTerm",
+        "PreApproval",
+    ] {
+        let mut good = lead();
+        good["purpose"] = json!(purpose);
+        let (status, body) = answer(post(good).await.expect("send")).await;
+        assert_eq!(
+            (status, body["success"].clone()),
+            (200, json!(true)),
+            "{purpose}"
+        );
+    }
+    assert_eq!(sonar.leads().len(), 4);
+}
+
+#[tokio::test]
+async fn sonar_scripted_failures_come_after_the_credentials() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    sonar.fail_next(Failure {
+        retry_after: Some("3".into()),
+        ..Failure::status(503, 1)
+    });
+    let (status, _) = answer(
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .json(&lead())
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 401, "a refused request does not use the script");
+    let response = client()
+        .post(server.url(DEFAULT_PATH))
+        .header("authorization", "s3cret")
+        .json(&lead())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.headers()["retry-after"], "3");
+    assert_eq!(
+        answer(response).await,
+        (503, json!({"message": "sandbox: scripted failure"}))
+    );
+    assert!(sonar.leads().is_empty());
+    let (status, _) = answer(
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .json(&lead())
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let outcomes: Vec<Outcome> = sonar.received().iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Refused, Outcome::Scripted, Outcome::Handled]
+    );
+}
+
+#[tokio::test]
+async fn sonar_takes_the_hubs_normalised_mortgage_lead() {
+    // The Sonar connector posts the normalised mortgage lead's fields plus `source`.
+    let parsed = leadhub::verticals::Vertical::Mortgage
+        .parse(
+            &serde_json::to_vec(&leadhub::verticals::Vertical::Mortgage.example()).expect("json"),
+        )
+        .expect("the example is valid");
+    let mut lead = parsed.lead.value();
+    lead["source"] = json!({"leadId": "lead_01HZX", "vertical": "mortgage"});
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    let (status, body) = answer(
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .json(&lead)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["success"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+}

@@ -1,0 +1,73 @@
+use leadhub::webhooks::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use leadhub_sandbox::webhook::{Failure, WebhookBuyer};
+use serde_json::json;
+
+use crate::{answer, client, loopback};
+
+async fn deliver(
+    url: &str,
+    secret: &WebhookSecret,
+    id: &str,
+    lead_id: &str,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::to_vec(&json!({"type": "lead.delivered", "data": {"leadId": lead_id}}))
+        .expect("json");
+    let now = chrono::Utc::now().timestamp();
+    let signature = secret.sign(id, now, &body);
+    answer(
+        client()
+            .post(url)
+            .header(HEADER_ID, id)
+            .header(HEADER_TIMESTAMP, now.to_string())
+            .header(HEADER_SIGNATURE, signature)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn webhook_buyer_takes_signed_deliveries_and_scripted_failures() {
+    let secret = WebhookSecret::from_bytes(b"0123456789abcdef0123456789abcdef");
+    let buyer = WebhookBuyer::new(secret.clone());
+    let server = buyer.start(loopback()).await.expect("start");
+    let url = server.url("/hook");
+    buyer.fail_next(Failure {
+        status: 503,
+        times: 1,
+        delay_ms: 0,
+        retry_after: Some("1".into()),
+        body: None,
+    });
+    assert_eq!(deliver(&url, &secret, "msg_1", "L1").await.0, 503);
+    assert_eq!(
+        deliver(&url, &secret, "msg_1", "L1").await,
+        (200, json!({"id": "wh-1"}))
+    );
+    let wrong = WebhookSecret::from_bytes(b"another key, another signature!!");
+    assert_eq!(
+        deliver(&url, &wrong, "msg_2", "L2").await,
+        (401, json!({"message": "invalid signature"}))
+    );
+    assert_eq!(buyer.rejected_signatures(), 1);
+    let received = buyer.received_for("L1");
+    assert_eq!(received.len(), 2);
+    assert_eq!((received[0].status, received[1].status), (503, 200));
+    assert!(received.iter().all(|r| r.webhook_id == "msg_1"));
+    assert!(buyer.received_for("L2").is_empty());
+    let (_, summary) = answer(
+        client()
+            .get(server.url("/_sandbox/received"))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        summary,
+        json!({"received": [{"webhookId": "msg_1", "leadId": "L1", "status": 503}, {"webhookId": "msg_1", "leadId": "L1", "status": 200}]})
+    );
+}

@@ -7,6 +7,7 @@
 mod support;
 
 mod aws;
+mod connectors;
 mod delivery;
 mod partner_api;
 mod privacy;

@@ -49,6 +49,8 @@ pub fn options() -> Options {
         demo_key: KEY.into(),
         demo_secret: SECRET.into(),
         other_partners: vec![("other".into(), OTHER_KEY.into(), OTHER_SECRET.into())],
+        buyers: vec!["sandbox-webhook".into()],
+        seed_sandboxes: false,
         retry_base_delay_ms: 100,
         visibility_timeout: Duration::from_secs(1),
         max_receive_count: 3,

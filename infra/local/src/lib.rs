@@ -26,6 +26,10 @@ use leadhub::queue::JobQueue;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::LeadStore;
 use leadhub::webhooks::WebhookSecret;
+use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
+use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
+use leadhub_sandbox::ntherm::{Ntherm, NthermConfig};
+use leadhub_sandbox::sonar::{Sonar, SonarConfig};
 use leadhub_sandbox::webhook::WebhookBuyer;
 use leadhub_sandbox::Running;
 use tokio::task::JoinHandle;
@@ -50,6 +54,11 @@ pub struct Options {
     pub backend: Backend,
     /// Webhook buyers to start, each a destination for every vertical, offered in this order.
     pub buyers: Vec<String>,
+    /// Start the seed APIs' sandboxes and route each vertical to its own: heloc to the HELOC lender,
+    /// mortgage to Sonar, solar to nTherm, real-estate to Lofty.
+    pub seed_sandboxes: bool,
+    /// Lofty sandbox's rate limit: calls per window.
+    pub lofty_rate_limit: (u32, Duration),
     pub max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub buyer_timeout_ms: u64,
@@ -70,7 +79,9 @@ impl Default for Options {
             demo_key: "pk_demo".into(),
             demo_secret: random_secret("sk_demo_"),
             backend: Backend::Memory,
-            buyers: vec!["sandbox-webhook".into()],
+            buyers: Vec::new(),
+            seed_sandboxes: true,
+            lofty_rate_limit: (10, Duration::from_secs(60)),
             max_attempts: 5,
             retry_base_delay_ms: 500,
             buyer_timeout_ms: 3_000,
@@ -86,6 +97,130 @@ impl Default for Options {
 pub fn random_secret(prefix: &str) -> String {
     let bytes: [u8; 18] = rand::random();
     format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// The sandboxes of the seed APIs, each with its server.
+pub struct SeedSandboxes {
+    pub heloc_lender: (HelocLender, Running),
+    pub sonar: (Sonar, Running),
+    pub ntherm: (Ntherm, Running),
+    pub lofty: (Lofty, Running),
+}
+
+impl SeedSandboxes {
+    /// (destination id, server) of each, for the banner.
+    pub fn servers(&self) -> Vec<(&'static str, &Running)> {
+        vec![
+            ("heloc-lender", &self.heloc_lender.1),
+            ("sonar", &self.sonar.1),
+            ("ntherm", &self.ntherm.1),
+            ("lofty", &self.lofty.1),
+        ]
+    }
+}
+
+async fn start_seed_sandboxes(
+    options: &Options,
+    secrets: &mut BTreeMap<String, String>,
+) -> anyhow::Result<(SeedSandboxes, String)> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut secret = |name: &str, prefix: &str| {
+        let value = random_secret(prefix);
+        secrets.insert(name.to_owned(), value.clone());
+        value
+    };
+    let lender_key = secret("LEADHUB_SANDBOX_HELOC_LENDER_KEY", "hl_");
+    let sonar_secret = secret("LEADHUB_SANDBOX_SONAR_SECRET", "sonar_");
+    let ntherm_user = secret("LEADHUB_SANDBOX_NTHERM_USER", "nt_");
+    let ntherm_password = secret("LEADHUB_SANDBOX_NTHERM_PASSWORD", "ntp_");
+    let lofty_token = secret("LEADHUB_SANDBOX_LOFTY_TOKEN", "lofty_");
+
+    let heloc_lender = HelocLender::new(HelocLenderConfig::with_api_key(lender_key));
+    let heloc_lender_server = heloc_lender
+        .start(loopback)
+        .await
+        .context("starting the HELOC lender sandbox")?;
+    let sonar = Sonar::new(SonarConfig::new(sonar_secret));
+    let sonar_server = sonar
+        .start(loopback)
+        .await
+        .context("starting the Sonar sandbox")?;
+    let ntherm = Ntherm::new(NthermConfig::new(ntherm_user, ntherm_password));
+    let ntherm_server = ntherm
+        .start(loopback)
+        .await
+        .context("starting the nTherm sandbox")?;
+    let mut lofty_config = LoftyConfig::new(lofty_token);
+    lofty_config.rate_limit = options.lofty_rate_limit.0;
+    lofty_config.window = options.lofty_rate_limit.1;
+    let lofty = Lofty::new(lofty_config);
+    let lofty_server = lofty
+        .start(loopback)
+        .await
+        .context("starting the Lofty sandbox")?;
+
+    let timeout = options.buyer_timeout_ms;
+    let attempts = options.max_attempts;
+    let document = format!(
+        r#"
+[[destinations]]
+id = "heloc-lender"
+kind = "heloc-lender"
+url = "{lender}"
+verticals = ["heloc"]
+timeout_ms = {timeout}
+max_attempts = {attempts}
+[destinations.credentials]
+api_key = "env:LEADHUB_SANDBOX_HELOC_LENDER_KEY"
+
+[[destinations]]
+id = "sonar"
+kind = "sonar"
+url = "{sonar}"
+verticals = ["mortgage"]
+timeout_ms = {timeout}
+max_attempts = {attempts}
+[destinations.credentials]
+client_secret = "env:LEADHUB_SANDBOX_SONAR_SECRET"
+
+[[destinations]]
+id = "ntherm"
+kind = "ntherm"
+url = "{ntherm}"
+verticals = ["solar"]
+timeout_ms = {timeout}
+max_attempts = {attempts}
+[destinations.credentials]
+username = "env:LEADHUB_SANDBOX_NTHERM_USER"
+password = "env:LEADHUB_SANDBOX_NTHERM_PASSWORD"
+
+[[destinations]]
+id = "lofty"
+kind = "lofty"
+url = "{lofty}"
+verticals = ["real-estate"]
+timeout_ms = {timeout}
+max_attempts = {attempts}
+[destinations.credentials]
+access_token = "env:LEADHUB_SANDBOX_LOFTY_TOKEN"
+[destinations.lofty]
+lead_routing = true
+tags = ["leadhub-demo"]
+"#,
+        lender = heloc_lender_server.url(leadhub_sandbox::heloc_lender::DEFAULT_PATH),
+        sonar = sonar_server.url(leadhub_sandbox::sonar::DEFAULT_PATH),
+        ntherm = ntherm_server.url(leadhub_sandbox::ntherm::PATH),
+        lofty = lofty_server.url(""),
+    );
+    Ok((
+        SeedSandboxes {
+            heloc_lender: (heloc_lender, heloc_lender_server),
+            sonar: (sonar, sonar_server),
+            ntherm: (ntherm, ntherm_server),
+            lofty: (lofty, lofty_server),
+        },
+        document,
+    ))
 }
 
 /// A running stack. Everything stops when it is dropped.
@@ -104,6 +239,8 @@ pub struct Stack {
     pub callback: Arc<Callback>,
     /// The sandbox buyers by destination id, with their servers.
     pub buyers: BTreeMap<String, (WebhookBuyer, Running)>,
+    /// The seed APIs' sandboxes, when started.
+    pub sandboxes: Option<SeedSandboxes>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -246,7 +383,14 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         destinations.push((id.clone(), running.url("/hook"), variable));
         buyers.insert(id.clone(), (buyer, running));
     }
-    let document = demo_config(&options, &destinations, &format!("http://{addr}"));
+    let mut document = demo_config(&options, &destinations, &format!("http://{addr}"));
+    let sandboxes = if options.seed_sandboxes {
+        let (sandboxes, destinations) = start_seed_sandboxes(&options, &mut secrets).await?;
+        document.push_str(&destinations);
+        Some(sandboxes)
+    } else {
+        None
+    };
     let config =
         Arc::new(Config::from_toml(&document, &secrets).context("the demo configuration")?);
 
@@ -332,6 +476,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         dispatch,
         callback,
         buyers,
+        sandboxes,
         tasks,
     })
 }

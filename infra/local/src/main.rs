@@ -27,17 +27,22 @@ async fn main() -> anyhow::Result<()> {
         options.demo_secret = secret;
     }
     let stack = start(options.clone()).await?;
-    let buyers: Vec<String> = stack
+    let mut buyers: Vec<String> = stack
         .buyers
         .iter()
-        .map(|(id, (_, running))| format!("  {id:<18} {}", running.url("/hook")))
+        .map(|(id, (_, running))| format!("  {id:<18} {} (webhook)", running.url("/hook")))
         .collect();
+    if let Some(sandboxes) = &stack.sandboxes {
+        for (id, running) in sandboxes.servers() {
+            buyers.push(format!("  {id:<18} {}", running.url("")));
+        }
+    }
     println!(
         "\nleadhub-local is running (embedded store and queues)\n\n\
          partner API   http://{addr}\n\
          partner key   {key}\n\
          secret        {secret}\n\
-         sandbox buyers (webhook, Standard Webhooks signed):\n{buyers}\n\n\
+         sandbox buyers (heloc -> heloc-lender, mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
          try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
          --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
         addr = stack.addr,

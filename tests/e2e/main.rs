@@ -9,6 +9,7 @@ mod support;
 mod aws;
 mod connectors;
 mod delivery;
+mod leadsafe;
 mod partner_api;
 mod privacy;
 mod screening;

@@ -8,6 +8,7 @@
 //! | `ntherm` | [`ntherm`] | 002, nTherm `postLead` |
 //! | `heloc-lender` | [`heloc_lender`] | 001, the HELOC schema as a lender's API |
 //! | `lofty` | [`lofty`] | 004, Lofty CRM: duplicate lookup, then a note or a new lead |
+//! | — | [`leadsafe`] | 003, LeadSafe SSN screening: the screening stage's client, not a delivery connector |
 //!
 //! A delivery may take several requests (Lofty's lookup, then note or create): dispatch sends [`build`]'s
 //! request, then asks [`next`] what an answer means — another request to send, or the outcome.
@@ -17,6 +18,7 @@
 //! every outcome through [`without_credentials`] before recording it.
 
 pub mod heloc_lender;
+pub mod leadsafe;
 pub mod lofty;
 pub mod ntherm;
 pub mod sonar;

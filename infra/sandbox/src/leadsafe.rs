@@ -25,9 +25,7 @@
 //! - `details` are in start-date order.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -50,63 +48,8 @@ pub const SEARCH_DETAILED_PATH: &str = "/leadsafe/search-detailed";
 pub const ADD_PATH: &str = "/leadsafe/add";
 pub const CSV_HEADER: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason";
 
-/// The seed's reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Reason {
-    Default,
-    RevokePaymentAuth,
-    Lawsuit,
-    RegulatoryComplaint,
-    DebtConsolidation,
-    SuspectedIdTheft,
-    Bankruptcy,
-    Abusive,
-    Deceased,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 9] = [
-        Reason::Default,
-        Reason::RevokePaymentAuth,
-        Reason::Lawsuit,
-        Reason::RegulatoryComplaint,
-        Reason::DebtConsolidation,
-        Reason::SuspectedIdTheft,
-        Reason::Bankruptcy,
-        Reason::Abusive,
-        Reason::Deceased,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Default => "Default",
-            Reason::RevokePaymentAuth => "RevokePaymentAuth",
-            Reason::Lawsuit => "Lawsuit",
-            Reason::RegulatoryComplaint => "RegulatoryComplaint",
-            Reason::DebtConsolidation => "DebtConsolidation",
-            Reason::SuspectedIdTheft => "SuspectedIdTheft",
-            Reason::Bankruptcy => "Bankruptcy",
-            Reason::Abusive => "Abusive",
-            Reason::Deceased => "Deceased",
-        }
-    }
-}
-
-impl FromStr for Reason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Reason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("Invalid Reason: {s}"))
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The seed's reasons: the hub's LeadSafe client's own type.
+pub use leadhub::connectors::leadsafe::Reason;
 
 /// The screening answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -364,7 +307,10 @@ fn record(
     client_code: Option<String>,
 ) -> Result<Record, String> {
     let ssn = normalize_ssn(ssn.ok_or("SocialSecurityNumber is required")?)?;
-    let reason: Reason = reason.ok_or("Reason is required")?.trim().parse()?;
+    let reason = reason.ok_or("Reason is required")?.trim();
+    let reason: Reason = reason
+        .parse()
+        .map_err(|_| format!("Invalid Reason: {reason}"))?;
     let start_date = date(start.ok_or("StartDate is required")?, "StartDate")?;
     let end_date = match end.map(str::trim).filter(|e| !e.is_empty()) {
         None => None,

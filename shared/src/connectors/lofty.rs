@@ -25,13 +25,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{excerpt, BuildError, BuyerRequest, BuyerResponse, DeliveryContext, Next};
-use crate::delivery::{parse_retry_after, Outcome};
+use super::{excerpt, retry_after, BuildError, BuyerRequest, BuyerResponse, DeliveryContext, Next};
+use crate::delivery::Outcome;
 use crate::verticals::Vertical;
 
 /// Per-destination settings (`[destinations.lofty]` in the configuration).
@@ -306,14 +306,7 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Durat
 fn failure(response: &BuyerResponse, now: DateTime<Utc>) -> Option<Outcome> {
     let status = response.status;
     let code = format!("http_{status}");
-    let after = || {
-        response
-            .headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, now))
-            .or_else(|| rate_limit_reset(&response.headers, now))
-    };
+    let after = || retry_after(response, now).or_else(|| rate_limit_reset(&response.headers, now));
     match status {
         200 | 201 => None,
         429 => Some(Outcome::retry(

@@ -29,6 +29,25 @@ pub fn logs() -> Arc<Mutex<Vec<u8>>> {
     .clone()
 }
 
+/// Where `needle` occurs in `text` as a token of its own: not glued to letters or digits on a side where the
+/// needle itself starts or ends with one. "Doe" in `"lastName":"Doe"` counts; "Doe" inside a random request
+/// id such as `"yKDoe3f…"` (the AWS SDK logs moto's at debug level) does not.
+pub fn find_token(text: &str, needle: &str) -> Option<String> {
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let starts_alnum = glued(needle.chars().next());
+    let ends_alnum = glued(needle.chars().next_back());
+    text.match_indices(needle).find_map(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + needle.len()..].chars().next();
+        if (starts_alnum && glued(before)) || (ends_alnum && glued(after)) {
+            return None;
+        }
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        Some(text[line_start..line_end].to_owned())
+    })
+}
+
 struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogWriter {
@@ -201,4 +220,16 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+#[test]
+fn find_token_ignores_needles_glued_inside_random_ids() {
+    let text = "{\"request_id\":\"yKDoe3fZ\"}\n{\"message\":\"lead for Doe\"}\n";
+    assert_eq!(
+        find_token(text, "Doe").as_deref(),
+        Some("{\"message\":\"lead for Doe\"}")
+    );
+    assert_eq!(find_token("{\"request_id\":\"xDoey\"}", "Doe"), None);
+    assert!(find_token("mail jane.doe@example.com", "jane.doe@").is_some());
+    assert!(find_token("\"lastName\":\"Doe\"", "Doe").is_some());
 }

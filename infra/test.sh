@@ -209,7 +209,10 @@ EOF
 MOTO_PORT=""
 for attempt in 1 2 3; do
     port="$(free_port)"
-    "${SETSID[@]}" moto_server -H 127.0.0.1 -p "$port" >"$WORK/moto_server.log" 2>&1 </dev/null &
+    # moto's server with DynamoDB calls serialised, as real DynamoDB serialises the writes to an item
+    # (see the file's docstring).
+    "${SETSID[@]}" "$VENV/bin/python" "$ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$port" \
+        >"$WORK/moto_server.log" 2>&1 </dev/null &
     MOTO_PID=$!
     if wait_for_moto "$port" "$MOTO_PID"; then
         MOTO_PORT="$port"
@@ -288,6 +291,9 @@ fi
 # ------------------------------------------------------------------ (e) template
 step "sam validate --lint"
 run sam validate --lint --template-file "$ROOT/template.yaml"
+
+step "template: one least-privilege role per function, queue settings (infra/check_template.py)"
+run "$VENV/bin/python" "$ROOT/infra/check_template.py" "$ROOT/template.yaml"
 
 # ------------------------------------------------------------------ (f) sam build (optional)
 if [[ "${CI:-}" == "true" ]]; then

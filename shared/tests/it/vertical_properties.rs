@@ -117,8 +117,8 @@ fn check(vertical: Vertical, body: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+// 256 cases per property (proptest's default); search longer with e.g. `PROPTEST_CASES=20000`.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_json_never_panics_and_rejections_name_fields(value in arbitrary_json()) {

@@ -2,10 +2,13 @@
 //! limit and pagination.
 //!
 //! - Auth (2.1): `Authorization: Bearer <access token>` (scheme case-insensitive) else 401 `{"message":
-//!   "Unauthorized"}`. A `vendorKey` header is recorded in [`Exchange::headers`] and otherwise ignored.
-//! - Rate limit (2.1 note, 4): [`LoftyConfig::rate_limit`] calls (default 10, "ten calls per minute" without
-//!   a vendorKey) per window of [`LoftyConfig::window`] (default 60 s). A window starts with the first
-//!   authenticated call after the previous one ended. Every answer carries `X-RateLimit-Limit`,
+//!   "Unauthorized"}`. A `vendorKey` header is recorded in [`Exchange::headers`]; when it equals
+//!   [`LoftyConfig::vendor_key`] the call is counted against the vendor's limit, not the keyless one.
+//! - Rate limit (2.1 note, 4): [`LoftyConfig::rate_limit`] calls (default 10, "only ten calls per minute are
+//!   allowed without a valid vendorKey") or, with a valid vendorKey, [`LoftyConfig::vendor_rate_limit`]
+//!   (default 20, the limit in the seed's header examples) per window of [`LoftyConfig::window`] (default
+//!   60 s); keyless and vendor calls have a window each. A window starts with the first authenticated call
+//!   after the previous one ended. Every answer carries `X-RateLimit-Limit`,
 //!   `X-RateLimit-Remaining` (after this call) and `X-RateLimit-Reset` (the window's end, UTC epoch
 //!   seconds, rounded up); a call over the limit gets 429 `{"message":"Too Many Requests"}` with them. A
 //!   401 carries them too but does not count; scripted answers count.
@@ -63,8 +66,12 @@ pub const MAX_WEBHOOK_LIMIT: i64 = 5000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoftyConfig {
     pub access_token: String,
-    /// Calls per window. Default 10.
+    /// Calls per window without a valid vendorKey. Default 10.
     pub rate_limit: u32,
+    /// The vendorKey this Lofty recognises (none by default: every call is keyless).
+    pub vendor_key: Option<String>,
+    /// Calls per window with a valid vendorKey. Default 20.
+    pub vendor_rate_limit: u32,
     /// Default 60 s.
     pub window: Duration,
 }
@@ -74,6 +81,8 @@ impl LoftyConfig {
         LoftyConfig {
             access_token: access_token.into(),
             rate_limit: 10,
+            vendor_key: None,
+            vendor_rate_limit: 20,
             window: Duration::from_secs(60),
         }
     }
@@ -148,7 +157,8 @@ struct Store {
     next_lead: i64,
     next_note: i64,
     next_webhook: i64,
-    window: Option<Window>,
+    /// The keyless window and the vendor window.
+    windows: [Option<Window>; 2],
 }
 
 #[derive(Clone)]
@@ -217,9 +227,9 @@ impl Lofty {
         lock(&self.store).webhooks.clone()
     }
 
-    /// Forget the current rate-limit window.
+    /// Forget the current rate-limit windows.
     pub fn reset_rate_limit(&self) {
-        lock(&self.store).window = None;
+        lock(&self.store).windows = [None, None];
     }
 
     /// POST `event` to every subscriber of `list_id` (one attempt each).
@@ -251,12 +261,17 @@ impl Lofty {
         deliveries
     }
 
-    /// The rate-limit headers, counting this call when `count`; `Err` when over the limit.
-    fn rate(&self, count: bool) -> Result<HeaderMap, HeaderMap> {
-        let limit = self.config.rate_limit;
+    /// The rate-limit headers of a keyless or vendor call, counting it when `count`; `Err` when over the
+    /// limit.
+    fn rate(&self, vendor: bool, count: bool) -> Result<HeaderMap, HeaderMap> {
+        let limit = if vendor {
+            self.config.vendor_rate_limit
+        } else {
+            self.config.rate_limit
+        };
         let mut store = lock(&self.store);
-        let expired = store
-            .window
+        let slot = &mut store.windows[usize::from(vendor)];
+        let expired = slot
             .as_ref()
             .is_none_or(|w| w.started.elapsed() >= self.config.window);
         if expired {
@@ -264,13 +279,13 @@ impl Lofty {
                 let ends = Utc::now() + self.config.window;
                 return Ok(rate_headers(limit, limit, ends));
             }
-            store.window = Some(Window {
+            *slot = Some(Window {
                 started: Instant::now(),
                 ends: Utc::now() + self.config.window,
                 used: 0,
             });
         }
-        let Some(window) = store.window.as_mut() else {
+        let Some(window) = slot.as_mut() else {
             return Ok(HeaderMap::new());
         };
         if !count {
@@ -312,14 +327,20 @@ impl Emulator for Lofty {
     }
 
     fn gate(&self, request: &Parts, _body: &Bytes) -> Gate {
+        let vendor = self.config.vendor_key.as_deref().is_some_and(|key| {
+            request
+                .headers
+                .get("vendorkey")
+                .is_some_and(|sent| sent.as_bytes() == key.as_bytes())
+        });
         if script::bearer_token(&request.headers) != Some(self.config.access_token.as_str()) {
-            let headers = self.rate(false).unwrap_or_else(|headers| headers);
+            let headers = self.rate(vendor, false).unwrap_or_else(|headers| headers);
             return Gate::Refuse(with_headers(
                 script::message(StatusCode::UNAUTHORIZED, "Unauthorized"),
                 headers,
             ));
         }
-        match self.rate(true) {
+        match self.rate(vendor, true) {
             Ok(headers) => Gate::Pass(headers),
             Err(headers) => Gate::Refuse(with_headers(
                 script::message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),

@@ -18,9 +18,14 @@
 //!   own examples show `23000` and `21000`; values above 10^12 are read as epoch milliseconds, above 10^9 as
 //!   epoch seconds, and smaller ones as milliseconds until the reset (which fits the examples' 21-23 s within a
 //!   one-minute window). `Retry-After` is honoured when present.
-//! - Answers: 200/201 are success (the create answer is "200 OK string": its id is read from a JSON
-//!   `leadId`/`id`, or the body itself when it is a bare number or string); 401/403 are credentials
-//!   (failed, not retried); 404 is configuration (failed); 400/422 reject the lead; 408/429/5xx are retried.
+//! - Answers: every 2xx is success (the create answer is "200 OK string": its id is read from a JSON
+//!   `leadId`/`id`, or the body itself when it is a bare number or string; the webhook delete may answer
+//!   204); 401/403 are credentials (failed, not retried); 404 is configuration (failed), except on the note
+//!   step, where it means the contact found by the lookup is gone, so the lead is created instead; 400/422
+//!   reject the lead; 408/429/5xx are retried. Only a 429 waits for `X-RateLimit-Reset` (the window's end
+//!   says nothing about when a 5xx will pass); 408/5xx wait for `Retry-After` or the destination's backoff.
+//! - The note's `leadId` is an `integer(int64)` (6.57): a lookup answer that gives the id as a string of
+//!   digits is sent as the number.
 
 use std::time::Duration;
 
@@ -306,13 +311,12 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Durat
 fn failure(response: &BuyerResponse, now: DateTime<Utc>) -> Option<Outcome> {
     let status = response.status;
     let code = format!("http_{status}");
-    let after = || retry_after(response, now).or_else(|| rate_limit_reset(&response.headers, now));
     match status {
-        200 | 201 => None,
+        200..=299 => None,
         429 => Some(Outcome::retry(
             &code,
             "Lofty's rate limit was reached (429)",
-            after(),
+            retry_after(response, now).or_else(|| rate_limit_reset(&response.headers, now)),
         )),
         401 | 403 => Some(Outcome::failed(
             &code,
@@ -325,7 +329,7 @@ fn failure(response: &BuyerResponse, now: DateTime<Utc>) -> Option<Outcome> {
         408 | 425 | 500..=599 => Some(Outcome::retry(
             &code,
             format!("Lofty could not answer ({status})"),
-            after(),
+            retry_after(response, now),
         )),
         _ => {
             let message = serde_json::from_slice::<Value>(&response.body)
@@ -368,7 +372,11 @@ fn found_lead_id(body: &[u8]) -> Option<Value> {
         .or_else(|| first.pointer("/lead/leadId"))
         .or_else(|| first.get("id"))
         .or_else(|| first.get("leadId"))?;
-    (id.is_number() || id.is_string()).then(|| id.clone())
+    match id {
+        Value::Number(n) if n.is_i64() => Some(id.clone()),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
+        _ => None,
+    }
 }
 
 /// A single answer read on its own (any step): success is acceptance.
@@ -385,10 +393,18 @@ pub fn next(
     response: &BuyerResponse,
     now: DateTime<Utc>,
 ) -> Next {
+    let step = step_of(request);
+    if step == Step::Note && response.status == 404 {
+        // The contact the lookup found is gone (deleted or merged since): create the lead after all.
+        return match create(context) {
+            Ok(request) => Next::Send(request),
+            Err(error) => Next::Done(Outcome::failed("build_failed", error.0)),
+        };
+    }
     if let Some(outcome) = failure(response, now) {
         return Next::Done(outcome);
     }
-    match step_of(request) {
+    match step {
         Step::Lookup => {
             let built = match found_lead_id(&response.body) {
                 Some(id) => note(context, &id),
@@ -607,6 +623,35 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_gone_before_its_note_is_created_as_a_lead() {
+        let lead = example_lead(Vertical::RealEstate);
+        let destination = lofty(None);
+        let ctx = context(&lead, &destination);
+        let lookup = build(&ctx).expect("builds");
+        // The seed types NoteRequest.leadId as integer(int64): a string of digits goes out as the number.
+        let found = response(200, &[], r#"{"leads": [{"lead": {"id": "9001"}}]}"#);
+        let Next::Send(note) = next(&ctx, &lookup, &found, now()) else {
+            panic!("a found contact leads to a note");
+        };
+        assert_eq!(body(&note)["leadId"], json!(9001));
+        let gone = response(404, &[], "");
+        let Next::Send(create) = next(&ctx, &note, &gone, now()) else {
+            panic!("a 404 on the note creates the lead instead");
+        };
+        assert_eq!(create.method, Method::POST);
+        assert_eq!(create.url.path(), "/v1.0/leads");
+        assert_eq!(body(&create), body(&super::create(&ctx).expect("builds")));
+        // A 404 on the create itself is still a configuration failure, not a loop.
+        assert_eq!(
+            next(&ctx, &create, &gone, now()),
+            Next::Done(Outcome::failed(
+                "http_404",
+                "Lofty answered 404: check the destination URL"
+            ))
+        );
+    }
+
+    #[test]
     fn other_verticals_send_their_contact() {
         for vertical in [Vertical::Heloc, Vertical::Mortgage, Vertical::Solar] {
             let lead = example_lead(vertical);
@@ -645,6 +690,11 @@ mod tests {
             ),
             (
                 response(201, &[], ""),
+                Outcome::Accepted { buyer_ref: None },
+            ),
+            // DELETE /v1.0/webhook/{subscribeId}: "204 No Content".
+            (
+                response(204, &[], ""),
                 Outcome::Accepted { buyer_ref: None },
             ),
             (
@@ -696,6 +746,18 @@ mod tests {
                     "Lofty could not answer (503)",
                     Some(Duration::from_secs(7)),
                 ),
+            ),
+            // The rate-limit window's end is no promise that a 5xx will pass: the destination's backoff.
+            (
+                response(
+                    503,
+                    &[
+                        ("x-ratelimit-remaining", "7"),
+                        ("x-ratelimit-reset", "40000"),
+                    ],
+                    "",
+                ),
+                Outcome::retry("http_503", "Lofty could not answer (503)", None),
             ),
             (
                 response(400, &[], r#"{"message":"emails invalid"}"#),

@@ -318,3 +318,40 @@ async fn lofty_scripted_answers_carry_the_rate_limit_headers() {
     .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn lofty_counts_calls_with_a_valid_vendor_key_against_the_vendor_limit() {
+    let lofty = Lofty::new(LoftyConfig {
+        rate_limit: 2,
+        vendor_key: Some("vk-1".into()),
+        vendor_rate_limit: 4,
+        ..LoftyConfig::new("tok")
+    });
+    let server = lofty.start(loopback()).await.expect("start");
+    let get = |vendor_key: Option<&str>| {
+        let request = client().get(server.url("/v1.0/leads")).bearer_auth("tok");
+        match vendor_key {
+            Some(key) => request.header("vendorKey", key),
+            None => request,
+        }
+        .send()
+    };
+    // Keyless (and wrong-key) calls share the keyless limit of 2.
+    for (key, remaining) in [(None, "1"), (Some("not-the-key"), "0")] {
+        let response = get(key).await.expect("send");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    assert_eq!(get(None).await.expect("send").status(), 429);
+    // The vendor's calls have their own window and limit.
+    for remaining in ["3", "2", "1", "0"] {
+        let response = get(Some("vk-1")).await.expect("send");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "4");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let response = get(Some("vk-1")).await.expect("send");
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["x-ratelimit-limit"], "4");
+}

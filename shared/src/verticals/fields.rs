@@ -472,9 +472,12 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
-            && labels
-                .last()
-                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+            && labels.last().is_some_and(|tld| {
+                // Letters, or an internationalised top-level domain in its ASCII form (`xn--p1ai`).
+                tld.len() >= 2
+                    && (tld.chars().all(|c| c.is_ascii_alphabetic())
+                        || tld.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
+            });
         if local_ok && domain_ok {
             Ok(Email(s.to_owned()))
         } else {
@@ -601,7 +604,12 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b.co", "John.Doe+tag@Example.COM", " x_y@sub.domain.org "] {
+        for ok in [
+            "a@b.co",
+            "John.Doe+tag@Example.COM",
+            " x_y@sub.domain.org ",
+            "user@example.xn--p1ai",
+        ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
         for bad in [

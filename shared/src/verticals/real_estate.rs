@@ -5,7 +5,10 @@
 //! What a seller may send, and what not:
 //! - Accepted: `firstName`, `lastName`, `emails`, `phones`, `leadType`, `leadTypes`, `source`, `tags`,
 //!   `content`, `streetAddress`, `city`, `state`, `zipCode`, `birthday`, `buyingTimeFrame`,
-//!   `sellingTimeFrame`, `cannotCall`, `cannotEmail`, `cannotText`, `inquiry` and `property`.
+//!   `sellingTimeFrame`, `cannotCall`, `cannotEmail`, `cannotText`, the free-text qualification fields
+//!   ([`QUALIFICATION_FIELDS`]: `buyHouse`, `fthb`, `houseToSell`, `language`, `mortgage`, `preQual`,
+//!   `referredBy`, `withBuyerAgent`, `withListingAgent`; strings the seed does not constrain further),
+//!   `inquiry` and `property`.
 //! - Refused as `unknown_field`: the routing and assignment fields ([`ROUTING_FIELDS`]: `assignGroupId`,
 //!   `assignedUserId`, `leadRouting`, `groups`, `segments`, `leadAlert`, `welcomeEmail`, `isPin`,
 //!   `isPrivate`, `stage`, `customAttributeList`, `leadTransaction`, `leadFamilyMemberList`, `tagsAdd`,
@@ -13,9 +16,6 @@
 //!   business, not the seller's; these get a message saying so.
 //! - Refused as `unknown_field`: the read-only fields of the inquiry ([`INQUIRY_READ_ONLY`]) and of the
 //!   property ([`PROPERTY_READ_ONLY`]), which Lofty sets itself.
-//! - Refused as `unknown_field`, because they are outside the subset this vertical takes: the remaining
-//!   free-text qualification fields of `LeadRequest` (`buyHouse`, `fthb`, `houseToSell`, `language`,
-//!   `mortgage`, `preQual`, `referredBy`, `withBuyerAgent`, `withListingAgent`).
 //!
 //! Rules from the seed: `leadType` and `leadTypes` take only the seed's ids; a phone is at most 20 characters;
 //! `birthday` follows the seed's pattern `MMM d, yyyy`; nothing is required by Lofty itself.
@@ -43,6 +43,7 @@
 //! - Empty strings and empty arrays are treated as absent and left out of the normalised lead; an empty
 //!   `inquiry` or `property` object is kept as `{}`. There is no unique field.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate, Utc};
@@ -100,7 +101,7 @@ pub const INQUIRY_READ_ONLY: [&str; 5] = [
 ];
 
 /// Fields of `LeadPropertyReq` that Lofty sets itself or that describe its own listings.
-pub const PROPERTY_READ_ONLY: [&str; 12] = [
+pub const PROPERTY_READ_ONLY: [&str; 11] = [
     "id",
     "leadUserId",
     "autoListingId",
@@ -111,8 +112,22 @@ pub const PROPERTY_READ_ONLY: [&str; 12] = [
     "note",
     "pictureUrl",
     "siteListingUrl",
-    "parkingSpace",
     "listingStatus",
+];
+
+/// `LeadRequest`'s free-text qualification fields (6.44; the seed gives them as plain strings, e.g. `fthb`
+/// "first time home buyer", `preQual` "Pre-qual"): accepted as given (trimmed, at most 255 characters) and
+/// passed on to Lofty.
+pub const QUALIFICATION_FIELDS: [&str; 9] = [
+    "buyHouse",
+    "fthb",
+    "houseToSell",
+    "language",
+    "mortgage",
+    "preQual",
+    "referredBy",
+    "withBuyerAgent",
+    "withListingAgent",
 ];
 
 const ROUTING_MESSAGE: &str =
@@ -340,6 +355,8 @@ pub struct Property {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floors: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub parking_space: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub property_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_address: Option<bool>,
@@ -387,6 +404,9 @@ pub struct RealEstateLead {
     pub cannot_email: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cannot_text: Option<bool>,
+    /// The [`QUALIFICATION_FIELDS`] given, by their seed names.
+    #[serde(flatten)]
+    pub qualification: BTreeMap<&'static str, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inquiry: Option<Inquiry>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -519,6 +539,7 @@ fn property_schema() -> Value {
             "squareFeet": whole_schema("Square feet"),
             "lotSize": {"type": "number", "minimum": 0, "description": "Lot size (acreage)"},
             "floors": int32_schema("Floors"),
+            "parkingSpace": whole_schema("The parking space"),
             "propertyType": text_schema(MAX_TEXT_LEN, "Property type"),
             "mailAddress": {"type": "boolean", "description": "Whether this is the mailing address"}
         }
@@ -527,7 +548,7 @@ fn property_schema() -> Value {
 
 /// The JSON Schema (2020-12) of a real-estate lead (seed 004, `LeadRequest`).
 pub fn schema() -> Value {
-    json!({
+    let mut schema = json!({
         "type": "object",
         "title": "RealEstateLead",
         "description": "A real-estate lead: the part of Lofty's LeadRequest (seed 004) a lead seller supplies, in Lofty's field names. At least one email or phone must be given: `emails` and `phones` may not both be absent or empty. Routing and assignment fields (assignGroupId, assignedUserId, leadRouting, groups, segments, leadAlert, welcomeEmail, isPin, isPrivate, stage, customAttributeList, leadTransaction, leadFamilyMemberList, tagsAdd, unsubscription) are set by the hub and the buyer, and refused as unknown fields. Minimum values must not exceed their maximum (priceMin/priceMax, bedroomsMin/bedroomsMax, bathroomsMin/bathroomsMax).",
@@ -585,12 +606,30 @@ pub fn schema() -> Value {
             "inquiry": inquiry_schema(),
             "property": property_schema()
         }
-    })
+    });
+    let properties = schema["properties"].as_object_mut().expect("an object");
+    for (name, description) in QUALIFICATION_FIELDS.iter().zip(QUALIFICATION_DESCRIPTIONS) {
+        properties.insert((*name).to_owned(), text_schema(MAX_TEXT_LEN, description));
+    }
+    schema
 }
+
+/// The seed's descriptions of [`QUALIFICATION_FIELDS`], in the same order.
+const QUALIFICATION_DESCRIPTIONS: [&str; 9] = [
+    "Buy a house",
+    "First time home buyer",
+    "House to sell",
+    "The lead's abbreviated language",
+    "Mortgage",
+    "Pre-qual",
+    "The referee of the lead",
+    "With buyer agent",
+    "With listing agent",
+];
 
 /// A valid real-estate lead with every field present.
 pub fn example() -> Value {
-    json!({
+    let mut example = json!({
         "firstName": "Jane",
         "lastName": "Doe",
         "emails": ["jane.doe@example.com", "jdoe@example.org"],
@@ -641,10 +680,26 @@ pub fn example() -> Value {
             "squareFeet": 1850,
             "lotSize": 0.25,
             "floors": 2,
+            "parkingSpace": 2,
             "propertyType": "Single Family",
             "mailAddress": false
         }
-    })
+    });
+    let qualification = [
+        "Yes",
+        "Yes",
+        "No",
+        "en",
+        "Pre-approved",
+        "Yes",
+        "Open house",
+        "No",
+        "No",
+    ];
+    for (name, value) in QUALIFICATION_FIELDS.iter().zip(qualification) {
+        example[*name] = json!(value);
+    }
+    example
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -876,6 +931,7 @@ fn read_property(
     let square_feet = count(r, "squareFeet", i64::MAX, errors);
     let lot_size = measure(r, "lotSize", errors);
     let floors = count32(r, "floors", errors);
+    let parking_space = count(r, "parkingSpace", i64::MAX, errors);
     let property_type = r.string("propertyType", false, MAX_TEXT_LEN, errors);
     let mail_address = r.boolean("mailAddress", false, errors);
     Some(Property {
@@ -892,6 +948,7 @@ fn read_property(
         square_feet,
         lot_size,
         floors,
+        parking_space,
         property_type,
         mail_address,
     })
@@ -1008,6 +1065,12 @@ fn parse_on(value: &Value, today: NaiveDate) -> Result<RealEstateLead, FieldErro
     let cannot_call = root.boolean("cannotCall", false, &mut errors);
     let cannot_email = root.boolean("cannotEmail", false, &mut errors);
     let cannot_text = root.boolean("cannotText", false, &mut errors);
+    let mut qualification = BTreeMap::new();
+    for name in QUALIFICATION_FIELDS {
+        if let Some(text) = root.string(name, false, MAX_TEXT_LEN, &mut errors) {
+            qualification.insert(name, text);
+        }
+    }
     let inquiry = root.object("inquiry", false, &mut errors, |r, errors| {
         read_inquiry(value.get("inquiry"), r, errors)
     });
@@ -1039,6 +1102,7 @@ fn parse_on(value: &Value, today: NaiveDate) -> Result<RealEstateLead, FieldErro
         cannot_call,
         cannot_email,
         cannot_text,
+        qualification,
         inquiry,
         property,
     })
@@ -1946,23 +2010,33 @@ mod tests {
                 vec![(name, "unknown_field")],
             ));
         }
-        for name in [
-            "buyHouse",
-            "fthb",
-            "houseToSell",
-            "language",
-            "mortgage",
-            "preQual",
-            "referredBy",
-            "withBuyerAgent",
-            "withListingAgent",
-        ] {
+        for name in QUALIFICATION_FIELDS {
             rows.push((
-                format!("LeadRequest field {name} is outside the subset"),
-                vec![(name, json!("x"))],
-                vec![(name, "unknown_field")],
+                format!("qualification field {name} is a string"),
+                vec![(name, json!(true))],
+                vec![(name, "invalid_type")],
+            ));
+            rows.push((
+                format!("qualification field {name} at most 255"),
+                vec![(name, json!("q".repeat(256)))],
+                vec![(name, "too_long")],
+            ));
+            rows.push((
+                format!("qualification field {name} is accepted"),
+                vec![(name, json!(" Yes "))],
+                vec![],
             ));
         }
+        rows.push((
+            "property parkingSpace is a whole number".into(),
+            vec![("property.parkingSpace", json!(1.5))],
+            vec![("property.parkingSpace", "invalid_type")],
+        ));
+        rows.push((
+            "property parkingSpace negative".into(),
+            vec![("property.parkingSpace", json!(-1))],
+            vec![("property.parkingSpace", "out_of_range")],
+        ));
         for name in INQUIRY_READ_ONLY {
             let path: &'static str = Box::leak(format!("inquiry.{name}").into_boxed_str());
             rows.push((

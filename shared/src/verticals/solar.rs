@@ -41,7 +41,8 @@ use serde_json::{json, Value};
 use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN, ROOT};
 use super::{FieldError, ParsedLead};
 
-/// The longest URL (`certificate_url`, `call_back_url`) the seed allows.
+/// The longest URL accepted: the seed's limit for `certificate_url`, which the hub applies to
+/// `call_back_url` too (the seed gives that one no limit; a callback URL is stored with the lead).
 pub const MAX_URL_LEN: usize = 500;
 
 /// At most this many characters of a refused value are echoed in a seed-style message.

@@ -137,31 +137,29 @@ pub fn parse(value: &Value) -> Result<ParsedLead, FieldErrors> {
 
 /// An SSN as 9 digits: `123456789`, `123-45-6789` or `123 45 6789`, issuable (see the module docs).
 pub fn parse_ssn(raw: &str) -> Result<String, &'static str> {
-    let s = raw.trim();
-    let chars: Vec<char> = s.chars().collect();
-    let groups: [&[char]; 3] = match chars.len() {
-        9 => [&chars[..3], &chars[3..5], &chars[5..]],
-        10 if matches!(chars[3], '-' | ' ') => [&chars[..3], &chars[4..6], &chars[6..]],
-        10 if matches!(chars[5], '-' | ' ') => [&chars[..3], &chars[3..5], &chars[6..]],
-        11 if matches!(chars[3], '-' | ' ') && matches!(chars[6], '-' | ' ') => {
-            [&chars[..3], &chars[4..6], &chars[7..]]
-        }
+    let s = raw.trim().as_bytes();
+    let separator = |b: u8| b == b'-' || b == b' ';
+    let (area, group, serial) = match s.len() {
+        9 => (&s[..3], &s[3..5], &s[5..]),
+        10 if separator(s[3]) => (&s[..3], &s[4..6], &s[6..]),
+        10 if separator(s[5]) => (&s[..3], &s[3..5], &s[6..]),
+        11 if separator(s[3]) && separator(s[6]) => (&s[..3], &s[4..6], &s[7..]),
         _ => return Err(SSN_RULE),
     };
-    if !groups.iter().all(|g| g.iter().all(char::is_ascii_digit)) {
+    let digits = [area, group, serial];
+    if !digits
+        .iter()
+        .all(|part| part.iter().all(u8::is_ascii_digit))
+    {
         return Err(SSN_RULE);
     }
-    let [area, group, serial] = groups.map(|g| g.iter().collect::<String>());
-    let issuable = area != "000"
-        && area != "666"
-        && !area.starts_with('9')
-        && group != "00"
-        && serial != "0000";
-    if issuable {
-        Ok(format!("{area}{group}{serial}"))
-    } else {
-        Err(SSN_RULE)
+    let issuable =
+        area != b"000" && area != b"666" && area[0] != b'9' && group != b"00" && serial != b"0000";
+    if !issuable {
+        return Err(SSN_RULE);
     }
+    // Nine ASCII digits.
+    Ok(digits.concat().into_iter().map(char::from).collect())
 }
 
 fn positive(r: &mut ObjectReader<'_>, name: &'static str, errors: &mut FieldErrors) -> Option<f64> {

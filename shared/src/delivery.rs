@@ -83,11 +83,15 @@ impl Outcome {
     }
 }
 
+/// The longest a buyer's Retry-After or rate-limit reset is waited for.
+pub const MAX_BUYER_WAIT: Duration = Duration::from_secs(3600);
+
 /// The delay before attempt `attempt + 1`, after attempt `attempt` (from 1) asked for a retry.
 ///
 /// Exponential from `base_delay`, capped at `max_delay`, with "equal jitter" (half fixed, half random, from
 /// `jitter` in [0, 1)) so that retries of many leads spread out. A buyer's own `after` (Retry-After,
-/// X-RateLimit-Reset) is honoured: never earlier than it asked.
+/// X-RateLimit-Reset) is honoured, never earlier than it asked, up to [`MAX_BUYER_WAIT`]: a lead is worth
+/// most while it is fresh, and a buyer asking for days (or sending nonsense) is retried after an hour.
 pub fn retry_delay(
     policy: &RetryPolicy,
     attempt: u32,
@@ -102,7 +106,9 @@ pub fn retry_delay(
     let half = exponential / 2;
     let jittered = half + half.mul_f64(jitter.clamp(0.0, 1.0));
     match after {
-        Some(after) => after.max(jittered.min(policy.base_delay)),
+        Some(after) => after
+            .min(MAX_BUYER_WAIT)
+            .max(jittered.min(policy.base_delay)),
         None => jittered,
     }
 }
@@ -131,6 +137,10 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {
         assert_eq!(retry_delay(&POLICY, 1, None, 0.0), Duration::from_secs(1));
+        // A buyer's wait is honoured up to an hour, whatever it sends.
+        for huge in [Duration::from_secs(99_999_999_999_999), Duration::MAX] {
+            assert_eq!(retry_delay(&POLICY, 1, Some(huge), 0.5), MAX_BUYER_WAIT);
+        }
         assert_eq!(retry_delay(&POLICY, 1, None, 0.999_999).as_millis(), 1999);
         assert_eq!(retry_delay(&POLICY, 2, None, 0.0), Duration::from_secs(2));
         assert_eq!(retry_delay(&POLICY, 3, None, 0.5), Duration::from_secs(6));

@@ -79,6 +79,38 @@ async fn a_buyers_retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn an_absurd_retry_after_is_waited_for_an_hour_at_most_and_dispatch_keeps_working() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    buyer.fail_next(Failure {
+        retry_after: Some("99999999999999".into()),
+        ..failure(429, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("absurd-retry-after")).await;
+    let first = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let mut view = get_lead(&stack, &first).await.body;
+    for _ in 0..200 {
+        if view.to_string().contains("next attempt in") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        view = get_lead(&stack, &first).await.body;
+    }
+    let scheduled = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|e| e["kind"] == "delivery_retry_scheduled")
+        .expect("a retry is scheduled")
+        .to_string();
+    assert!(scheduled.contains("next attempt in 3600 s"), "{scheduled}");
+    // Dispatch is still alive: the next lead is delivered.
+    let answer = post_lead(&stack, "heloc", &heloc_lead("after-absurd")).await;
+    let second = answer.body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, second, &["delivered"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn a_slow_buyer_times_out_and_is_retried() {
     let stack = stack_with(leadhub_local::Options {
         buyer_timeout_ms: 300,
@@ -248,6 +280,35 @@ async fn a_redelivered_message_never_posts_twice_after_a_recorded_success() {
         stack.dead_letters.iter().all(|q| q.is_empty())
     })
     .await;
+    assert_eq!(buyer.received_for(&lead_id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_lead_left_routing_after_its_outcome_was_recorded_is_settled_by_the_redelivered_job() {
+    use leadhub::lead::LeadStatus;
+    use leadhub::store::{LeadUpdate, UpdateOutcome};
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    let answer = post_lead(&stack, "heloc", &heloc_lead("unsettled")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    // As if the worker that recorded the acceptance died before it settled the lead.
+    let id = lead_id.parse().expect("id");
+    let back = LeadUpdate::new(leadhub::lead::now())
+        .expect(&[LeadStatus::Delivered])
+        .status(LeadStatus::Routing);
+    assert!(matches!(
+        stack.store.update_lead(&id, &back).await.expect("store"),
+        UpdateOutcome::Applied(_)
+    ));
+    // SQS redelivers that worker's message: nothing is posted, and the lead is settled.
+    let job = DispatchJob::Deliver {
+        lead_id: id,
+        destination: "sandbox-webhook".into(),
+        attempt: 1,
+    };
+    stack.dispatch.handle_job(&job).await.expect("handled");
+    assert_eq!(get_lead(&stack, &lead_id).await.body["status"], "delivered");
     assert_eq!(buyer.received_for(&lead_id).len(), 1);
 }
 

@@ -53,6 +53,12 @@ fn to_chrono(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
+/// `now + duration`, saturating instead of overflowing.
+fn later(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(to_chrono(duration))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 fn to_std(duration: chrono::Duration) -> Duration {
     duration.to_std().unwrap_or(Duration::ZERO)
 }
@@ -168,7 +174,9 @@ impl Dispatch {
             Step::Attempt => {}
             Step::Skip(why) => {
                 tracing::info!(lead_id = %lead_id, destination = destination_id, attempt, why, "not posting");
-                return Ok(());
+                // The job that recorded the outcome may have died before settling the lead: settle it now
+                // (a no-op unless the lead is still routing with its deliveries decided).
+                return self.settle(&lead, now).await;
             }
             Step::Wait(wait) => return self.send_job(lead_id, destination_id, attempt, wait).await,
             Step::Reschedule(wait) => {
@@ -199,8 +207,9 @@ impl Dispatch {
             return self.record(attempt, outcome, now).await;
         };
 
-        // Claim the attempt: only one worker calls the buyer for attempt `attempt`.
-        let lease = destination.timeout * 2 + Duration::from_secs(10);
+        // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
+        // longest call (every step at the destination's timeout) so that a live worker never loses it.
+        let lease = destination.timeout * MAX_STEPS as u32 + Duration::from_secs(10);
         let claim = LeadUpdate::new(now)
             .delivery(
                 destination_id,
@@ -208,7 +217,7 @@ impl Dispatch {
                 DeliveryState {
                     status: DeliveryStatus::InFlight,
                     attempts: attempt,
-                    lease_until: Some(now + to_chrono(lease)),
+                    lease_until: Some(later(now, lease)),
                     next_attempt_at: None,
                     reason: None,
                     buyer_ref: None,
@@ -416,7 +425,7 @@ impl Dispatch {
                 (
                     DeliveryState {
                         status: DeliveryStatus::Retrying,
-                        next_attempt_at: Some(now + to_chrono(delay)),
+                        next_attempt_at: Some(later(now, delay)),
                         reason: Some(reason.clone()),
                         ..base
                     },
@@ -451,7 +460,7 @@ impl Dispatch {
         };
         // Only the worker that claimed the attempt records its outcome.
         let expect = if claimed {
-            DeliveryExpect::StatusIn(vec![DeliveryStatus::InFlight])
+            DeliveryExpect::InFlight { attempt }
         } else {
             DeliveryExpect::StatusIn(vec![DeliveryStatus::Pending, DeliveryStatus::Retrying])
         };
@@ -460,8 +469,12 @@ impl Dispatch {
             .event(event);
         let lead = match self.store.update_lead(&lead.id, &update).await? {
             UpdateOutcome::Applied(lead) => lead,
-            UpdateOutcome::Conflict(_) | UpdateOutcome::NotFound => {
+            UpdateOutcome::Conflict(current) => {
                 tracing::warn!(lead_id = %lead.id, destination = destination_id, attempt, "delivery changed under us; outcome not recorded");
+                return self.settle(&current, now).await;
+            }
+            UpdateOutcome::NotFound => {
+                tracing::warn!(lead_id = %lead.id, destination = destination_id, attempt, "lead gone; outcome not recorded");
                 return Ok(());
             }
         };

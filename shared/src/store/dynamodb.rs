@@ -1026,6 +1026,13 @@ impl UpdateExpression {
                     let list = p.list(statuses.iter().map(|status| status.as_str()));
                     format!("{path}.{} IN ({list})", p.name("status"))
                 }
+                DeliveryExpect::InFlight { attempt } => format!(
+                    "({path}.{} = {} AND {path}.{} = {})",
+                    p.name("status"),
+                    p.value(string(DeliveryStatus::InFlight.as_str())),
+                    p.name("attempts"),
+                    p.value(number(attempt)),
+                ),
                 DeliveryExpect::Claimable { attempt, now } => {
                     let status = format!("{path}.{}", p.name("status"));
                     let attempts = format!("{path}.{}", p.name("attempts"));

@@ -54,6 +54,10 @@ pub enum DeliveryExpect {
     /// Attempt `attempt` may start: the delivery is pending or retrying with `attempt - 1` attempts made, or
     /// already in flight for `attempt` with a lease that ran out before `now` (its owner died).
     Claimable { attempt: u32, now: DateTime<Utc> },
+    /// The delivery is in flight for attempt `attempt`: what the worker that claimed that attempt expects
+    /// when it records the outcome, so that a worker which outlived its lease cannot overwrite a later
+    /// attempt's claim.
+    InFlight { attempt: u32 },
 }
 
 /// Set one delivery's state, if it matches `expect`.
@@ -205,6 +209,10 @@ pub fn preconditions_hold(record: &LeadRecord, update: &LeadUpdate) -> bool {
                 _ => false,
             },
             (DeliveryExpect::Claimable { .. }, None) => false,
+            (DeliveryExpect::InFlight { attempt }, Some(state)) => {
+                state.status == DeliveryStatus::InFlight && state.attempts == *attempt
+            }
+            (DeliveryExpect::InFlight { .. }, None) => false,
         }
     })
 }

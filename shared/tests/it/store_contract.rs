@@ -52,6 +52,7 @@ store_contract!(
     delivery_expected_absent_twice_conflicts_the_second_time,
     delivery_expected_status_in,
     delivery_claimable,
+    delivery_in_flight_for_an_attempt,
     update_of_a_missing_lead_is_not_found,
     several_changes_in_one_update_are_all_or_nothing,
     destination_ids_with_odd_characters,
@@ -619,6 +620,58 @@ pub async fn delivery_claimable(store: &dyn LeadStore) {
         assert!(!update(store, &mut model, claim(2, t4 + Duration::days(1))).await);
         assert!(!update(store, &mut model, claim(3, t4 + Duration::days(1))).await);
     }
+}
+
+pub async fn delivery_in_flight_for_an_attempt(store: &dyn LeadStore) {
+    let t0 = now();
+    let mut model = received_lead("partner-1", t0);
+    create(store, &model).await;
+    let lease = Duration::seconds(60);
+    let record = |attempt: u32, at: DateTime<Utc>| {
+        LeadUpdate::new(at).delivery(
+            "d",
+            DeliveryExpect::InFlight { attempt },
+            delivery(DeliveryStatus::Accepted, attempt, at),
+        )
+    };
+    // No delivery, then a pending one: nothing is in flight.
+    assert!(!update(store, &mut model, record(1, t0)).await);
+    let change =
+        LeadUpdate::new(t0).delivery("d", DeliveryExpect::Absent, DeliveryState::pending(t0));
+    assert!(update(store, &mut model, change).await);
+    assert!(!update(store, &mut model, record(0, t0)).await);
+    assert!(!update(store, &mut model, record(1, t0)).await);
+
+    // Attempt 1 is claimed and records a retry, then attempt 2 is claimed: a worker still holding attempt 1
+    // (one that outlived its lease) may no longer record over attempt 2.
+    let claim = |attempt: u32, at: DateTime<Utc>| {
+        LeadUpdate::new(at).delivery(
+            "d",
+            DeliveryExpect::Claimable { attempt, now: at },
+            in_flight(attempt, at, lease),
+        )
+    };
+    assert!(update(store, &mut model, claim(1, t0)).await);
+    let retrying = DeliveryState {
+        next_attempt_at: Some(t0),
+        ..delivery(DeliveryStatus::Retrying, 1, t0)
+    };
+    let change =
+        LeadUpdate::new(t0).delivery("d", DeliveryExpect::InFlight { attempt: 1 }, retrying);
+    assert!(update(store, &mut model, change).await);
+    let t1 = t0 + Duration::seconds(1);
+    assert!(update(store, &mut model, claim(2, t1)).await);
+    assert!(
+        !update(store, &mut model, record(1, t1)).await,
+        "a stale attempt"
+    );
+    assert!(
+        !update(store, &mut model, record(3, t1)).await,
+        "a future attempt"
+    );
+    assert!(update(store, &mut model, record(2, t1)).await);
+    // Recorded once: the delivery is no longer in flight.
+    assert!(!update(store, &mut model, record(2, t1)).await);
 }
 
 pub async fn update_of_a_missing_lead_is_not_found(store: &dyn LeadStore) {

@@ -32,10 +32,25 @@ fn required_env(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("environment variable {name} is not set"))
 }
 
+/// Time limits on every DynamoDB and SQS call (the SDK sets none by default). The functions make only
+/// single-item calls and sends, which answer in milliseconds; a hung connection must fail in time for the
+/// handler to act on it within its own Lambda timeout. Ingest, the tightest (10 s), makes at most three
+/// calls in a row on one lead (store, send, and the discard when the send failed): 3 x 3 s.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_millis(1500))
+        .operation_timeout(std::time::Duration::from_secs(3))
+        .build()
+}
+
 /// Build the clients and load the configuration: from `LEADHUB_CONFIG_FILE` when set, else from the
 /// table's `CONFIG#active` item. `LEADHUB_PUBLIC_BASE_URL` overrides `hub.public_base_url`.
 pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .load()
+        .await;
     let table = required_env("LEADHUB_TABLE")?;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
     let document = match std::env::var("LEADHUB_CONFIG_FILE").ok().filter(|v| !v.is_empty()) {

@@ -249,3 +249,77 @@ async fn idempotency_keys_replay_conflict_and_refuse_other_bodies() {
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["errors"][0]["field"], "Idempotency-Key");
 }
+
+/// A store whose first answer to a lead's create is lost after the write landed, as when the SDK retries a
+/// conditional put whose response timed out: the retry finds the item and fails its condition.
+struct LostFirstAnswer(std::sync::Arc<dyn leadhub::store::LeadStore>);
+
+#[async_trait::async_trait]
+impl leadhub::store::LeadStore for LostFirstAnswer {
+    async fn create_lead(
+        &self,
+        lead: &leadhub::lead::LeadRecord,
+        idempotency: Option<&leadhub::store::IdempotencyRecord>,
+    ) -> Result<leadhub::store::CreateOutcome, leadhub::store::StoreError> {
+        self.0.create_lead(lead, idempotency).await?;
+        self.0.create_lead(lead, idempotency).await
+    }
+    async fn get_lead(
+        &self,
+        id: &leadhub::lead::LeadId,
+    ) -> Result<Option<leadhub::lead::LeadRecord>, leadhub::store::StoreError> {
+        self.0.get_lead(id).await
+    }
+    async fn update_lead(
+        &self,
+        id: &leadhub::lead::LeadId,
+        update: &leadhub::store::LeadUpdate,
+    ) -> Result<leadhub::store::UpdateOutcome, leadhub::store::StoreError> {
+        self.0.update_lead(id, update).await
+    }
+    async fn discard_lead(
+        &self,
+        id: &leadhub::lead::LeadId,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<(), leadhub::store::StoreError> {
+        self.0.discard_lead(id, idempotency).await
+    }
+    async fn claim_unique(
+        &self,
+        key: &str,
+        owner: &leadhub::lead::LeadId,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<leadhub::store::ClaimOutcome, leadhub::store::StoreError> {
+        self.0.claim_unique(key, owner, expires_at).await
+    }
+    async fn get_config_document(&self) -> Result<Option<String>, leadhub::store::StoreError> {
+        self.0.get_config_document().await
+    }
+    async fn put_config_document(&self, document: &str) -> Result<(), leadhub::store::StoreError> {
+        self.0.put_config_document(document).await
+    }
+}
+
+#[tokio::test]
+async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
+    use base64::Engine;
+    let stack = stack().await;
+    let ingest = ingest::Ingest {
+        config: stack.config.clone(),
+        store: std::sync::Arc::new(LostFirstAnswer(stack.store.clone())),
+        validate_queue: stack.validate_queue.clone(),
+    };
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"));
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/v1/leads/heloc")
+        .header("authorization", format!("Basic {credentials}"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&heloc_lead("lost-answer")).expect("json"))
+        .expect("request");
+    let response = ingest.handle(request).await;
+    assert_eq!(response.status(), 202, "{}", response.body());
+    let body: serde_json::Value = serde_json::from_str(response.body()).expect("json");
+    let lead_id = body["leadId"].as_str().expect("leadId");
+    wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+}

@@ -19,7 +19,7 @@ use leadhub::http::{
 use leadhub::lead::now;
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::queue::JobQueue;
-use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore};
+use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, StoreError};
 use leadhub::verticals::Vertical;
 use serde::Serialize;
 
@@ -174,6 +174,9 @@ impl Ingest {
                     .replay(partner, idempotency.as_ref(), &first, now)
                     .await;
             }
+            // The id was made just now (80 random bits): it exists only if our own write landed and its
+            // answer was lost (the SDK retried the conditional put). Make sure, then go on as created.
+            Err(StoreError::AlreadyExists(_)) if self.is_ours(&lead).await => {}
             Err(error) => {
                 tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
                 return Err(Problem::unavailable(2));
@@ -192,6 +195,14 @@ impl Ingest {
         }
         tracing::info!(lead_id = %lead_id, partner_id = %partner.id, vertical = %vertical, "lead accepted");
         Ok(accepted(&lead_id))
+    }
+
+    /// Whether the stored lead with `lead`'s id is `lead` (same partner, same time of receipt).
+    async fn is_ours(&self, lead: &LeadRecord) -> bool {
+        matches!(
+            self.store.get_lead(&lead.id).await,
+            Ok(Some(stored)) if stored.partner_id == lead.partner_id && stored.created_at == lead.created_at
+        )
     }
 
     async fn enqueue(&self, lead_id: &LeadId) -> Result<(), String> {

@@ -22,6 +22,11 @@ pub fn endpoint() -> String {
 }
 
 async fn sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The tests' SDK settings (endpoint, region, static credentials), to load as they are or amended.
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
@@ -32,8 +37,6 @@ async fn sdk_config() -> SdkConfig {
             None,
             "leadhub-tests",
         ))
-        .load()
-        .await
 }
 
 /// A name no other test uses: `prefix` and 64 random bits.

@@ -67,6 +67,24 @@ store_contract!(
 
 #[tokio::test]
 #[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn dynamodb_works_under_the_functions_sdk_timeouts() {
+    let sdk = crate::aws::sdk_config_loader()
+        .timeout_config(leadhub::runtime::sdk_timeouts())
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = crate::aws::unique_name("leadhub-test");
+    leadhub::store::dynamodb::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = leadhub::store::dynamodb::DynamoStore::new(client, table);
+    let lead = received_lead("partner-1", now());
+    create(&store, &lead).await;
+    assert!(store.get_lead(&lead.id).await.expect("get").is_some());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
 async fn dynamodb_create_table_is_idempotent() {
     let client = crate::aws::dynamodb_client().await;
     let table = crate::aws::unique_name("leadhub-test");

@@ -163,7 +163,7 @@ pub fn document() -> Value {
             "post": {
                 "operationId": "postVerdict",
                 "summary": "A buyer's verdict on a lead it took",
-                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only.",
+                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only (at most 20 times per lead; later ones answer `recorded: false`). A verdict sent before the hub has recorded the buyer's answer to the delivery gets 503 with Retry-After: send it again.",
                 "tags": ["callbacks"],
                 "security": [],
                 "parameters": [
@@ -179,7 +179,8 @@ pub fn document() -> Value {
                     "409": problem("The buyer holds no accepted delivery of the lead, or the verdict does not apply to its status"),
                     "413": problem("The body is too large"),
                     "415": problem("The body is not sent as JSON"),
-                    "500": {"$ref": "#/components/responses/InternalError"}
+                    "500": {"$ref": "#/components/responses/InternalError"},
+                    "503": problem_with_retry("The buyer's answer to the delivery is not recorded yet, or the store is unavailable; retry after Retry-After seconds")
                 }
             }
         }),

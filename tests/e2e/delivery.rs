@@ -501,3 +501,88 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
         .collect();
     assert_eq!(verdicts, ["funded", "bad phone"]);
 }
+
+#[tokio::test]
+async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles_the_lead() {
+    use leadhub::lead::{LeadId, LeadStatus};
+    use leadhub::store::{LeadUpdate, UpdateOutcome};
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    // The buyer answers its POST slowly; meanwhile it calls back.
+    buyer.fail_next(Failure {
+        delay_ms: 1500,
+        ..failure(200, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("early-verdict")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let id: LeadId = lead_id.parse().expect("id");
+    let url = leadhub::callbacks::url(
+        &stack.config.public_base_url,
+        &stack.config.callback_signer,
+        "sandbox-webhook",
+        &id,
+    );
+    let mut in_flight = false;
+    for _ in 0..200 {
+        let view = get_lead(&stack, &lead_id).await.body;
+        if view["deliveries"][0]["status"] == "in_flight" {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "the delivery is in flight");
+    let early = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
+    assert_eq!(early.status, 503, "{}", early.body);
+    assert_eq!(early.body["code"], "delivery_not_recorded_yet");
+    assert_eq!(early.headers["retry-after"], "5");
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+
+    // The acceptance is recorded but the lead not settled (its worker died in between): the verdict settles
+    // it and applies.
+    let back = LeadUpdate::new(leadhub::lead::now())
+        .expect(&[LeadStatus::Delivered])
+        .status(LeadStatus::Routing);
+    assert!(matches!(
+        stack.store.update_lead(&id, &back).await.expect("store"),
+        UpdateOutcome::Applied(_)
+    ));
+    let late = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
+    assert_eq!(late.status, 200, "{}", late.body);
+    assert_eq!(late.body["status"], "confirmed");
+    let view = get_lead(&stack, &lead_id).await.body;
+    let kinds = timeline_kinds(&view);
+    assert_eq!(kinds[kinds.len() - 2..], ["delivered", "buyer_verdict"]);
+}
+
+#[tokio::test]
+async fn contacted_verdicts_are_bounded_per_lead_and_status_verdicts_still_apply() {
+    let stack = stack().await;
+    let answer = post_lead(&stack, "heloc", &heloc_lead("contacted-cap")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let url = leadhub::callbacks::url(
+        &stack.config.public_base_url,
+        &stack.config.callback_signer,
+        "sandbox-webhook",
+        &lead_id.parse().expect("id"),
+    );
+    let contacted = || client().post(&url).json(&json!({"verdict": "contacted"}));
+    for _ in 0..callback::MAX_CONTACTED {
+        let answer = send(contacted()).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["recorded"], true);
+    }
+    let over = send(contacted()).await;
+    assert_eq!(over.status, 200);
+    assert_eq!(over.body["recorded"], false);
+    let view = get_lead(&stack, &lead_id).await.body;
+    let verdicts = timeline_kinds(&view)
+        .iter()
+        .filter(|kind| *kind == "buyer_verdict")
+        .count();
+    assert_eq!(verdicts, callback::MAX_CONTACTED);
+    let returned = send(client().post(&url).json(&json!({"verdict": "returned"}))).await;
+    assert_eq!(returned.status, 200);
+    assert_eq!(returned.body["status"], "returned");
+}

@@ -3,19 +3,29 @@
 //!
 //! The token in the URL was issued by dispatch for this lead and this buyer; a bad token is a 401 and
 //! changes nothing. A verdict is recorded on the lead's timeline and moves its status
-//! (`confirmed`, `rejected_after_post`, `returned`); `contacted` is recorded only.
+//! (`confirmed`, `rejected_after_post`, `returned`); `contacted` is recorded only, at most
+//! [`MAX_CONTACTED`] times per lead (later ones are answered `recorded: false`: a lead's record is bounded).
+//!
+//! A buyer may call back before its answer to the POST is recorded: while its delivery is still open
+//! (pending, in flight, retrying) the answer is 503 with `Retry-After`; when its acceptance is recorded but
+//! the lead not yet settled, the lead is settled (`delivered`) first and the verdict then applies.
 
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
+use leadhub::callbacks::Verdict;
 use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
 use leadhub::config::Config;
+use leadhub::delivery::settle_update;
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::now;
-use leadhub::lead::{DeliveryStatus, EventKind, TimelineEvent};
+use leadhub::lead::{DeliveryStatus, EventKind, LeadRecord, LeadStatus, TimelineEvent};
 use leadhub::store::{LeadStore, LeadUpdate, UpdateOutcome};
 use leadhub::verticals::FieldError;
 use serde_json::json;
+
+/// The most `contacted` verdicts recorded on one lead.
+pub const MAX_CONTACTED: usize = 20;
 
 /// The largest verdict body taken.
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
@@ -85,28 +95,53 @@ impl Callback {
             .as_deref()
             .map(|r| r.chars().filter(|c| !c.is_control()).take(500).collect());
 
-        let lead = self
-            .store
-            .get_lead(&lead_id)
-            .await
-            .map_err(|error| {
-                tracing::error!(lead_id = %lead_id, %error, "could not read a lead");
-                Problem::internal()
-            })?
-            .ok_or_else(|| Problem::not_found("the lead no longer exists"))?;
-        let accepted_here = lead
-            .deliveries
-            .get(destination)
-            .is_some_and(|state| state.status == DeliveryStatus::Accepted);
-        if !accepted_here {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "not_delivered_to_you",
-                "this buyer has no accepted delivery of the lead",
+        let mut lead = self.read(&lead_id).await?;
+        match lead.deliveries.get(destination).map(|state| state.status) {
+            Some(DeliveryStatus::Accepted) => {}
+            Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
+                return Err(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "delivery_not_recorded_yet",
+                    "your answer to the delivery of this lead is not recorded yet; retry shortly",
+                )
+                .with_retry_after(5));
+            }
+            _ => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "not_delivered_to_you",
+                    "this buyer has no accepted delivery of the lead",
+                ))
+            }
+        }
+        let now = now();
+        if lead.status == LeadStatus::Routing {
+            // Dispatch recorded the acceptance but has not settled the lead yet: settle it here.
+            if let Some(update) = settle_update(&lead, now) {
+                self.store
+                    .update_lead(&lead_id, &update)
+                    .await
+                    .map_err(|error| self.unavailable(&lead_id, &error))?;
+            }
+            lead = self.read(&lead_id).await?;
+        }
+        if verdict.verdict == Verdict::Contacted
+            && lead
+                .events
+                .iter()
+                .filter(|event| {
+                    event.kind == EventKind::BuyerVerdict
+                        && event.code.as_deref() == Some(Verdict::Contacted.as_str())
+                })
+                .count()
+                >= MAX_CONTACTED
+        {
+            return Ok(json_response(
+                StatusCode::OK,
+                &json!({"leadId": lead_id, "status": lead.status, "recorded": false}),
             ));
         }
 
-        let now = now();
         let (status, expect) = match verdict.verdict.transition() {
             Some((to, _)) if lead.status == to => {
                 // The same verdict again: already recorded.
@@ -137,6 +172,15 @@ impl Callback {
                     &json!({"leadId": lead_id, "status": lead.status, "recorded": true}),
                 ))
             }
+            // A concurrent copy of the same verdict got there first.
+            Ok(UpdateOutcome::Conflict(current))
+                if current.status == status && !expect.is_empty() =>
+            {
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"leadId": lead_id, "status": current.status, "recorded": false}),
+                ))
+            }
             Ok(UpdateOutcome::Conflict(current)) => Err(Problem::new(
                 StatusCode::CONFLICT,
                 "verdict_not_applicable",
@@ -147,10 +191,25 @@ impl Callback {
                 ),
             )),
             Ok(UpdateOutcome::NotFound) => Err(Problem::not_found("the lead no longer exists")),
-            Err(error) => {
-                tracing::error!(lead_id = %lead_id, %error, "could not record a verdict");
-                Err(Problem::internal())
-            }
+            Err(error) => Err(self.unavailable(&lead_id, &error)),
         }
+    }
+
+    async fn read(&self, lead_id: &leadhub::lead::LeadId) -> Result<LeadRecord, Problem> {
+        self.store
+            .get_lead(lead_id)
+            .await
+            .map_err(|error| self.unavailable(lead_id, &error))?
+            .ok_or_else(|| Problem::not_found("the lead no longer exists"))
+    }
+
+    /// The store could not be reached: the buyer should retry (its verdict is not recorded).
+    fn unavailable(
+        &self,
+        lead_id: &leadhub::lead::LeadId,
+        error: &leadhub::store::StoreError,
+    ) -> Problem {
+        tracing::error!(lead_id = %lead_id, %error, "could not read or record a verdict");
+        Problem::unavailable(2)
     }
 }

@@ -16,10 +16,8 @@ use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
 use leadhub::config::{Config, Destination};
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
-use leadhub::delivery::{retry_delay, DispatchJob, Outcome};
-use leadhub::lead::{
-    DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
-};
+use leadhub::delivery::{retry_delay, settle_update, DispatchJob, Outcome};
+use leadhub::lead::{DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, TimelineEvent};
 use leadhub::queue::{JobQueue, MAX_DELAY};
 use leadhub::store::{DeliveryExpect, LeadStore, LeadUpdate, UpdateOutcome};
 
@@ -487,39 +485,10 @@ impl Dispatch {
 
     /// Move a routing lead to `delivered` once a buyer took it, or `unsold` once every delivery is settled.
     async fn settle(&self, lead: &LeadRecord, now: DateTime<Utc>) -> Result<(), RecordError> {
-        if lead.status != LeadStatus::Routing {
-            return Ok(());
-        }
-        let accepted: Vec<&str> = lead
-            .deliveries
-            .iter()
-            .filter(|(_, state)| state.status == DeliveryStatus::Accepted)
-            .map(|(destination, _)| destination.as_str())
-            .collect();
-        let update = if !accepted.is_empty() {
-            LeadUpdate::new(now).status(LeadStatus::Delivered).event(
-                TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
-                    .reason("delivered", format!("taken by: {}", accepted.join(", "))),
-            )
-        } else if lead
-            .deliveries
-            .values()
-            .all(|state| state.status.is_final())
-        {
-            LeadUpdate::new(now).status(LeadStatus::Unsold).event(
-                TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold).reason(
-                    "no_buyer_took_it",
-                    "every buyer declined the lead or could not be reached",
-                ),
-            )
-        } else {
+        let Some(update) = settle_update(lead, now) else {
             return Ok(());
         };
-        match self
-            .store
-            .update_lead(&lead.id, &update.expect(&[LeadStatus::Routing]))
-            .await?
-        {
+        match self.store.update_lead(&lead.id, &update).await? {
             UpdateOutcome::Applied(lead) => {
                 tracing::info!(lead_id = %lead.id, status = %lead.status, "lead settled");
             }

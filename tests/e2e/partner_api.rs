@@ -209,24 +209,19 @@ async fn idempotency_keys_replay_conflict_and_refuse_other_bodies() {
     let first = send(post(lead.clone(), "order-42")).await;
     assert_eq!(first.status, 202);
 
-    // While the first may still be in flight: 409 with Retry-After.
-    let racing = send(post(lead.clone(), "order-42")).await;
-    assert_eq!(racing.status, 409, "{}", racing.body);
-    assert!(racing.headers.contains_key("retry-after"));
-
     // Same key, other body: 422.
     let mut other = lead.clone();
     other["affiliateId"] = json!("changed");
     let reused = send(post(other, "order-42")).await;
     assert_eq!(reused.status, 422);
 
-    // Once the first is settled: the first answer again, and no second lead.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let replay = send(post(lead.clone(), "order-42")).await;
-    assert_eq!(replay.status, 202);
-    assert_eq!(replay.body, first.body);
+    // Once the first is done (its lead queued and on its way), even within its in-flight window: the first
+    // answer again, and no second lead.
     let lead_id = first.body["leadId"].as_str().expect("leadId");
     wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let replay = send(post(lead.clone(), "order-42")).await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.body, first.body);
     assert_eq!(
         stack
             .buyer("sandbox-webhook")
@@ -322,4 +317,38 @@ async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
     let body: serde_json::Value = serde_json::from_str(response.body()).expect("json");
     let lead_id = body["leadId"].as_str().expect("leadId");
     wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after() {
+    use base64::Engine;
+    let stack = stack().await;
+    // An ingest whose queue nobody drains: its leads stay `received`, as while the first request is between
+    // its write and its send.
+    let ingest = ingest::Ingest {
+        config: stack.config.clone(),
+        store: stack.store.clone(),
+        validate_queue: std::sync::Arc::new(leadhub::queue::memory::MemoryQueue::new(
+            "held",
+            Duration::from_secs(30),
+        )),
+    };
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"));
+    let body = serde_json::to_vec(&heloc_lead("held")).expect("json");
+    let post = || {
+        http::Request::builder()
+            .method("POST")
+            .uri("/v1/leads/heloc")
+            .header("authorization", format!("Basic {credentials}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "held-1")
+            .body(body.clone())
+            .expect("request")
+    };
+    assert_eq!(ingest.handle(post()).await.status(), 202);
+    let racing = ingest.handle(post()).await;
+    assert_eq!(racing.status(), 409, "{}", racing.body());
+    assert!(racing.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = serde_json::from_str(racing.body()).expect("json");
+    assert_eq!(problem["code"], "request_in_flight");
 }

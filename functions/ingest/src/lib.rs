@@ -231,16 +231,24 @@ impl Ingest {
                 "this Idempotency-Key was already used with a different request",
             ));
         }
-        if now < first.in_flight_until {
+        let in_flight = |first: &IdempotencyRecord| {
             let wait = (first.in_flight_until - now).num_seconds().max(1) as u64;
-            return Err(Problem::new(
+            Problem::new(
                 StatusCode::CONFLICT,
                 "request_in_flight",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
-            .with_retry_after(wait));
-        }
+            .with_retry_after(wait)
+        };
         match self.store.get_lead(&first.lead_id).await {
+            // Within the first request's window a `received` lead may not be queued yet: that request is
+            // still in flight. A lead past `received` was queued, so the first request is done.
+            Ok(Some(lead))
+                if now < first.in_flight_until && lead.status == LeadStatus::Received =>
+            {
+                Err(in_flight(first))
+            }
+            Ok(None) if now < first.in_flight_until => Err(in_flight(first)),
             Ok(Some(lead)) => {
                 if lead.status == LeadStatus::Received {
                     // The first request may have died between its write and its send: queue it again.

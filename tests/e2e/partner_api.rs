@@ -352,3 +352,67 @@ async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after
     let problem: serde_json::Value = serde_json::from_str(racing.body()).expect("json");
     assert_eq!(problem["code"], "request_in_flight");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_that_outlived_its_discarded_lead_is_freed_for_the_retry() {
+    use leadhub::lead::{LeadId, LeadRecord};
+    use leadhub::store::IdempotencyRecord;
+    use leadhub::verticals::Vertical;
+    let stack = stack().await;
+    let lead = heloc_lead("orphan-key");
+    let body = serde_json::to_vec(&lead).expect("json");
+    let partner = stack
+        .config
+        .partners
+        .iter()
+        .find(|p| p.key_id == KEY)
+        .expect("the demo partner");
+    // A first request five minutes ago whose lead was discarded, but not its idempotency record.
+    let then = leadhub::lead::now() - chrono::Duration::minutes(5);
+    let parsed = Vertical::Heloc.parse(&body).expect("valid");
+    let first = LeadRecord::received(
+        LeadId::generate(then),
+        &partner.id,
+        Vertical::Heloc,
+        parsed.lead,
+        then,
+        None,
+    );
+    let record = IdempotencyRecord {
+        partner_id: partner.id.clone(),
+        key: "orphan-1".into(),
+        request_hash: leadhub::crypto::sha256_hex(&[b"heloc".as_slice(), b"\n", &body].concat()),
+        lead_id: first.id.clone(),
+        created_at: then,
+        in_flight_until: then + chrono::Duration::seconds(10),
+        expires_at: then + chrono::Duration::hours(24),
+    };
+    stack
+        .store
+        .create_lead(&first, Some(&record))
+        .await
+        .expect("stored");
+    stack
+        .store
+        .discard_lead(&first.id, None)
+        .await
+        .expect("lead discarded");
+
+    let post = || {
+        client()
+            .post(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some(SECRET))
+            .header("idempotency-key", "orphan-1")
+            .header("content-type", "application/json")
+            .body(body.clone())
+    };
+    let stale = send(post()).await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert_eq!(stale.headers["retry-after"], "1");
+    // The retry it asks for starts afresh: a new lead, delivered.
+    let retry = send(post()).await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    let lead_id = retry.body["leadId"].as_str().expect("leadId");
+    assert_ne!(lead_id, first.id.as_str());
+    wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(5)).await;
+}

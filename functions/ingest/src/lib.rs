@@ -262,7 +262,13 @@ impl Ingest {
                 Ok(accepted(&first.lead_id))
             }
             Ok(None) => {
+                // The first request's lead was discarded (its send failed and the partner got 503) but the
+                // record outlived it: drop the record so the partner's retry starts afresh.
                 tracing::warn!(lead_id = %first.lead_id, "idempotency record without its lead");
+                let key = Some((first.partner_id.as_str(), first.key.as_str()));
+                if let Err(error) = self.store.discard_lead(&first.lead_id, key).await {
+                    tracing::error!(lead_id = %first.lead_id, %error, "could not drop a stale idempotency record");
+                }
                 Err(Problem::new(
                     StatusCode::CONFLICT,
                     "request_in_flight",

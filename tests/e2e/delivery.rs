@@ -285,25 +285,15 @@ async fn a_redelivered_message_never_posts_twice_after_a_recorded_success() {
 
 #[tokio::test]
 async fn a_lead_left_routing_after_its_outcome_was_recorded_is_settled_by_the_redelivered_job() {
-    use leadhub::lead::LeadStatus;
-    use leadhub::store::{LeadUpdate, UpdateOutcome};
     let stack = stack().await;
     let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
     let answer = post_lead(&stack, "heloc", &heloc_lead("unsettled")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
-    // As if the worker that recorded the acceptance died before it settled the lead.
-    let id = lead_id.parse().expect("id");
-    let back = LeadUpdate::new(leadhub::lead::now())
-        .expect(&[LeadStatus::Delivered])
-        .status(LeadStatus::Routing);
-    assert!(matches!(
-        stack.store.update_lead(&id, &back).await.expect("store"),
-        UpdateOutcome::Applied(_)
-    ));
+    unsettle(&stack, &lead_id).await;
     // SQS redelivers that worker's message: nothing is posted, and the lead is settled.
     let job = DispatchJob::Deliver {
-        lead_id: id,
+        lead_id: lead_id.parse().expect("id"),
         destination: "sandbox-webhook".into(),
         attempt: 1,
     };
@@ -504,8 +494,6 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
 
 #[tokio::test]
 async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles_the_lead() {
-    use leadhub::lead::{LeadId, LeadStatus};
-    use leadhub::store::{LeadUpdate, UpdateOutcome};
     let stack = stack().await;
     let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
     // The buyer answers its POST slowly; meanwhile it calls back.
@@ -515,13 +503,7 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
     });
     let answer = post_lead(&stack, "heloc", &heloc_lead("early-verdict")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
-    let id: LeadId = lead_id.parse().expect("id");
-    let url = leadhub::callbacks::url(
-        &stack.config.public_base_url,
-        &stack.config.callback_signer,
-        "sandbox-webhook",
-        &id,
-    );
+    let url = callback_url(&stack, "sandbox-webhook", &lead_id);
     let mut in_flight = false;
     for _ in 0..200 {
         let view = get_lead(&stack, &lead_id).await.body;
@@ -540,13 +522,7 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
 
     // The acceptance is recorded but the lead not settled (its worker died in between): the verdict settles
     // it and applies.
-    let back = LeadUpdate::new(leadhub::lead::now())
-        .expect(&[LeadStatus::Delivered])
-        .status(LeadStatus::Routing);
-    assert!(matches!(
-        stack.store.update_lead(&id, &back).await.expect("store"),
-        UpdateOutcome::Applied(_)
-    ));
+    unsettle(&stack, &lead_id).await;
     let late = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
     assert_eq!(late.status, 200, "{}", late.body);
     assert_eq!(late.body["status"], "confirmed");
@@ -561,12 +537,7 @@ async fn contacted_verdicts_are_bounded_per_lead_and_status_verdicts_still_apply
     let answer = post_lead(&stack, "heloc", &heloc_lead("contacted-cap")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
-    let url = leadhub::callbacks::url(
-        &stack.config.public_base_url,
-        &stack.config.callback_signer,
-        "sandbox-webhook",
-        &lead_id.parse().expect("id"),
-    );
+    let url = callback_url(&stack, "sandbox-webhook", &lead_id);
     let contacted = || client().post(&url).json(&json!({"verdict": "contacted"}));
     for _ in 0..callback::MAX_CONTACTED {
         let answer = send(contacted()).await;

@@ -297,22 +297,14 @@ impl leadhub::store::LeadStore for LostFirstAnswer {
 
 #[tokio::test]
 async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
-    use base64::Engine;
     let stack = stack().await;
     let ingest = ingest::Ingest {
         config: stack.config.clone(),
         store: std::sync::Arc::new(LostFirstAnswer(stack.store.clone())),
         validate_queue: stack.validate_queue.clone(),
     };
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"));
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/v1/leads/heloc")
-        .header("authorization", format!("Basic {credentials}"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&heloc_lead("lost-answer")).expect("json"))
-        .expect("request");
-    let response = ingest.handle(request).await;
+    let body = serde_json::to_vec(&heloc_lead("lost-answer")).expect("json");
+    let response = ingest.handle(heloc_request(&body, None)).await;
     assert_eq!(response.status(), 202, "{}", response.body());
     let body: serde_json::Value = serde_json::from_str(response.body()).expect("json");
     let lead_id = body["leadId"].as_str().expect("leadId");
@@ -321,7 +313,6 @@ async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
 
 #[tokio::test]
 async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after() {
-    use base64::Engine;
     let stack = stack().await;
     // An ingest whose queue nobody drains: its leads stay `received`, as while the first request is between
     // its write and its send.
@@ -333,18 +324,8 @@ async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after
             Duration::from_secs(30),
         )),
     };
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"));
     let body = serde_json::to_vec(&heloc_lead("held")).expect("json");
-    let post = || {
-        http::Request::builder()
-            .method("POST")
-            .uri("/v1/leads/heloc")
-            .header("authorization", format!("Basic {credentials}"))
-            .header("content-type", "application/json")
-            .header("idempotency-key", "held-1")
-            .body(body.clone())
-            .expect("request")
-    };
+    let post = || heloc_request(&body, Some("held-1"));
     assert_eq!(ingest.handle(post()).await.status(), 202);
     let racing = ingest.handle(post()).await;
     assert_eq!(racing.status(), 409, "{}", racing.body());

@@ -222,6 +222,47 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
     }
 }
 
+/// The callback URL the hub gives `destination` for `lead_id`.
+pub fn callback_url(stack: &Stack, destination: &str, lead_id: &str) -> String {
+    leadhub::callbacks::url(
+        &stack.config.public_base_url,
+        &stack.config.callback_signer,
+        destination,
+        &lead_id.parse().expect("a lead id"),
+    )
+}
+
+/// Put a delivered lead back to `routing`, as if the worker that recorded its acceptance died before it
+/// settled the lead.
+pub async fn unsettle(stack: &Stack, lead_id: &str) {
+    use leadhub::lead::LeadStatus;
+    use leadhub::store::{LeadUpdate, UpdateOutcome};
+    let back = LeadUpdate::new(leadhub::lead::now())
+        .expect(&[LeadStatus::Delivered])
+        .status(LeadStatus::Routing);
+    let outcome = stack
+        .store
+        .update_lead(&lead_id.parse().expect("a lead id"), &back)
+        .await
+        .expect("store");
+    assert!(matches!(outcome, UpdateOutcome::Applied(_)), "{outcome:?}");
+}
+
+/// A demo partner's `POST /v1/leads/heloc` as the Lambda adapter hands it to ingest's handler.
+pub fn heloc_request(body: &[u8], idempotency_key: Option<&str>) -> http::Request<Vec<u8>> {
+    use base64::Engine;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"));
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri("/v1/leads/heloc")
+        .header("authorization", format!("Basic {credentials}"))
+        .header("content-type", "application/json");
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    request.body(body.to_vec()).expect("a request")
+}
+
 #[test]
 fn find_token_ignores_needles_glued_inside_random_ids() {
     let text = "{\"request_id\":\"yKDoe3fZ\"}\n{\"message\":\"lead for Doe\"}\n";

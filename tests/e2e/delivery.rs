@@ -498,14 +498,14 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
     let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
     // The buyer answers its POST slowly; meanwhile it calls back.
     buyer.fail_next(Failure {
-        delay_ms: 1500,
+        delay_ms: 3000,
         ..failure(200, 1)
     });
     let answer = post_lead(&stack, "heloc", &heloc_lead("early-verdict")).await;
     let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
     let url = callback_url(&stack, "sandbox-webhook", &lead_id);
     let mut in_flight = false;
-    for _ in 0..200 {
+    for _ in 0..500 {
         let view = get_lead(&stack, &lead_id).await.body;
         if view["deliveries"][0]["status"] == "in_flight" {
             in_flight = true;
@@ -518,7 +518,7 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
     assert_eq!(early.status, 503, "{}", early.body);
     assert_eq!(early.body["code"], "delivery_not_recorded_yet");
     assert_eq!(early.headers["retry-after"], "5");
-    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(15)).await;
 
     // The acceptance is recorded but the lead not settled (its worker died in between): the verdict settles
     // it and applies.

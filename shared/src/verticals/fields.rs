@@ -45,6 +45,16 @@ impl FieldErrors {
     pub fn into_vec(self) -> Vec<FieldError> {
         self.0
     }
+
+    /// For a parser whose every missing piece already recorded an error: should one still be missing,
+    /// report it rather than panic.
+    pub fn unreadable() -> Self {
+        FieldErrors::one(FieldError::new(
+            ROOT,
+            "invalid_value",
+            "the lead could not be read",
+        ))
+    }
 }
 
 /// The field name of the body as a whole (JSONPath's root).
@@ -62,7 +72,8 @@ pub fn join(parent: &str, name: &str) -> String {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// How an error message names a JSON value's type.
+pub fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

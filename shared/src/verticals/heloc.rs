@@ -411,11 +411,7 @@ pub fn parse(value: &serde_json::Value) -> Result<HelocLead, FieldErrors> {
             liabilities_in4_years,
         }),
         // Unreachable in practice: every missing piece above recorded an error. Report it rather than panic.
-        _ => Err(FieldErrors::one(super::FieldError::new(
-            super::fields::ROOT,
-            "invalid_value",
-            "the lead could not be read",
-        ))),
+        _ => Err(FieldErrors::unreadable()),
     }
 }
 
@@ -424,6 +420,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::verticals::test_support::{codes, set};
 
     #[test]
     fn schema_is_in_step_with_the_parser() {
@@ -449,32 +446,6 @@ mod tests {
             "purchasedOrSubjectToMortgageIn6Months": false,
             "liabilitiesIn4Years": false
         })
-    }
-
-    fn set(value: &mut Value, path: &str, new: Value) {
-        let mut target = value;
-        let parts: Vec<&str> = path.split('.').collect();
-        for part in &parts[..parts.len() - 1] {
-            target = target
-                .as_object_mut()
-                .expect("object")
-                .entry(part.to_string())
-                .or_insert_with(|| json!({}));
-        }
-        let object = target.as_object_mut().expect("object");
-        let last = parts[parts.len() - 1];
-        if new == Value::Null {
-            object.remove(last);
-        } else {
-            object.insert(last.to_owned(), new);
-        }
-    }
-
-    fn codes(result: Result<HelocLead, FieldErrors>) -> Vec<(String, String)> {
-        match result {
-            Ok(_) => vec![],
-            Err(errors) => errors.0.into_iter().map(|e| (e.field, e.code)).collect(),
-        }
     }
 
     /// One row per rule of seed 001: (what, changes to the valid lead, expected errors).

@@ -13,6 +13,8 @@ pub mod solar;
 
 #[cfg(test)]
 pub(crate) mod schema_check;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::fmt;
 use std::str::FromStr;

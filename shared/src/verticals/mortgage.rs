@@ -37,8 +37,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN, ROOT};
-use super::{FieldError, ParsedLead};
+use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN};
+use super::ParsedLead;
 
 /// Sonar's loan purpose ("the transaction type").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,11 +227,7 @@ pub fn parse_lead(value: &Value) -> Result<Parsed, FieldErrors> {
             ssn,
         }),
         // Unreachable in practice: every missing piece above recorded an error. Report it rather than panic.
-        _ => Err(FieldErrors::one(FieldError::new(
-            ROOT,
-            "invalid_value",
-            "the lead could not be read",
-        ))),
+        _ => Err(FieldErrors::unreadable()),
     }
 }
 
@@ -299,6 +295,8 @@ pub fn example() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verticals::fields::{FieldError, ROOT};
+    use crate::verticals::test_support::{errors, set};
 
     #[test]
     fn schema_is_in_step_with_the_parser() {
@@ -322,31 +320,8 @@ mod tests {
         })
     }
 
-    /// Set `a.b`; `null` removes it.
-    fn set(value: &mut Value, path: &str, new: Value) {
-        let mut target = value;
-        let parts: Vec<&str> = path.split('.').collect();
-        for part in &parts[..parts.len() - 1] {
-            target = target
-                .as_object_mut()
-                .expect("object")
-                .entry(part.to_string())
-                .or_insert_with(|| json!({}));
-        }
-        let object = target.as_object_mut().expect("object");
-        let last = parts[parts.len() - 1];
-        if new.is_null() {
-            object.remove(last);
-        } else {
-            object.insert(last.to_owned(), new);
-        }
-    }
-
     fn errors_of(lead: &Value) -> Vec<FieldError> {
-        match parse(lead) {
-            Ok(_) => vec![],
-            Err(errors) => errors.into_vec(),
-        }
+        errors(parse(lead))
     }
 
     /// One row per rule: (what, changes to the valid lead, expected (field, code)).

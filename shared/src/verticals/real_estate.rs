@@ -51,7 +51,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use super::fields::{
-    object_item, string_item, Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN,
+    object_item, string_item, type_name, Email, FieldErrors, ObjectReader, Phone, StateCode, Zip,
+    MAX_TEXT_LEN,
 };
 use super::ParsedLead;
 
@@ -702,17 +703,6 @@ pub fn example() -> Value {
     example
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A whole number from 0 to `max`.
 fn count(
     r: &mut ObjectReader<'_>,
@@ -1114,6 +1104,7 @@ mod tests {
 
     use super::*;
     use crate::verticals::fields::{FieldError, ROOT};
+    use crate::verticals::test_support::{codes, set};
 
     #[test]
     fn schema_is_in_step_with_the_parser() {
@@ -1175,33 +1166,6 @@ mod tests {
                 "mailAddress": true
             }
         })
-    }
-
-    /// Set (or, with `Null`, remove) the field at a dotted path, creating objects on the way.
-    fn set(value: &mut Value, path: &str, new: Value) {
-        let mut target = value;
-        let parts: Vec<&str> = path.split('.').collect();
-        for part in &parts[..parts.len() - 1] {
-            target = target
-                .as_object_mut()
-                .expect("object")
-                .entry(part.to_string())
-                .or_insert_with(|| json!({}));
-        }
-        let object = target.as_object_mut().expect("object");
-        let last = parts[parts.len() - 1];
-        if new == Value::Null {
-            object.remove(last);
-        } else {
-            object.insert(last.to_owned(), new);
-        }
-    }
-
-    fn codes(result: Result<RealEstateLead, FieldErrors>) -> Vec<(String, String)> {
-        match result {
-            Ok(_) => vec![],
-            Err(errors) => errors.0.into_iter().map(|e| (e.field, e.code)).collect(),
-        }
     }
 
     fn birthday(date: NaiveDate) -> Value {

@@ -38,8 +38,9 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN, ROOT};
-use super::{FieldError, ParsedLead};
+use super::fields::type_name;
+use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN};
+use super::ParsedLead;
 
 /// The longest URL accepted: the seed's limit for `certificate_url`, which the hub applies to
 /// `call_back_url` too (the seed gives that one no limit; a callback URL is stored with the lead).
@@ -355,17 +356,6 @@ fn given(object: &Value, name: &str) -> bool {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// [`parse`], returning the typed lead.
 pub fn parse_lead(value: &Value) -> Result<SolarLead, FieldErrors> {
     let mut errors = FieldErrors::default();
@@ -514,17 +504,15 @@ pub fn parse_lead(value: &Value) -> Result<SolarLead, FieldErrors> {
             extra_data,
         }),
         // Unreachable in practice: every missing piece above recorded an error. Report it rather than panic.
-        _ => Err(FieldErrors::one(FieldError::new(
-            ROOT,
-            "invalid_value",
-            "the lead could not be read",
-        ))),
+        _ => Err(FieldErrors::unreadable()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verticals::fields::{FieldError, ROOT};
+    use crate::verticals::test_support::{errors, set};
 
     #[test]
     fn schema_is_in_step_with_the_parser() {
@@ -539,21 +527,8 @@ mod tests {
         lead
     }
 
-    /// Set a root field; `null` removes it.
-    fn set(lead: &mut Value, name: &str, new: Value) {
-        let object = lead.as_object_mut().expect("object");
-        if new.is_null() {
-            object.remove(name);
-        } else {
-            object.insert(name.to_owned(), new);
-        }
-    }
-
     fn errors_of(lead: &Value) -> Vec<FieldError> {
-        match parse(lead) {
-            Ok(_) => vec![],
-            Err(errors) => errors.into_vec(),
-        }
+        errors(parse(lead))
     }
 
     /// One row per rule of seed 002: (what, changes to the valid lead, expected (field, code, message)).

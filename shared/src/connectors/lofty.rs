@@ -393,37 +393,29 @@ pub fn next(
     response: &BuyerResponse,
     now: DateTime<Utc>,
 ) -> Next {
+    let send = |built: Result<BuyerRequest, BuildError>| match built {
+        Ok(request) => Next::Send(request),
+        Err(error) => Next::Done(Outcome::failed("build_failed", error.0)),
+    };
     let step = step_of(request);
     if step == Step::Note && response.status == 404 {
         // The contact the lookup found is gone (deleted or merged since): create the lead after all.
-        return match create(context) {
-            Ok(request) => Next::Send(request),
-            Err(error) => Next::Done(Outcome::failed("build_failed", error.0)),
-        };
+        return send(create(context));
     }
     if let Some(outcome) = failure(response, now) {
         return Next::Done(outcome);
     }
     match step {
-        Step::Lookup => {
-            let built = match found_lead_id(&response.body) {
-                Some(id) => note(context, &id),
-                None => create(context),
-            };
-            match built {
-                Ok(request) => Next::Send(request),
-                Err(error) => Next::Done(Outcome::failed("build_failed", error.0)),
-            }
-        }
-        // The existing contact's id is the reference.
+        Step::Lookup => send(match found_lead_id(&response.body) {
+            Some(id) => note(context, &id),
+            None => create(context),
+        }),
+        // The existing contact's id (an int64, see `found_lead_id`) is the reference.
         Step::Note => Next::Done(Outcome::Accepted {
             buyer_ref: serde_json::from_slice::<Value>(&request.body)
                 .ok()
-                .and_then(|body| match &body["leadId"] {
-                    Value::Number(n) => Some(n.to_string()),
-                    Value::String(s) => Some(s.clone()),
-                    _ => None,
-                }),
+                .and_then(|body| body["leadId"].as_i64())
+                .map(|id| id.to_string()),
         }),
         Step::Create => Next::Done(Outcome::Accepted {
             buyer_ref: answered_id(&response.body),

@@ -112,6 +112,25 @@ fn source(lead: &LeadRecord) -> Value {
     json!({"leadId": lead.id.as_str(), "vertical": lead.vertical.as_str()})
 }
 
+/// Sonar's borrower from the contact object at `at` (`/borrower` of a mortgage, `/contactInfo` of a HELOC
+/// lead): first and last name and email required, phone when given.
+fn borrower(fields: &LeadFields, at: &str) -> Result<Value, BuildError> {
+    let mut borrower = Map::new();
+    for name in ["firstName", "lastName", "email"] {
+        put_text(
+            &mut borrower,
+            name,
+            Some(fields.text(&format!("{at}/{name}"))?),
+        );
+    }
+    put_text(
+        &mut borrower,
+        "phone",
+        fields.optional_text(&format!("{at}/phone")),
+    );
+    Ok(Value::Object(borrower))
+}
+
 fn from_mortgage(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildError> {
     let purpose = fields.text("/purpose")?;
     if !PURPOSES.contains(&purpose) {
@@ -119,27 +138,7 @@ fn from_mortgage(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildE
             "the stored lead's `purpose` is not one of Sonar's loan purposes".into(),
         ));
     }
-    let mut borrower = Map::new();
-    put_text(
-        &mut borrower,
-        "firstName",
-        Some(fields.text("/borrower/firstName")?),
-    );
-    put_text(
-        &mut borrower,
-        "lastName",
-        Some(fields.text("/borrower/lastName")?),
-    );
-    put_text(
-        &mut borrower,
-        "email",
-        Some(fields.text("/borrower/email")?),
-    );
-    put_text(
-        &mut borrower,
-        "phone",
-        fields.optional_text("/borrower/phone"),
-    );
+    let borrower = borrower(fields, "/borrower")?;
     let mut property = Map::new();
     put_text(&mut property, "city", Some(fields.text("/property/city")?));
     put_text(
@@ -151,7 +150,7 @@ fn from_mortgage(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildE
     put(&mut property, "value", fields.optional("/property/value"));
     let mut body = Map::new();
     put_text(&mut body, "purpose", Some(purpose));
-    body.insert("borrower".into(), Value::Object(borrower));
+    body.insert("borrower".into(), borrower);
     body.insert("property".into(), Value::Object(property));
     put(&mut body, "loanAmount", fields.optional("/loanAmount"));
     put_text(&mut body, "creditBand", fields.optional_text("/creditBand"));
@@ -160,27 +159,7 @@ fn from_mortgage(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildE
 }
 
 fn from_heloc(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildError> {
-    let mut borrower = Map::new();
-    put_text(
-        &mut borrower,
-        "firstName",
-        Some(fields.text("/contactInfo/firstName")?),
-    );
-    put_text(
-        &mut borrower,
-        "lastName",
-        Some(fields.text("/contactInfo/lastName")?),
-    );
-    put_text(
-        &mut borrower,
-        "email",
-        Some(fields.text("/contactInfo/email")?),
-    );
-    put_text(
-        &mut borrower,
-        "phone",
-        fields.optional_text("/contactInfo/phone"),
-    );
+    let borrower = borrower(fields, "/contactInfo")?;
     let mut property = Map::new();
     put_text(
         &mut property,
@@ -192,7 +171,7 @@ fn from_heloc(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildErro
     put_text(&mut property, "zip", fields.optional_text("/address/zip"));
     let mut body = Map::new();
     put_text(&mut body, "purpose", Some(HELOC_PURPOSE));
-    body.insert("borrower".into(), Value::Object(borrower));
+    body.insert("borrower".into(), borrower);
     body.insert("property".into(), Value::Object(property));
     body.insert("source".into(), source(lead));
     Ok(Value::Object(body))

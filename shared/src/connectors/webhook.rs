@@ -133,6 +133,7 @@ mod tests {
 
     use super::*;
     use crate::config::{ConnectorKind, Destination, Secret};
+    use crate::connectors::test_support::response;
     use crate::lead::{LeadId, LeadRecord};
     use crate::verticals::Vertical;
 
@@ -150,18 +151,6 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
-        }
-    }
-
-    fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> BuyerResponse {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).expect("header"));
-        }
-        BuyerResponse {
-            status,
-            headers: map,
-            body: bytes::Bytes::from(body.to_owned()),
         }
     }
 

@@ -116,19 +116,18 @@ pub const PROPERTY_READ_ONLY: [&str; 11] = [
     "listingStatus",
 ];
 
-/// `LeadRequest`'s free-text qualification fields (6.44; the seed gives them as plain strings, e.g. `fthb`
-/// "first time home buyer", `preQual` "Pre-qual"): accepted as given (trimmed, at most 255 characters) and
-/// passed on to Lofty.
-pub const QUALIFICATION_FIELDS: [&str; 9] = [
-    "buyHouse",
-    "fthb",
-    "houseToSell",
-    "language",
-    "mortgage",
-    "preQual",
-    "referredBy",
-    "withBuyerAgent",
-    "withListingAgent",
+/// `LeadRequest`'s free-text qualification fields with the seed's descriptions (6.44; plain strings):
+/// accepted as given (trimmed, at most 255 characters) and passed on to Lofty.
+pub const QUALIFICATION_FIELDS: [(&str, &str); 9] = [
+    ("buyHouse", "Buy a house"),
+    ("fthb", "First time home buyer"),
+    ("houseToSell", "House to sell"),
+    ("language", "The lead's abbreviated language"),
+    ("mortgage", "Mortgage"),
+    ("preQual", "Pre-qual"),
+    ("referredBy", "The referee of the lead"),
+    ("withBuyerAgent", "With buyer agent"),
+    ("withListingAgent", "With listing agent"),
 ];
 
 const ROUTING_MESSAGE: &str =
@@ -608,25 +607,13 @@ pub fn schema() -> Value {
             "property": property_schema()
         }
     });
-    let properties = schema["properties"].as_object_mut().expect("an object");
-    for (name, description) in QUALIFICATION_FIELDS.iter().zip(QUALIFICATION_DESCRIPTIONS) {
-        properties.insert((*name).to_owned(), text_schema(MAX_TEXT_LEN, description));
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        for (name, description) in QUALIFICATION_FIELDS {
+            properties.insert(name.to_owned(), text_schema(MAX_TEXT_LEN, description));
+        }
     }
     schema
 }
-
-/// The seed's descriptions of [`QUALIFICATION_FIELDS`], in the same order.
-const QUALIFICATION_DESCRIPTIONS: [&str; 9] = [
-    "Buy a house",
-    "First time home buyer",
-    "House to sell",
-    "The lead's abbreviated language",
-    "Mortgage",
-    "Pre-qual",
-    "The referee of the lead",
-    "With buyer agent",
-    "With listing agent",
-];
 
 /// A valid real-estate lead with every field present.
 pub fn example() -> Value {
@@ -697,7 +684,7 @@ pub fn example() -> Value {
         "No",
         "No",
     ];
-    for (name, value) in QUALIFICATION_FIELDS.iter().zip(qualification) {
+    for ((name, _), value) in QUALIFICATION_FIELDS.iter().zip(qualification) {
         example[*name] = json!(value);
     }
     example
@@ -1056,7 +1043,7 @@ fn parse_on(value: &Value, today: NaiveDate) -> Result<RealEstateLead, FieldErro
     let cannot_email = root.boolean("cannotEmail", false, &mut errors);
     let cannot_text = root.boolean("cannotText", false, &mut errors);
     let mut qualification = BTreeMap::new();
-    for name in QUALIFICATION_FIELDS {
+    for (name, _) in QUALIFICATION_FIELDS {
         if let Some(text) = root.string(name, false, MAX_TEXT_LEN, &mut errors) {
             qualification.insert(name, text);
         }
@@ -1974,7 +1961,7 @@ mod tests {
                 vec![(name, "unknown_field")],
             ));
         }
-        for name in QUALIFICATION_FIELDS {
+        for (name, _) in QUALIFICATION_FIELDS {
             rows.push((
                 format!("qualification field {name} is a string"),
                 vec![(name, json!(true))],

@@ -19,7 +19,7 @@ use leadhub::config::Config;
 use leadhub::delivery::settle_update;
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::now;
-use leadhub::lead::{DeliveryStatus, EventKind, LeadRecord, LeadStatus, TimelineEvent};
+use leadhub::lead::{DeliveryStatus, EventKind, TimelineEvent};
 use leadhub::store::{LeadStore, LeadUpdate, UpdateOutcome};
 use leadhub::verticals::FieldError;
 use serde_json::json;
@@ -95,7 +95,12 @@ impl Callback {
             .as_deref()
             .map(|r| r.chars().filter(|c| !c.is_control()).take(500).collect());
 
-        let mut lead = self.read(&lead_id).await?;
+        let mut lead = self
+            .store
+            .get_lead(&lead_id)
+            .await
+            .map_err(|error| self.unavailable(&lead_id, &error))?
+            .ok_or_else(|| Problem::not_found("the lead no longer exists"))?;
         match lead.deliveries.get(destination).map(|state| state.status) {
             Some(DeliveryStatus::Accepted) => {}
             Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
@@ -115,15 +120,16 @@ impl Callback {
             }
         }
         let now = now();
-        if lead.status == LeadStatus::Routing {
-            // Dispatch recorded the acceptance but has not settled the lead yet: settle it here.
-            if let Some(update) = settle_update(&lead, now) {
-                self.store
-                    .update_lead(&lead_id, &update)
-                    .await
-                    .map_err(|error| self.unavailable(&lead_id, &error))?;
-            }
-            lead = self.read(&lead_id).await?;
+        // Dispatch recorded the acceptance but has not settled the lead yet: settle it here (or find it
+        // settled by whoever got there first).
+        if let Some(update) = settle_update(&lead, now) {
+            lead = match self.store.update_lead(&lead_id, &update).await {
+                Ok(UpdateOutcome::Applied(lead) | UpdateOutcome::Conflict(lead)) => lead,
+                Ok(UpdateOutcome::NotFound) => {
+                    return Err(Problem::not_found("the lead no longer exists"))
+                }
+                Err(error) => return Err(self.unavailable(&lead_id, &error)),
+            };
         }
         if verdict.verdict == Verdict::Contacted
             && lead
@@ -193,14 +199,6 @@ impl Callback {
             Ok(UpdateOutcome::NotFound) => Err(Problem::not_found("the lead no longer exists")),
             Err(error) => Err(self.unavailable(&lead_id, &error)),
         }
-    }
-
-    async fn read(&self, lead_id: &leadhub::lead::LeadId) -> Result<LeadRecord, Problem> {
-        self.store
-            .get_lead(lead_id)
-            .await
-            .map_err(|error| self.unavailable(lead_id, &error))?
-            .ok_or_else(|| Problem::not_found("the lead no longer exists"))
     }
 
     /// The store could not be reached: the buyer should retry (its verdict is not recorded).

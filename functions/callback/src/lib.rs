@@ -13,8 +13,7 @@
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
-use leadhub::callbacks::Verdict;
-use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
+use leadhub::callbacks::{parse_verdict, verify_token, Verdict, VerdictBody, VerdictError};
 use leadhub::config::Config;
 use leadhub::delivery::settle_update;
 use leadhub::http::{is_json, json_response, segments, Problem};

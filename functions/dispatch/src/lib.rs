@@ -17,7 +17,9 @@ use leadhub::callbacks;
 use leadhub::config::{Config, Destination};
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{retry_delay, settle_update, DispatchJob, Outcome};
-use leadhub::lead::{DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, TimelineEvent};
+use leadhub::lead::{
+    later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, TimelineEvent,
+};
 use leadhub::queue::{JobQueue, MAX_DELAY};
 use leadhub::store::{DeliveryExpect, LeadStore, LeadUpdate, UpdateOutcome};
 
@@ -45,16 +47,6 @@ pub fn http_client() -> reqwest::Client {
         .user_agent("leadhub/0.1")
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
-}
-
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
-/// `now + duration`, saturating instead of overflowing.
-fn later(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
-    now.checked_add_signed(to_chrono(duration))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn to_std(duration: chrono::Duration) -> Duration {

@@ -16,7 +16,7 @@ use leadhub::http::{
     authenticate, is_json, json_response, segments, Problem, MAX_BODY_BYTES,
     MAX_IDEMPOTENCY_KEY_LEN,
 };
-use leadhub::lead::now;
+use leadhub::lead::{later, now};
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, StoreError};
@@ -60,10 +60,6 @@ fn openapi() -> Response<String> {
         http::HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
 impl Ingest {
@@ -149,7 +145,7 @@ impl Ingest {
             vertical,
             parsed.lead,
             now,
-            Some(now + to_chrono(self.config.lead_retention)),
+            Some(later(now, self.config.lead_retention)),
         );
         lead.original = Some(parsed.original);
         // An SSN is for screening only: kept as a keyed hash, never as itself.
@@ -163,8 +159,8 @@ impl Ingest {
             key,
             lead_id: lead_id.clone(),
             created_at: now,
-            in_flight_until: now + to_chrono(self.config.idempotency_in_flight),
-            expires_at: now + to_chrono(self.config.idempotency_ttl),
+            in_flight_until: later(now, self.config.idempotency_in_flight),
+            expires_at: later(now, self.config.idempotency_ttl),
         });
 
         match self.store.create_lead(&lead, idempotency.as_ref()).await {

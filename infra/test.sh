@@ -13,6 +13,7 @@
 #   PYTHON=python3.11       interpreter used to create .venv (default: python3)
 #   LEADHUB_SAM_BUILD=1     run `sam build --parameter-overrides Architecture=x86_64` too (default 1 when CI=true)
 #   LEADHUB_SKIP_CARGO=1    skip fmt/clippy/test (template-only iteration)
+#   LEADHUB_LAMBDA_WATCH=0  skip the cargo lambda watch + pump check on moto
 #   CI=true                 same behaviour; nothing here ever prompts (stdin is closed for tools)
 
 set -euo pipefail
@@ -286,6 +287,19 @@ EOF
         --exclude-checks positive_data_acceptance,use_after_free,ensure_resource_availability,object_level_authorization \
         --max-examples "${LEADHUB_SCHEMATHESIS_EXAMPLES:-100}" --seed 20261121 --generation-database none
     stop_local
+fi
+
+# ------------------------------------------------------------------ (d3) cargo lambda watch + pump on moto
+# The README's "cargo lambda watch" section, run: the four functions under `cargo lambda watch`, fed by
+# `leadhub-admin pump` (Lambda's event source mappings, locally), on moto; a lead ends delivered at the
+# sandbox webhook buyer and a poisoned message ends in the dead-letter queue (infra/lambda_watch_check.py).
+if [[ "${LEADHUB_SKIP_CARGO:-0}" == "1" || "${LEADHUB_LAMBDA_WATCH:-1}" == "0" ]]; then
+    skip_step "cargo lambda watch + pump on moto (LEADHUB_LAMBDA_WATCH=0 or LEADHUB_SKIP_CARGO=1)"
+else
+    step "cargo lambda watch + leadhub-admin pump on moto: a lead delivered, a poisoned message dead-lettered"
+    run cargo build -p leadhub-admin -p leadhub-sandbox -p leadhub-local
+    run "$VENV/bin/python" "$ROOT/infra/lambda_watch_check.py" --moto "http://127.0.0.1:$MOTO_PORT" \
+        --bin "$ROOT/target/debug" --work "$WORK/lambda-watch"
 fi
 
 # ------------------------------------------------------------------ (e) template

@@ -1,21 +1,71 @@
-//! `leadhub-admin`: operator commands.
+//! `leadhub-admin`: operator commands (`leadhub-admin --help` lists them).
 //!
-//! ```text
-//! leadhub-admin partner-secret                 issue a partner secret and print its stored hash
-//! leadhub-admin hash-secret SECRET             the stored hash of an existing secret
-//! leadhub-admin config check FILE              check a configuration (secrets resolved from the environment)
-//! leadhub-admin config put FILE TABLE          check it, then store it as the table's active configuration
-//! leadhub-admin bootstrap PREFIX               create PREFIX-leads and the PREFIX-validate / PREFIX-dispatch
-//!                                              queues (with dead-letter queues) and print their env variables
-//! ```
 //! AWS commands use the SDK's usual settings (`AWS_ENDPOINT_URL` for moto, `AWS_REGION`, credentials).
 
-use anyhow::{bail, Context};
+mod pump;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 use leadhub::config::{Config, Env};
 use leadhub::crypto::SecretHash;
 use leadhub::store::LeadStore;
 
-const USAGE: &str = "usage: leadhub-admin partner-secret | hash-secret SECRET | config check FILE | config put FILE TABLE | bootstrap PREFIX";
+#[derive(Parser)]
+#[command(name = "leadhub-admin", about = "leadhub operator commands", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Issue a partner secret and print its stored hash.
+    PartnerSecret,
+    /// The stored hash of an existing secret.
+    HashSecret { secret: String },
+    /// Check or store the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Create (or reuse) PREFIX-leads and the PREFIX-validate / PREFIX-dispatch queues with their
+    /// dead-letter queues, and print their environment variables.
+    Bootstrap {
+        prefix: String,
+        /// Visibility timeout of both queues in seconds (default: the template's, 180 for validate and
+        /// 360 for dispatch).
+        #[arg(long)]
+        visibility_timeout: Option<u32>,
+        /// Receives before a message moves to its dead-letter queue (the template's is 5).
+        #[arg(long, default_value_t = 5)]
+        max_receive_count: u32,
+    },
+    /// Play Lambda's event source mappings locally: poll the validate and dispatch queues and invoke the
+    /// functions through `cargo lambda watch` with SQS events, deleting what did not fail.
+    Pump {
+        /// The validate queue (bootstrap exports LEADHUB_VALIDATE_QUEUE_URL).
+        #[arg(long, env = "LEADHUB_VALIDATE_QUEUE_URL")]
+        validate_queue: String,
+        /// The dispatch queue (bootstrap exports LEADHUB_DISPATCH_QUEUE_URL).
+        #[arg(long, env = "LEADHUB_DISPATCH_QUEUE_URL")]
+        dispatch_queue: String,
+        /// Where `cargo lambda watch` serves the Lambda invoke API.
+        #[arg(long, default_value = "http://127.0.0.1:9000")]
+        invoke_url: String,
+        /// How long one invocation may take, in seconds (the first one waits for cargo lambda to build
+        /// the function).
+        #[arg(long, default_value_t = 900)]
+        invoke_timeout: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file (secrets resolved from the environment).
+    Check { file: String },
+    /// Check it, then store it as the table's active configuration.
+    Put { file: String, table: String },
+}
 
 fn check(path: &str) -> anyhow::Result<String> {
     let document = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
@@ -34,10 +84,8 @@ async fn sdk() -> aws_config::SdkConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["partner-secret"] => {
+    match Cli::parse().command {
+        Command::PartnerSecret => {
             let bytes: [u8; 24] = rand::random();
             let secret = format!("sk_{}", hex::encode(bytes));
             println!("secret (give to the partner, then forget): {secret}");
@@ -46,44 +94,71 @@ async fn main() -> anyhow::Result<()> {
                 SecretHash::of(&secret).to_stored()
             );
         }
-        ["hash-secret", secret] => println!("{}", SecretHash::of(secret).to_stored()),
-        ["config", "check", path] => {
-            check(path)?;
+        Command::HashSecret { secret } => println!("{}", SecretHash::of(&secret).to_stored()),
+        Command::Config(ConfigCommand::Check { file }) => {
+            check(&file)?;
         }
-        ["config", "put", path, table] => {
-            let document = check(path)?;
+        Command::Config(ConfigCommand::Put { file, table }) => {
+            let document = check(&file)?;
             let store = leadhub::store::dynamodb::DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk().await),
-                *table,
+                &table,
             );
             store.put_config_document(&document).await?;
             println!("stored as the active configuration of table {table}");
         }
-        ["bootstrap", prefix] => {
+        Command::Bootstrap {
+            prefix,
+            visibility_timeout,
+            max_receive_count,
+        } => {
             let sdk = sdk().await;
             let table = format!("{prefix}-leads");
             leadhub::store::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
                 .await?;
             let sqs = aws_sdk_sqs::Client::new(&sdk);
+            // The template's visibility timeouts: six times each consumer's Lambda timeout.
             let (validate, _) = leadhub::queue::sqs::create_queue_with_dead_letter(
                 &sqs,
                 &format!("{prefix}-validate"),
-                180,
-                5,
+                visibility_timeout.unwrap_or(180),
+                max_receive_count,
             )
             .await?;
             let (dispatch, _) = leadhub::queue::sqs::create_queue_with_dead_letter(
                 &sqs,
                 &format!("{prefix}-dispatch"),
-                180,
-                5,
+                visibility_timeout.unwrap_or(360),
+                max_receive_count,
             )
             .await?;
             println!("export LEADHUB_TABLE={table}");
             println!("export LEADHUB_VALIDATE_QUEUE_URL={validate}");
             println!("export LEADHUB_DISPATCH_QUEUE_URL={dispatch}");
         }
-        _ => bail!(USAGE),
+        Command::Pump {
+            validate_queue,
+            dispatch_queue,
+            invoke_url,
+            invoke_timeout,
+        } => {
+            let sdk = sdk().await;
+            let region = sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let invoker = pump::Invoker::new(&invoke_url, Duration::from_secs(invoke_timeout))?;
+            pump::run(
+                aws_sdk_sqs::Client::new(&sdk),
+                region,
+                invoker,
+                vec![
+                    pump::Mapping::new(pump::VALIDATE, validate_queue),
+                    pump::Mapping::new(pump::DISPATCH, dispatch_queue),
+                ],
+            )
+            .await?;
+        }
     }
     Ok(())
 }

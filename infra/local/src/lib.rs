@@ -40,8 +40,10 @@ use validate::Validate;
 pub enum Backend {
     /// Embedded store and queues: nothing to install.
     Memory,
-    /// DynamoDB and SQS through the AWS SDK at this endpoint (moto on loopback in tests). A fresh table
-    /// and queues named after `prefix` are created.
+    /// DynamoDB and SQS through the AWS SDK at this endpoint (moto on loopback). The table
+    /// `{prefix}-leads` and the queues `{prefix}-validate` and `{prefix}-dispatch` (with dead-letter queues)
+    /// are created, or reused when they exist. Credentials and region are the SDK's usual ones; where none
+    /// are set (a local emulator needs none), dummy ones and `us-east-1` are used.
     Aws { endpoint: String, prefix: String },
 }
 
@@ -70,6 +72,10 @@ pub struct Options {
     pub other_partners: Vec<(String, String, String)>,
     /// How long a replayed `Idempotency-Key` answers 409 while the first request may be in flight.
     pub idempotency_in_flight_secs: u32,
+    /// The operator's own configuration document instead of the demo one: no demo partner, buyers or
+    /// sandboxes are started, its destinations' URLs are used as given, `env:` references are read from the
+    /// environment, and `hub.public_base_url` becomes the stack's own address (so buyers' callbacks reach it).
+    pub config_document: Option<String>,
 }
 
 impl Default for Options {
@@ -89,6 +95,7 @@ impl Default for Options {
             max_receive_count: 5,
             other_partners: Vec::new(),
             idempotency_in_flight_secs: 10,
+            config_document: None,
         }
     }
 }
@@ -238,7 +245,7 @@ pub struct Stack {
     pub dispatch: Arc<Dispatch>,
     pub callback: Arc<Callback>,
     /// The sandbox buyers by destination id, with their servers.
-    pub buyers: BTreeMap<String, (WebhookBuyer, Running)>,
+    pub buyers: Buyers,
     /// The seed APIs' sandboxes, when started.
     pub sandboxes: Option<SeedSandboxes>,
     tasks: Vec<JoinHandle<()>>,
@@ -321,10 +328,25 @@ async fn aws_backend(
     prefix: &str,
     options: &Options,
 ) -> anyhow::Result<(Arc<dyn LeadStore>, Arc<dyn JobQueue>, Arc<dyn JobQueue>)> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await;
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none()
+    {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "leadhub-local",
+        ));
+    }
+    let mut sdk = loader.load().await;
+    if sdk.region().is_none() {
+        sdk = sdk
+            .into_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+    }
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let table = format!("{prefix}-leads");
@@ -358,13 +380,13 @@ async fn aws_backend(
     ))
 }
 
-/// Start everything.
-pub async fn start(options: Options) -> anyhow::Result<Stack> {
-    let listener = tokio::net::TcpListener::bind(options.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.addr))?;
-    let addr = listener.local_addr()?;
+type Buyers = BTreeMap<String, (WebhookBuyer, Running)>;
 
+/// The demo: sandbox buyers, each with its own signing secret, the seed sandboxes, and their configuration.
+async fn demo(
+    options: &Options,
+    addr: SocketAddr,
+) -> anyhow::Result<(Config, Buyers, Option<SeedSandboxes>)> {
     // Sandbox buyers, each with its own signing secret.
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     secrets.insert("LEADHUB_HASH_KEY".into(), random_secret("hk_"));
@@ -383,16 +405,38 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         destinations.push((id.clone(), running.url("/hook"), variable));
         buyers.insert(id.clone(), (buyer, running));
     }
-    let mut document = demo_config(&options, &destinations, &format!("http://{addr}"));
+    let mut document = demo_config(options, &destinations, &format!("http://{addr}"));
     let sandboxes = if options.seed_sandboxes {
-        let (sandboxes, destinations) = start_seed_sandboxes(&options, &mut secrets).await?;
+        let (sandboxes, destinations) = start_seed_sandboxes(options, &mut secrets).await?;
         document.push_str(&destinations);
         Some(sandboxes)
     } else {
         None
     };
-    let config =
-        Arc::new(Config::from_toml(&document, &secrets).context("the demo configuration")?);
+    let config = Config::from_toml(&document, &secrets).context("the demo configuration")?;
+    Ok((config, buyers, sandboxes))
+}
+
+/// Start everything.
+pub async fn start(options: Options) -> anyhow::Result<Stack> {
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let addr = listener.local_addr()?;
+
+    let (config, buyers, sandboxes) = match &options.config_document {
+        Some(document) => {
+            let config = Config::from_toml(document, &leadhub::config::Env)
+                .context("the configuration file")?
+                .with_public_base_url(&format!("http://{addr}"))
+                .context("the stack's own address")?;
+            (Arc::new(config), BTreeMap::new(), None)
+        }
+        None => {
+            let (config, buyers, sandboxes) = demo(&options, addr).await?;
+            (Arc::new(config), buyers, sandboxes)
+        }
+    };
 
     let mut dead_letters = Vec::new();
     let (store, validate_queue, dispatch_queue): (

@@ -1,55 +1,131 @@
-//! `leadhub-local`: the whole pipeline on one machine. See README.md.
+//! `leadhub-local`: the whole pipeline on one machine (`leadhub-local --help`). See README.md.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use leadhub_local::{start, Options};
+use clap::{Parser, ValueEnum};
+use leadhub_local::{start, Backend, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "leadhub-local",
+    version,
+    about = "The whole leadhub pipeline in one process: ingest, validate, dispatch and callback, sandbox \
+             buyers and a demo configuration",
+    after_help = "Without --config the demo runs: one partner (its key and secret are printed), and each \
+                  vertical routed to a sandbox of its seed's buyer API on loopback."
+)]
+struct Cli {
+    /// Where the partner API (and buyers' callbacks) listen.
+    #[arg(long, env = "LEADHUB_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Run on this configuration document instead of the demo: its partners and destinations, their URLs
+    /// as given (loopback allowed), `env:` references read from the environment.
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Where state lives: the embedded store and queues, or DynamoDB and SQS (with --endpoint).
+    #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
+    backend: BackendKind,
+    /// The AWS API endpoint for --backend aws, e.g. moto's http://127.0.0.1:5000.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    endpoint: Option<String>,
+    /// Names of the table and queues for --backend aws: PREFIX-leads, PREFIX-validate, PREFIX-dispatch
+    /// (created, or reused when they exist).
+    #[arg(long, default_value = "leadhub-local")]
+    prefix: String,
+    /// The demo partner's key id.
+    #[arg(long, env = "LEADHUB_DEMO_KEY", default_value = "pk_demo")]
+    demo_key: String,
+    /// The demo partner's secret (random when not given).
+    #[arg(long, env = "LEADHUB_DEMO_SECRET", hide_env_values = true)]
+    demo_secret: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    Memory,
+    Aws,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     leadhub::telemetry::init_text();
-    let mut options = Options::default();
-    if let Ok(addr) = std::env::var("LEADHUB_ADDR") {
-        options.addr = addr.parse::<SocketAddr>().with_context(|| {
-            format!("LEADHUB_ADDR must be host:port, like 127.0.0.1:3000 (got {addr})")
-        })?;
-    }
-    if let Some(key) = std::env::var("LEADHUB_DEMO_KEY")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        options.demo_key = key;
-    }
-    if let Some(secret) = std::env::var("LEADHUB_DEMO_SECRET")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
+    let mut options = Options {
+        addr: cli.addr,
+        ..Options::default()
+    };
+    options.demo_key = cli.demo_key;
+    if let Some(secret) = cli.demo_secret.filter(|s| !s.is_empty()) {
         options.demo_secret = secret;
     }
-    let stack = start(options.clone()).await?;
-    let mut buyers: Vec<String> = stack
-        .buyers
-        .iter()
-        .map(|(id, (_, running))| format!("  {id:<18} {} (webhook)", running.url("/hook")))
-        .collect();
-    if let Some(sandboxes) = &stack.sandboxes {
-        for (id, running) in sandboxes.servers() {
-            buyers.push(format!("  {id:<18} {}", running.url("")));
-        }
+    options.backend = match cli.backend {
+        BackendKind::Memory => Backend::Memory,
+        BackendKind::Aws => Backend::Aws {
+            endpoint: cli
+                .endpoint
+                .context("--backend aws needs --endpoint URL (or AWS_ENDPOINT_URL)")?,
+            prefix: cli.prefix.clone(),
+        },
+    };
+    if let Some(path) = &cli.config {
+        options.config_document = Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --config {path}"))?,
+        );
     }
-    println!(
-        "\nleadhub-local is running (embedded store and queues)\n\n\
-         partner API   http://{addr}\n\
-         partner key   {key}\n\
-         secret        {secret}\n\
-         sandbox buyers (heloc -> heloc-lender, mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
-         try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
-         --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
-        addr = stack.addr,
-        key = options.demo_key,
-        secret = options.demo_secret,
-        buyers = buyers.join("\n"),
-    );
+    // On AWS APIs, messages wait out their visibility timeout before they are handed out again.
+    if matches!(options.backend, Backend::Aws { .. }) {
+        options.visibility_timeout = std::time::Duration::from_secs(30);
+    }
+    let stack = start(options.clone()).await?;
+    let backend = match &options.backend {
+        Backend::Memory => "embedded store and queues".to_owned(),
+        Backend::Aws { endpoint, prefix } => {
+            format!("DynamoDB {prefix}-leads and SQS {prefix}-validate/-dispatch at {endpoint}")
+        }
+    };
+    if let Some(path) = &cli.config {
+        let destinations: Vec<String> = stack
+            .config
+            .destinations
+            .iter()
+            .map(|d| format!("  {:<18} {} ({})", d.id, d.url, d.kind))
+            .collect();
+        println!(
+            "\nleadhub-local is running ({backend})\n\n\
+             configuration {path}: {partners} partners\n\
+             partner API   http://{addr}\n\
+             destinations:\n{destinations}\n",
+            partners = stack.config.partners.len(),
+            addr = stack.addr,
+            destinations = destinations.join("\n"),
+        );
+    } else {
+        let mut buyers: Vec<String> = stack
+            .buyers
+            .iter()
+            .map(|(id, (_, running))| format!("  {id:<18} {} (webhook)", running.url("/hook")))
+            .collect();
+        if let Some(sandboxes) = &stack.sandboxes {
+            for (id, running) in sandboxes.servers() {
+                buyers.push(format!("  {id:<18} {}", running.url("")));
+            }
+        }
+        println!(
+            "\nleadhub-local is running ({backend})\n\n\
+             partner API   http://{addr}\n\
+             partner key   {key}\n\
+             secret        {secret}\n\
+             sandbox buyers (heloc -> heloc-lender, mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
+             try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
+             --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
+            addr = stack.addr,
+            key = options.demo_key,
+            secret = options.demo_secret,
+            buyers = buyers.join("\n"),
+        );
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -154,9 +154,12 @@ impl Emulator for WebhookBuyer {
 }
 
 async fn hook(State(buyer): State<WebhookBuyer>, body: Bytes) -> Response {
-    if serde_json::from_slice::<Value>(&body).is_err() {
+    let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
         return script::message(StatusCode::BAD_REQUEST, "body is not JSON");
-    }
+    };
     let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+    // The lead id only: the rest of the body is the consumer's personal data.
+    let lead_id = payload["data"]["leadId"].as_str().unwrap_or("?");
+    tracing::info!(lead_id, answer = %format!("wh-{n}"), "webhook delivery accepted");
     (StatusCode::OK, Json(json!({"id": format!("wh-{n}")}))).into_response()
 }

@@ -1,0 +1,69 @@
+//! `leadhub-sandbox`: a sandbox buyer on its own, for runs outside the local stack (the functions under
+//! `cargo lambda watch`, say).
+//!
+//! ```text
+//! leadhub-sandbox webhook [--addr 127.0.0.1:9100]
+//! ```
+//! The webhook buyer takes `POST /hook` signed with the secret in `LEADHUB_WEBHOOK_SECRET` (`whsec_...`),
+//! logs one line per delivery (webhook id, lead id, answer) and lists them at `GET /_sandbox/received`.
+//! It serves on loopback only.
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use leadhub::webhooks::WebhookSecret;
+use leadhub_sandbox::webhook::WebhookBuyer;
+
+#[derive(Parser)]
+#[command(
+    name = "leadhub-sandbox",
+    about = "a sandbox buyer on loopback",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    buyer: Buyer,
+}
+
+#[derive(Subcommand)]
+enum Buyer {
+    /// The hub's own signed webhook (Standard Webhooks), secret from LEADHUB_WEBHOOK_SECRET.
+    Webhook {
+        /// Where to listen (loopback only).
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        addr: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    leadhub::telemetry::init_text();
+    match Cli::parse().buyer {
+        Buyer::Webhook { addr } => {
+            if !addr.ip().is_loopback() {
+                bail!("--addr must be a loopback address (got {addr})");
+            }
+            let secret = std::env::var("LEADHUB_WEBHOOK_SECRET").context(
+                "set LEADHUB_WEBHOOK_SECRET to the destination's signing secret (whsec_...)",
+            )?;
+            let secret = WebhookSecret::parse(&secret)
+                .map_err(|problem| anyhow::anyhow!("LEADHUB_WEBHOOK_SECRET: {problem}"))?;
+            let buyer = WebhookBuyer::new(secret);
+            let running = buyer
+                .start(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!(
+                "webhook buyer at {} (deliveries: GET {})",
+                running.url(leadhub_sandbox::webhook::PATH),
+                running.url("/_sandbox/received")
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            println!("stopping");
+        }
+    }
+    Ok(())
+}

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RetryPolicy;
-use crate::lead::{DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent};
-use crate::store::LeadUpdate;
+use crate::lead::LeadId;
 
 /// A message on the validate queue: screen this lead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,41 +81,6 @@ impl Outcome {
             reason: reason.into(),
         }
     }
-}
-
-/// The change that settles a routing lead: `delivered` once a buyer took it, `unsold` once every delivery is
-/// decided without one; `None` while it is not routing or a delivery is still open. Conditional on the lead
-/// still being `routing`, so whoever settles first wins and the others change nothing.
-pub fn settle_update(lead: &LeadRecord, now: DateTime<Utc>) -> Option<LeadUpdate> {
-    if lead.status != LeadStatus::Routing {
-        return None;
-    }
-    let accepted: Vec<&str> = lead
-        .deliveries
-        .iter()
-        .filter(|(_, state)| state.status == DeliveryStatus::Accepted)
-        .map(|(destination, _)| destination.as_str())
-        .collect();
-    let update = if !accepted.is_empty() {
-        LeadUpdate::new(now).status(LeadStatus::Delivered).event(
-            TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
-                .reason("delivered", format!("taken by: {}", accepted.join(", "))),
-        )
-    } else if lead
-        .deliveries
-        .values()
-        .all(|state| state.status.is_final())
-    {
-        LeadUpdate::new(now).status(LeadStatus::Unsold).event(
-            TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold).reason(
-                "no_buyer_took_it",
-                "every buyer declined the lead or could not be reached",
-            ),
-        )
-    } else {
-        return None;
-    };
-    Some(update.expect(&[LeadStatus::Routing]))
 }
 
 /// The longest a buyer's Retry-After or rate-limit reset is waited for.

@@ -13,18 +13,17 @@
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
-use leadhub::callbacks::{parse_verdict, verify_token, Verdict, VerdictBody, VerdictError};
+use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
 use leadhub::config::Config;
-use leadhub::delivery::settle_update;
 use leadhub::http::{is_json, json_response, segments, Problem};
-use leadhub::lead::now;
-use leadhub::lead::{DeliveryStatus, EventKind, TimelineEvent};
-use leadhub::store::{LeadStore, LeadUpdate, UpdateOutcome};
+use leadhub::lead::{now, LeadId, LeadRecord, LeadStatus};
+use leadhub::lifecycle::{self, VerdictDecision};
+use leadhub::store::{LeadStore, UpdateOutcome};
 use leadhub::verticals::FieldError;
 use serde_json::json;
 
 /// The most `contacted` verdicts recorded on one lead.
-pub const MAX_CONTACTED: usize = 20;
+pub use leadhub::lifecycle::MAX_CONTACTED;
 
 /// The largest verdict body taken.
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
@@ -94,118 +93,77 @@ impl Callback {
             .as_deref()
             .map(|r| r.chars().filter(|c| !c.is_control()).take(500).collect());
 
-        let mut lead = self
-            .store
-            .get_lead(&lead_id)
-            .await
-            .map_err(|error| self.unavailable(&lead_id, &error))?
-            .ok_or_else(|| Problem::not_found("the lead no longer exists"))?;
-        match lead.deliveries.get(destination).map(|state| state.status) {
-            Some(DeliveryStatus::Accepted) => {}
-            Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
-                return Err(Problem::new(
+        // Read, decide, write; a write that lost a race is decided again on the record as it now is.
+        let mut lead = self.read(&lead_id).await?;
+        for _ in 0..3 {
+            let answer = |status: LeadStatus, recorded: bool| {
+                json_response(
+                    StatusCode::OK,
+                    &json!({"leadId": lead_id, "status": status, "recorded": recorded}),
+                )
+            };
+            let transition = match lifecycle::verdict(
+                &lead,
+                destination,
+                verdict.verdict,
+                reason.as_deref(),
+                now(),
+            ) {
+                VerdictDecision::Apply(transition) => transition,
+                VerdictDecision::AlreadyRecorded => return Ok(answer(lead.status, false)),
+                VerdictDecision::NotRecordedYet => return Err(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "delivery_not_recorded_yet",
                     "your answer to the delivery of this lead is not recorded yet; retry shortly",
                 )
-                .with_retry_after(5));
-            }
-            _ => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "not_delivered_to_you",
-                    "this buyer has no accepted delivery of the lead",
-                ))
-            }
-        }
-        let now = now();
-        // Dispatch recorded the acceptance but has not settled the lead yet: settle it here (or find it
-        // settled by whoever got there first).
-        if let Some(update) = settle_update(&lead, now) {
-            lead = match self.store.update_lead(&lead_id, &update).await {
-                Ok(UpdateOutcome::Applied(lead) | UpdateOutcome::Conflict(lead)) => lead,
+                .with_retry_after(5)),
+                VerdictDecision::NotDeliveredToYou => {
+                    return Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        "not_delivered_to_you",
+                        "this buyer has no accepted delivery of the lead",
+                    ))
+                }
+                VerdictDecision::NotApplicable { status } => {
+                    return Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        "verdict_not_applicable",
+                        format!(
+                            "the lead is {status}; a `{}` verdict does not apply",
+                            verdict.verdict.as_str()
+                        ),
+                    ))
+                }
+            };
+            match lifecycle::commit(self.store.as_ref(), None, &lead_id, &transition).await {
+                Ok(UpdateOutcome::Applied(lead)) => {
+                    tracing::info!(lead_id = %lead_id, destination, verdict = verdict.verdict.as_str(), status = %lead.status, "buyer verdict recorded");
+                    return Ok(answer(lead.status, true));
+                }
+                Ok(UpdateOutcome::Conflict(current)) => lead = current,
                 Ok(UpdateOutcome::NotFound) => {
                     return Err(Problem::not_found("the lead no longer exists"))
                 }
-                Err(error) => return Err(self.unavailable(&lead_id, &error)),
-            };
+                Err(error) => {
+                    tracing::error!(lead_id = %lead_id, %error, "could not record a verdict");
+                    return Err(Problem::unavailable(2));
+                }
+            }
         }
-        if verdict.verdict == Verdict::Contacted
-            && lead
-                .events
-                .iter()
-                .filter(|event| {
-                    event.kind == EventKind::BuyerVerdict
-                        && event.code.as_deref() == Some(Verdict::Contacted.as_str())
-                })
-                .count()
-                >= MAX_CONTACTED
-        {
-            return Ok(json_response(
-                StatusCode::OK,
-                &json!({"leadId": lead_id, "status": lead.status, "recorded": false}),
-            ));
-        }
+        // The lead kept changing under us: the buyer should send the verdict again.
+        Err(Problem::unavailable(2))
+    }
 
-        let (status, expect) = match verdict.verdict.transition() {
-            Some((to, _)) if lead.status == to => {
-                // The same verdict again: already recorded.
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"leadId": lead_id, "status": lead.status, "recorded": false}),
-                ));
-            }
-            Some((to, from)) => (to, from.to_vec()),
-            None => (lead.status, Vec::new()),
-        };
-        let event = TimelineEvent::new(now, EventKind::BuyerVerdict, status)
-            .destination(destination)
-            .reason(
-                verdict.verdict.as_str(),
-                reason
-                    .unwrap_or_else(|| format!("the buyer reported: {}", verdict.verdict.as_str())),
-            );
-        let mut update = LeadUpdate::new(now).expect(&expect).event(event);
-        if status != lead.status {
-            update = update.status(status);
-        }
-        match self.store.update_lead(&lead_id, &update).await {
-            Ok(UpdateOutcome::Applied(lead)) => {
-                tracing::info!(lead_id = %lead_id, destination, verdict = verdict.verdict.as_str(), status = %lead.status, "buyer verdict recorded");
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"leadId": lead_id, "status": lead.status, "recorded": true}),
-                ))
-            }
-            // A concurrent copy of the same verdict got there first.
-            Ok(UpdateOutcome::Conflict(current))
-                if current.status == status && !expect.is_empty() =>
-            {
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"leadId": lead_id, "status": current.status, "recorded": false}),
-                ))
-            }
-            Ok(UpdateOutcome::Conflict(current)) => Err(Problem::new(
-                StatusCode::CONFLICT,
-                "verdict_not_applicable",
-                format!(
-                    "the lead is {}; a `{}` verdict does not apply",
-                    current.status,
-                    verdict.verdict.as_str()
-                ),
-            )),
-            Ok(UpdateOutcome::NotFound) => Err(Problem::not_found("the lead no longer exists")),
-            Err(error) => Err(self.unavailable(&lead_id, &error)),
-        }
+    async fn read(&self, lead_id: &LeadId) -> Result<LeadRecord, Problem> {
+        self.store
+            .get_lead(lead_id)
+            .await
+            .map_err(|error| self.unavailable(lead_id, &error))?
+            .ok_or_else(|| Problem::not_found("the lead no longer exists"))
     }
 
     /// The store could not be reached: the buyer should retry (its verdict is not recorded).
-    fn unavailable(
-        &self,
-        lead_id: &leadhub::lead::LeadId,
-        error: &leadhub::store::StoreError,
-    ) -> Problem {
+    fn unavailable(&self, lead_id: &LeadId, error: &leadhub::store::StoreError) -> Problem {
         tracing::error!(lead_id = %lead_id, %error, "could not read or record a verdict");
         Problem::unavailable(2)
     }

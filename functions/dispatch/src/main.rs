@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         config: aws.config.clone(),
         store: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
-        http: dispatch::http_client(),
+        transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

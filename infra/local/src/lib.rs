@@ -477,7 +477,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config: config.clone(),
         store: store.clone(),
         dispatch_queue: dispatch_queue.clone(),
-        http: dispatch::http_client(),
+        transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
     let callback = Arc::new(Callback {
         config: config.clone(),

@@ -26,32 +26,17 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 use serde_json::Value;
 
 use crate::config::{ConnectorKind, Destination};
 use crate::delivery::{parse_retry_after, Outcome};
 use crate::lead::LeadRecord;
 
-/// An HTTP request to a buyer, ready to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BuyerRequest {
-    pub method: Method,
-    pub url: reqwest::Url,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-/// A buyer's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BuyerResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+/// An HTTP request to a buyer, ready to send, and the buyer's answer: the transport's own types.
+pub use crate::transport::{Request as BuyerRequest, Response as BuyerResponse};
 
 /// What a connector needs to build a request.
 #[derive(Debug, Clone, Copy)]

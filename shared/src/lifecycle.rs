@@ -1,0 +1,1075 @@
+//! The lead lifecycle: every transition of a lead and of its deliveries, in one place.
+//!
+//! Each rule is a pure function of the current record and the time that returns a [`Transition`]: the
+//! conditional store update, the typed [`LeadEvent`]s it causes, and the jobs to queue once it is applied.
+//! The handlers read, call these, and hand the result to [`commit`], the one point where updates are
+//! written, jobs sent and lead events published — partner notifications and metrics attach there.
+//!
+//! | stage | rule |
+//! | --- | --- |
+//! | validate | [`screened`] (screening verdict + routing plan -> rejected, unsold or routing), [`pending_jobs`] |
+//! | dispatch | [`delivery_step`] (may this job act?), [`claim`], [`attempt_outcome`] (a buyer's answer -> delivery state), [`settle`] |
+//! | callback | [`verdict`] (a buyer's verdict -> status) |
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::callbacks::Verdict;
+use crate::config::RetryPolicy;
+use crate::delivery::{retry_delay, DispatchJob, Outcome};
+use crate::lead::{
+    later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
+};
+use crate::queue::{JobQueue, QueueError, MAX_DELAY};
+use crate::routing::RoutingPlan;
+use crate::screening::ScreeningVerdict;
+use crate::store::{DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
+
+/// What happened to a lead, as partners will be told (`lead.rejected`, `lead.delivered`, ...): one variant
+/// per outcome a partner cares about. Produced only by the rules of this module, published by [`commit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "data")]
+pub enum LeadEvent {
+    /// Screening refused the lead (terminal).
+    #[serde(rename = "lead.rejected")]
+    Rejected { code: String, reason: String },
+    /// At least one buyer took the lead.
+    #[serde(rename = "lead.delivered")]
+    Delivered { destinations: Vec<String> },
+    /// No buyer took the lead (terminal).
+    #[serde(rename = "lead.unsold")]
+    Unsold { code: String, reason: String },
+    /// A buyer confirmed the sale.
+    #[serde(rename = "lead.confirmed")]
+    Confirmed { destination: String },
+    /// A buyer rejected the lead after taking it.
+    #[serde(rename = "lead.rejected_after_post")]
+    RejectedAfterPost { destination: String, reason: String },
+    /// A buyer returned the lead.
+    #[serde(rename = "lead.returned")]
+    Returned { destination: String, reason: String },
+}
+
+impl LeadEvent {
+    /// The event's wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LeadEvent::Rejected { .. } => "lead.rejected",
+            LeadEvent::Delivered { .. } => "lead.delivered",
+            LeadEvent::Unsold { .. } => "lead.unsold",
+            LeadEvent::Confirmed { .. } => "lead.confirmed",
+            LeadEvent::RejectedAfterPost { .. } => "lead.rejected_after_post",
+            LeadEvent::Returned { .. } => "lead.returned",
+        }
+    }
+}
+
+/// A job to queue once a transition is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledJob {
+    pub job: DispatchJob,
+    pub delay: Duration,
+}
+
+impl ScheduledJob {
+    pub fn deliver(lead_id: &LeadId, destination: &str, attempt: u32, delay: Duration) -> Self {
+        ScheduledJob {
+            job: DispatchJob::Deliver {
+                lead_id: lead_id.clone(),
+                destination: destination.to_owned(),
+                attempt,
+            },
+            delay,
+        }
+    }
+}
+
+/// One step of a lead's life: the store update, and what follows once it is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub update: LeadUpdate,
+    pub events: Vec<LeadEvent>,
+    pub jobs: Vec<ScheduledJob>,
+}
+
+impl Transition {
+    fn new(update: LeadUpdate) -> Self {
+        Transition {
+            update,
+            events: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    fn event(mut self, event: LeadEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+}
+
+// ---- validate ------------------------------------------------------------------------------------------
+
+/// A received lead once screening has decided and routing has planned: `rejected` (screening refused it),
+/// `unsold` (no buyer takes its vertical), or `routing` with one pending delivery per planned buyer and
+/// the first attempt of each queued. Conditional on the lead still being `received`.
+pub fn screened(
+    lead: &LeadRecord,
+    verdict: &ScreeningVerdict,
+    plan: &RoutingPlan,
+    now: DateTime<Utc>,
+) -> Transition {
+    let update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
+    match verdict {
+        ScreeningVerdict::Rejected { code, reason } => Transition::new(
+            update.status(LeadStatus::Rejected).event(
+                TimelineEvent::new(now, EventKind::Rejected, LeadStatus::Rejected)
+                    .reason(code, reason.clone()),
+            ),
+        )
+        .event(LeadEvent::Rejected {
+            code: code.clone(),
+            reason: reason.clone(),
+        }),
+        ScreeningVerdict::Passed => {
+            let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                .reason("passed", "passed screening (duplicate check)");
+            if plan.destinations.is_empty() {
+                let reason = format!("no buyer is configured for {} leads", lead.vertical);
+                return Transition::new(
+                    update.status(LeadStatus::Unsold).event(screened).event(
+                        TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
+                            .reason("no_destination", reason.clone()),
+                    ),
+                )
+                .event(LeadEvent::Unsold {
+                    code: "no_destination".to_owned(),
+                    reason,
+                });
+            }
+            let mut update = update.status(LeadStatus::Routing).event(screened).event(
+                TimelineEvent::new(now, EventKind::Routing, LeadStatus::Routing).reason(
+                    "routed",
+                    format!("offered to: {}", plan.destinations.join(", ")),
+                ),
+            );
+            let mut jobs = Vec::new();
+            for destination in &plan.destinations {
+                update = update.delivery(
+                    destination,
+                    DeliveryExpect::Absent,
+                    DeliveryState::pending(now),
+                );
+                jobs.push(ScheduledJob::deliver(
+                    &lead.id,
+                    destination,
+                    1,
+                    Duration::ZERO,
+                ));
+            }
+            Transition {
+                update,
+                events: Vec::new(),
+                jobs,
+            }
+        }
+    }
+}
+
+/// The first attempt of every delivery of `lead` not yet started (a redelivered validate job re-sends
+/// them; dispatch ignores duplicates).
+pub fn pending_jobs(lead: &LeadRecord) -> Vec<ScheduledJob> {
+    lead.deliveries
+        .iter()
+        .filter(|(_, state)| state.status == DeliveryStatus::Pending)
+        .map(|(destination, _)| ScheduledJob::deliver(&lead.id, destination, 1, Duration::ZERO))
+        .collect()
+}
+
+// ---- dispatch ------------------------------------------------------------------------------------------
+
+/// Whether a delivery job may act, decided from the delivery's recorded state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStep {
+    /// Claim attempt `attempt` and call the buyer.
+    Attempt,
+    /// Already settled, or a stale duplicate: nothing to do.
+    Skip(&'static str),
+    /// Not due yet: put the same job back for this long.
+    Wait(Duration),
+    /// This attempt asked for a retry but the next job may not have been queued: queue it.
+    Reschedule(Duration),
+    /// Another worker holds the attempt: fail the record so the queue redelivers it later.
+    Busy,
+}
+
+fn to_std(duration: chrono::Duration) -> Duration {
+    duration.to_std().unwrap_or(Duration::ZERO)
+}
+
+/// What job `attempt` of a delivery in `state` should do at `now`.
+pub fn delivery_step(state: &DeliveryState, attempt: u32, now: DateTime<Utc>) -> DeliveryStep {
+    let due_in =
+        |at: Option<DateTime<Utc>>| at.map(|at| to_std(at - now)).unwrap_or(Duration::ZERO);
+    match state.status {
+        status if status.is_final() => DeliveryStep::Skip("the delivery is already settled"),
+        DeliveryStatus::Pending | DeliveryStatus::Retrying if state.attempts + 1 == attempt => {
+            match due_in(state.next_attempt_at) {
+                wait if wait > Duration::from_secs(1) => DeliveryStep::Wait(wait),
+                _ => DeliveryStep::Attempt,
+            }
+        }
+        DeliveryStatus::Retrying if state.attempts == attempt => {
+            DeliveryStep::Reschedule(due_in(state.next_attempt_at))
+        }
+        DeliveryStatus::InFlight if state.attempts == attempt => {
+            if state.lease_until.is_some_and(|lease| lease < now) {
+                DeliveryStep::Attempt
+            } else {
+                DeliveryStep::Busy
+            }
+        }
+        _ => DeliveryStep::Skip("a stale or duplicate job"),
+    }
+}
+
+/// Claim attempt `attempt` of the delivery to `destination`: only one worker calls the buyer for it. The
+/// claim holds for `lease`; after that a redelivered job may take over (its owner died).
+pub fn claim(
+    lead: &LeadRecord,
+    destination: &str,
+    attempt: u32,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> LeadUpdate {
+    LeadUpdate::new(now)
+        .delivery(
+            destination,
+            DeliveryExpect::Claimable { attempt, now },
+            DeliveryState {
+                status: DeliveryStatus::InFlight,
+                attempts: attempt,
+                lease_until: Some(later(now, lease)),
+                next_attempt_at: None,
+                reason: None,
+                buyer_ref: None,
+                updated_at: now,
+            },
+        )
+        .event(
+            TimelineEvent::new(now, EventKind::DeliveryAttempt, lead.status)
+                .destination(destination)
+                .attempt(attempt),
+        )
+}
+
+/// The attempt whose outcome is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub lead: &'a LeadRecord,
+    pub destination: &'a str,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// Attempts made so far, to record on the delivery.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// Whether this worker claimed the attempt (it is `in_flight`), or never got as far.
+    pub claimed: bool,
+}
+
+/// How an attempt ended, for the handler's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Accepted,
+    Rejected,
+    /// Another attempt is scheduled after this delay.
+    Retrying(Duration),
+    /// Out of attempts.
+    GaveUp,
+    /// A configuration or credentials problem: an operator must act.
+    Failed,
+}
+
+/// A buyer's answer to an attempt as the delivery's new state: accepted, rejected, retrying (with the next
+/// attempt's job, after the backoff, honouring the buyer's wait) or dead (out of attempts, or failed).
+/// Only the worker that claimed the attempt records its outcome (`DeliveryExpect::InFlight`). `jitter` is
+/// in [0, 1). The lead is settled separately ([`settle`]) once this is applied.
+pub fn attempt_outcome(
+    at: &Attempt<'_>,
+    outcome: Outcome,
+    policy: &RetryPolicy,
+    jitter: f64,
+    now: DateTime<Utc>,
+) -> (Transition, AttemptResult) {
+    let base = DeliveryState {
+        status: DeliveryStatus::Dead,
+        attempts: at.attempts,
+        lease_until: None,
+        next_attempt_at: None,
+        reason: None,
+        buyer_ref: None,
+        updated_at: now,
+    };
+    let event = |kind| {
+        TimelineEvent::new(now, kind, at.lead.status)
+            .destination(at.destination)
+            .attempt(at.attempt)
+    };
+    let mut jobs = Vec::new();
+    let (state, event, result) = match outcome {
+        Outcome::Accepted { buyer_ref } => (
+            DeliveryState {
+                status: DeliveryStatus::Accepted,
+                buyer_ref: buyer_ref.clone(),
+                ..base
+            },
+            event(EventKind::DeliveryAccepted).reason(
+                "accepted",
+                match &buyer_ref {
+                    Some(reference) => {
+                        format!("the buyer took the lead (its reference: {reference})")
+                    }
+                    None => "the buyer took the lead".to_owned(),
+                },
+            ),
+            AttemptResult::Accepted,
+        ),
+        Outcome::Rejected { code, reason, .. } => (
+            DeliveryState {
+                status: DeliveryStatus::Rejected,
+                reason: Some(reason.clone()),
+                ..base
+            },
+            event(EventKind::DeliveryRejected).reason(&code, reason),
+            AttemptResult::Rejected,
+        ),
+        Outcome::Retry {
+            code,
+            reason,
+            after,
+        } if at.attempt < at.max_attempts => {
+            let delay = retry_delay(policy, at.attempt, after, jitter);
+            jobs.push(ScheduledJob::deliver(
+                &at.lead.id,
+                at.destination,
+                at.attempt + 1,
+                delay,
+            ));
+            (
+                DeliveryState {
+                    status: DeliveryStatus::Retrying,
+                    next_attempt_at: Some(later(now, delay)),
+                    reason: Some(reason.clone()),
+                    ..base
+                },
+                event(EventKind::DeliveryRetryScheduled).reason(
+                    &code,
+                    format!("{reason}; next attempt in {} s", delay.as_secs().max(1)),
+                ),
+                AttemptResult::Retrying(delay),
+            )
+        }
+        Outcome::Retry { code, reason, .. } => {
+            let reason = format!("gave up after {} attempts: {reason}", at.attempt);
+            (
+                DeliveryState {
+                    reason: Some(reason.clone()),
+                    ..base
+                },
+                event(EventKind::DeliveryDead).reason(&code, reason),
+                AttemptResult::GaveUp,
+            )
+        }
+        Outcome::Failed { code, reason } => (
+            DeliveryState {
+                reason: Some(reason.clone()),
+                ..base
+            },
+            event(EventKind::DeliveryDead).reason(&code, reason),
+            AttemptResult::Failed,
+        ),
+    };
+    let expect = if at.claimed {
+        DeliveryExpect::InFlight {
+            attempt: at.attempt,
+        }
+    } else {
+        DeliveryExpect::StatusIn(vec![DeliveryStatus::Pending, DeliveryStatus::Retrying])
+    };
+    let update = LeadUpdate::new(now)
+        .delivery(at.destination, expect, state)
+        .event(event);
+    (
+        Transition {
+            update,
+            events: Vec::new(),
+            jobs,
+        },
+        result,
+    )
+}
+
+/// The transition that settles a routing lead: `delivered` once a buyer took it, `unsold` once every
+/// delivery is decided without one; `None` while it is not routing or a delivery is still open.
+/// Conditional on the lead still being `routing`, so whoever settles first wins and the others change
+/// nothing.
+pub fn settle(lead: &LeadRecord, now: DateTime<Utc>) -> Option<Transition> {
+    if lead.status != LeadStatus::Routing {
+        return None;
+    }
+    let (update, event) = settling(lead, now)?;
+    Some(Transition::new(update.expect(&[LeadStatus::Routing])).event(event))
+}
+
+/// The status change and timeline event of settling `lead` (whatever its status), and its lead event.
+fn settling(lead: &LeadRecord, now: DateTime<Utc>) -> Option<(LeadUpdate, LeadEvent)> {
+    let accepted: Vec<String> = lead
+        .deliveries
+        .iter()
+        .filter(|(_, state)| state.status == DeliveryStatus::Accepted)
+        .map(|(destination, _)| destination.clone())
+        .collect();
+    if !accepted.is_empty() {
+        let update = LeadUpdate::new(now).status(LeadStatus::Delivered).event(
+            TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
+                .reason("delivered", format!("taken by: {}", accepted.join(", "))),
+        );
+        return Some((
+            update,
+            LeadEvent::Delivered {
+                destinations: accepted,
+            },
+        ));
+    }
+    if lead
+        .deliveries
+        .values()
+        .all(|state| state.status.is_final())
+    {
+        let reason = "every buyer declined the lead or could not be reached";
+        let update = LeadUpdate::new(now).status(LeadStatus::Unsold).event(
+            TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
+                .reason("no_buyer_took_it", reason),
+        );
+        return Some((
+            update,
+            LeadEvent::Unsold {
+                code: "no_buyer_took_it".to_owned(),
+                reason: reason.to_owned(),
+            },
+        ));
+    }
+    None
+}
+
+// ---- callback ------------------------------------------------------------------------------------------
+
+/// The most `contacted` verdicts recorded on one lead (a lead's record is bounded).
+pub const MAX_CONTACTED: usize = 20;
+
+/// What a buyer's verdict does to a lead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerdictDecision {
+    /// Record it: the transition to write.
+    Apply(Transition),
+    /// Already recorded (the same verdict again, or the `contacted` limit reached): nothing changes.
+    AlreadyRecorded,
+    /// The buyer's answer to the POST is not recorded yet (its delivery is still open): ask again.
+    NotRecordedYet,
+    /// The buyer holds no accepted delivery of the lead.
+    NotDeliveredToYou,
+    /// The lead's status does not take this verdict (e.g. `confirmed` after `returned`).
+    NotApplicable { status: LeadStatus },
+}
+
+/// A buyer's verdict on a lead it took. A lead whose acceptance is recorded but which is not settled yet is
+/// settled (`delivered`) in the same write. `reason` is the buyer's words, already cleaned.
+pub fn verdict(
+    lead: &LeadRecord,
+    destination: &str,
+    verdict: Verdict,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> VerdictDecision {
+    match lead.deliveries.get(destination).map(|state| state.status) {
+        Some(DeliveryStatus::Accepted) => {}
+        Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
+            return VerdictDecision::NotRecordedYet
+        }
+        _ => return VerdictDecision::NotDeliveredToYou,
+    }
+    // Settle first (in the same write) when dispatch recorded the acceptance but not the lead's status.
+    let (mut update, mut events, status) = match lead.status {
+        LeadStatus::Routing => match settling(lead, now) {
+            Some((update, event)) => (update, vec![event], LeadStatus::Delivered),
+            None => return VerdictDecision::NotRecordedYet,
+        },
+        status => (LeadUpdate::new(now), Vec::new(), status),
+    };
+    let expect = lead.status;
+    if verdict == Verdict::Contacted
+        && lead
+            .events
+            .iter()
+            .filter(|event| {
+                event.kind == EventKind::BuyerVerdict
+                    && event.code.as_deref() == Some(Verdict::Contacted.as_str())
+            })
+            .count()
+            >= MAX_CONTACTED
+    {
+        return VerdictDecision::AlreadyRecorded;
+    }
+    let to = match verdict.transition() {
+        Some((to, _)) if status == to => return VerdictDecision::AlreadyRecorded,
+        Some((to, from)) if from.contains(&status) => to,
+        Some(_) => return VerdictDecision::NotApplicable { status },
+        None => status,
+    };
+    let reason = reason
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("the buyer reported: {}", verdict.as_str()));
+    update = update.expect(&[expect]).status(to).event(
+        TimelineEvent::new(now, EventKind::BuyerVerdict, to)
+            .destination(destination)
+            .reason(verdict.as_str(), reason.clone()),
+    );
+    let destination = destination.to_owned();
+    match verdict {
+        Verdict::Confirmed => events.push(LeadEvent::Confirmed { destination }),
+        Verdict::Rejected => events.push(LeadEvent::RejectedAfterPost {
+            destination,
+            reason,
+        }),
+        Verdict::Returned => events.push(LeadEvent::Returned {
+            destination,
+            reason,
+        }),
+        Verdict::Contacted => {}
+    }
+    VerdictDecision::Apply(Transition {
+        update,
+        events,
+        jobs: Vec::new(),
+    })
+}
+
+// ---- the one point of effects --------------------------------------------------------------------------
+
+/// Why [`commit`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The update was applied but a follow-up job could not be queued.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<CommitError> for crate::batch::RecordError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Store(error) => crate::batch::RecordError::Store(error),
+            CommitError::Queue(error) => crate::batch::RecordError::Queue(error),
+        }
+    }
+}
+
+/// Apply `transition` to lead `id`: write its update; when applied, queue its jobs on `queue` and publish
+/// its lead events. The answer is the store's (a `Conflict` applied nothing, queued nothing, published
+/// nothing).
+pub async fn commit(
+    store: &dyn LeadStore,
+    queue: Option<&dyn JobQueue>,
+    id: &LeadId,
+    transition: &Transition,
+) -> Result<UpdateOutcome, CommitError> {
+    let outcome = store.update_lead(id, &transition.update).await?;
+    if let UpdateOutcome::Applied(lead) = &outcome {
+        if let Some(queue) = queue {
+            send_jobs(queue, &transition.jobs).await?;
+        } else if !transition.jobs.is_empty() {
+            return Err(CommitError::Queue(QueueError::Unavailable(
+                "a transition queued jobs but this handler has no queue".to_owned(),
+            )));
+        }
+        publish(lead, &transition.events);
+    }
+    Ok(outcome)
+}
+
+/// Queue `jobs` (each serialised here, the one place jobs are written).
+pub async fn send_jobs(queue: &dyn JobQueue, jobs: &[ScheduledJob]) -> Result<(), QueueError> {
+    for scheduled in jobs {
+        let body = serde_json::to_string(&scheduled.job).map_err(|error| {
+            QueueError::Unavailable(format!("a job did not serialise: {error}"))
+        })?;
+        queue.send(&body, scheduled.delay.min(MAX_DELAY)).await?;
+    }
+    Ok(())
+}
+
+/// Hand lead events on. Today: one log line each (ids and codes only); partner notifications attach here.
+fn publish(lead: &LeadRecord, events: &[LeadEvent]) {
+    for event in events {
+        tracing::info!(lead_id = %lead.id, partner_id = %lead.partner_id, event = event.name(), status = %lead.status, "lead event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::LeadJson;
+    use crate::verticals::Vertical;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    fn lead(status: LeadStatus, deliveries: &[(&str, DeliveryStatus)]) -> LeadRecord {
+        let lead = LeadJson::from_text("{}".to_owned()).expect("json");
+        let mut record = LeadRecord::received(
+            LeadId::generate(now()),
+            "p1",
+            Vertical::Heloc,
+            lead,
+            now(),
+            None,
+        );
+        record.status = status;
+        for (destination, status) in deliveries {
+            let mut state = DeliveryState::pending(now());
+            state.status = *status;
+            state.attempts = 1;
+            record.deliveries.insert((*destination).to_owned(), state);
+        }
+        record
+    }
+
+    fn apply(record: &LeadRecord, transition: &Transition) -> LeadRecord {
+        assert!(
+            crate::store::preconditions_hold(record, &transition.update),
+            "the transition applies to the record it was made from"
+        );
+        let mut record = record.clone();
+        crate::store::apply_update(&mut record, &transition.update);
+        record
+    }
+
+    fn plan(destinations: &[&str]) -> RoutingPlan {
+        RoutingPlan {
+            destinations: destinations.iter().map(|d| (*d).to_owned()).collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn screening_rejection_ends_the_lead_with_its_reason() {
+        let received = lead(LeadStatus::Received, &[]);
+        let verdict = ScreeningVerdict::Rejected {
+            code: "duplicate_email".into(),
+            reason: "a lead with this email already exists in the system".into(),
+        };
+        let t = screened(&received, &verdict, &plan(&["a"]), now());
+        let after = apply(&received, &t);
+        assert_eq!(after.status, LeadStatus::Rejected);
+        assert!(after.deliveries.is_empty() && t.jobs.is_empty());
+        assert_eq!(
+            t.events,
+            [LeadEvent::Rejected {
+                code: "duplicate_email".into(),
+                reason: "a lead with this email already exists in the system".into()
+            }]
+        );
+        assert_eq!(t.update.expect_status, [LeadStatus::Received]);
+    }
+
+    #[test]
+    fn a_lead_no_buyer_takes_is_unsold_at_once() {
+        let received = lead(LeadStatus::Received, &[]);
+        let t = screened(&received, &ScreeningVerdict::Passed, &plan(&[]), now());
+        assert_eq!(apply(&received, &t).status, LeadStatus::Unsold);
+        assert!(
+            matches!(&t.events[..], [LeadEvent::Unsold { code, .. }] if code == "no_destination")
+        );
+    }
+
+    #[test]
+    fn a_routed_lead_gets_a_pending_delivery_and_a_first_job_per_buyer() {
+        let received = lead(LeadStatus::Received, &[]);
+        let t = screened(
+            &received,
+            &ScreeningVerdict::Passed,
+            &plan(&["a", "b"]),
+            now(),
+        );
+        let after = apply(&received, &t);
+        assert_eq!(after.status, LeadStatus::Routing);
+        assert_eq!(after.deliveries.len(), 2);
+        assert!(after
+            .deliveries
+            .values()
+            .all(|s| s.status == DeliveryStatus::Pending));
+        assert_eq!(
+            t.jobs,
+            [
+                ScheduledJob::deliver(&received.id, "a", 1, Duration::ZERO),
+                ScheduledJob::deliver(&received.id, "b", 1, Duration::ZERO)
+            ]
+        );
+        assert_eq!(pending_jobs(&after), t.jobs);
+        assert!(t.events.is_empty(), "routing is not a partner event");
+        // A second screening of the same lead (a redelivered job) no longer applies.
+        assert!(!crate::store::preconditions_hold(&after, &t.update));
+    }
+
+    #[test]
+    fn delivery_steps() {
+        let now = now();
+        let state = |status, attempts| {
+            let mut s = DeliveryState::pending(now);
+            s.status = status;
+            s.attempts = attempts;
+            s
+        };
+        assert_eq!(
+            delivery_step(&state(DeliveryStatus::Pending, 0), 1, now),
+            DeliveryStep::Attempt
+        );
+        assert_eq!(
+            delivery_step(&state(DeliveryStatus::Pending, 0), 2, now),
+            DeliveryStep::Skip("a stale or duplicate job")
+        );
+        for status in [
+            DeliveryStatus::Accepted,
+            DeliveryStatus::Rejected,
+            DeliveryStatus::Dead,
+        ] {
+            assert_eq!(
+                delivery_step(&state(status, 1), 1, now),
+                DeliveryStep::Skip("the delivery is already settled")
+            );
+        }
+        let mut retrying = state(DeliveryStatus::Retrying, 1);
+        retrying.next_attempt_at = Some(now + chrono::Duration::seconds(30));
+        assert!(
+            matches!(delivery_step(&retrying, 2, now), DeliveryStep::Wait(d) if d > Duration::from_secs(28))
+        );
+        assert!(matches!(
+            delivery_step(&retrying, 1, now),
+            DeliveryStep::Reschedule(_)
+        ));
+        retrying.next_attempt_at = Some(now);
+        assert_eq!(delivery_step(&retrying, 2, now), DeliveryStep::Attempt);
+        let mut in_flight = state(DeliveryStatus::InFlight, 1);
+        in_flight.lease_until = Some(now + chrono::Duration::seconds(10));
+        assert_eq!(delivery_step(&in_flight, 1, now), DeliveryStep::Busy);
+        in_flight.lease_until = Some(now - chrono::Duration::seconds(1));
+        assert_eq!(delivery_step(&in_flight, 1, now), DeliveryStep::Attempt);
+    }
+
+    fn claimed(destination: &str) -> LeadRecord {
+        let routing = lead(
+            LeadStatus::Routing,
+            &[(destination, DeliveryStatus::Pending)],
+        );
+        let mut routing = routing;
+        routing.deliveries.get_mut(destination).expect("d").attempts = 0;
+        let update = claim(&routing, destination, 1, Duration::from_secs(30), now());
+        assert!(crate::store::preconditions_hold(&routing, &update));
+        let mut after = routing.clone();
+        crate::store::apply_update(&mut after, &update);
+        assert_eq!(
+            after.deliveries[destination].status,
+            DeliveryStatus::InFlight
+        );
+        after
+    }
+
+    fn outcome_of(
+        record: &LeadRecord,
+        attempt: u32,
+        max: u32,
+        outcome: Outcome,
+    ) -> (LeadRecord, Transition, AttemptResult) {
+        let at = Attempt {
+            lead: record,
+            destination: "a",
+            attempt,
+            attempts: attempt,
+            max_attempts: max,
+            claimed: true,
+        };
+        let (t, result) = attempt_outcome(&at, outcome, &POLICY, 0.0, now());
+        (apply(record, &t), t, result)
+    }
+
+    #[test]
+    fn every_outcome_maps_to_its_delivery_state() {
+        let record = claimed("a");
+        let (after, t, result) = outcome_of(
+            &record,
+            1,
+            3,
+            Outcome::Accepted {
+                buyer_ref: Some("B-1".into()),
+            },
+        );
+        assert_eq!(result, AttemptResult::Accepted);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Accepted);
+        assert_eq!(after.deliveries["a"].buyer_ref.as_deref(), Some("B-1"));
+        assert!(t.jobs.is_empty());
+
+        let (after, _, result) =
+            outcome_of(&record, 1, 3, Outcome::rejected("http_400", "bad", true));
+        assert_eq!(result, AttemptResult::Rejected);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Rejected);
+
+        let (after, t, result) = outcome_of(
+            &record,
+            1,
+            3,
+            Outcome::retry("http_503", "down", Some(Duration::from_secs(30))),
+        );
+        assert_eq!(result, AttemptResult::Retrying(Duration::from_secs(30)));
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Retrying);
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(
+                &record.id,
+                "a",
+                2,
+                Duration::from_secs(30)
+            )]
+        );
+
+        // The last attempt's retry is the end.
+        let (after, t, result) = outcome_of(&record, 1, 1, Outcome::retry("timeout", "slow", None));
+        assert_eq!(result, AttemptResult::GaveUp);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Dead);
+        assert!(t.jobs.is_empty());
+        assert!(after.deliveries["a"]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("gave up after 1 attempts")));
+
+        let (after, _, result) = outcome_of(&record, 1, 3, Outcome::failed("http_401", "creds"));
+        assert_eq!(result, AttemptResult::Failed);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Dead);
+    }
+
+    #[test]
+    fn only_the_claiming_worker_records_its_outcome() {
+        let record = claimed("a");
+        // A worker of attempt 1 that outlived its lease, after attempt 2 was claimed.
+        let mut later_claim = record.clone();
+        later_claim.deliveries.get_mut("a").expect("a").attempts = 2;
+        let at = Attempt {
+            lead: &record,
+            destination: "a",
+            attempt: 1,
+            attempts: 1,
+            max_attempts: 3,
+            claimed: true,
+        };
+        let (t, _) = attempt_outcome(
+            &at,
+            Outcome::Accepted { buyer_ref: None },
+            &POLICY,
+            0.0,
+            now(),
+        );
+        assert!(!crate::store::preconditions_hold(&later_claim, &t.update));
+    }
+
+    #[test]
+    fn settling_delivers_unsells_or_waits() {
+        let now = now();
+        let open = lead(
+            LeadStatus::Routing,
+            &[
+                ("a", DeliveryStatus::Rejected),
+                ("b", DeliveryStatus::Retrying),
+            ],
+        );
+        assert_eq!(settle(&open, now), None);
+
+        let taken = lead(
+            LeadStatus::Routing,
+            &[
+                ("a", DeliveryStatus::Rejected),
+                ("b", DeliveryStatus::Accepted),
+            ],
+        );
+        let t = settle(&taken, now).expect("settles");
+        assert_eq!(apply(&taken, &t).status, LeadStatus::Delivered);
+        assert_eq!(
+            t.events,
+            [LeadEvent::Delivered {
+                destinations: vec!["b".into()]
+            }]
+        );
+
+        let nobody = lead(
+            LeadStatus::Routing,
+            &[("a", DeliveryStatus::Rejected), ("b", DeliveryStatus::Dead)],
+        );
+        let t = settle(&nobody, now).expect("settles");
+        assert_eq!(apply(&nobody, &t).status, LeadStatus::Unsold);
+        assert!(matches!(&t.events[..], [LeadEvent::Unsold { .. }]));
+
+        // Settled already: nothing to do; and the update only applies while routing.
+        assert_eq!(
+            settle(&apply(&taken, &settle(&taken, now).expect("t")), now),
+            None
+        );
+    }
+
+    #[test]
+    fn verdicts_move_a_delivered_lead_and_name_their_event() {
+        let now = now();
+        let delivered = lead(LeadStatus::Delivered, &[("a", DeliveryStatus::Accepted)]);
+        let cases = [
+            (
+                Verdict::Confirmed,
+                LeadStatus::Confirmed,
+                Some(LeadEvent::Confirmed {
+                    destination: "a".into(),
+                }),
+            ),
+            (
+                Verdict::Rejected,
+                LeadStatus::RejectedAfterPost,
+                Some(LeadEvent::RejectedAfterPost {
+                    destination: "a".into(),
+                    reason: "not interested".into(),
+                }),
+            ),
+            (
+                Verdict::Returned,
+                LeadStatus::Returned,
+                Some(LeadEvent::Returned {
+                    destination: "a".into(),
+                    reason: "not interested".into(),
+                }),
+            ),
+            (Verdict::Contacted, LeadStatus::Delivered, None),
+        ];
+        for (verdict_given, status, event) in cases {
+            let VerdictDecision::Apply(t) =
+                verdict(&delivered, "a", verdict_given, Some("not interested"), now)
+            else {
+                panic!("{verdict_given:?} applies to a delivered lead")
+            };
+            assert_eq!(apply(&delivered, &t).status, status, "{verdict_given:?}");
+            assert_eq!(t.events, event.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn verdicts_that_do_not_apply_say_why() {
+        let now = now();
+        let confirmed = lead(LeadStatus::Confirmed, &[("a", DeliveryStatus::Accepted)]);
+        assert_eq!(
+            verdict(&confirmed, "a", Verdict::Confirmed, None, now),
+            VerdictDecision::AlreadyRecorded
+        );
+        let returned = lead(LeadStatus::Returned, &[("a", DeliveryStatus::Accepted)]);
+        assert_eq!(
+            verdict(&returned, "a", Verdict::Confirmed, None, now),
+            VerdictDecision::NotApplicable {
+                status: LeadStatus::Returned
+            }
+        );
+        let open = lead(LeadStatus::Routing, &[("a", DeliveryStatus::InFlight)]);
+        assert_eq!(
+            verdict(&open, "a", Verdict::Confirmed, None, now),
+            VerdictDecision::NotRecordedYet
+        );
+        assert_eq!(
+            verdict(&open, "b", Verdict::Confirmed, None, now),
+            VerdictDecision::NotDeliveredToYou
+        );
+        let declined = lead(LeadStatus::Unsold, &[("a", DeliveryStatus::Rejected)]);
+        assert_eq!(
+            verdict(&declined, "a", Verdict::Returned, None, now),
+            VerdictDecision::NotDeliveredToYou
+        );
+    }
+
+    #[test]
+    fn a_verdict_on_an_accepted_but_unsettled_lead_settles_it_in_the_same_write() {
+        let now = now();
+        let routing = lead(LeadStatus::Routing, &[("a", DeliveryStatus::Accepted)]);
+        let VerdictDecision::Apply(t) = verdict(&routing, "a", Verdict::Confirmed, None, now)
+        else {
+            panic!("applies")
+        };
+        let after = apply(&routing, &t);
+        assert_eq!(after.status, LeadStatus::Confirmed);
+        let kinds: Vec<EventKind> = after.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Received,
+                EventKind::Delivered,
+                EventKind::BuyerVerdict
+            ]
+        );
+        assert_eq!(
+            t.events,
+            [
+                LeadEvent::Delivered {
+                    destinations: vec!["a".into()]
+                },
+                LeadEvent::Confirmed {
+                    destination: "a".into()
+                }
+            ]
+        );
+        // A racing settle by dispatch makes the write a conflict: it expected `routing`.
+        let settled = apply(&routing, &settle(&routing, now).expect("settles"));
+        assert!(!crate::store::preconditions_hold(&settled, &t.update));
+    }
+
+    #[test]
+    fn contacted_verdicts_are_bounded() {
+        let now = now();
+        let mut delivered = lead(LeadStatus::Delivered, &[("a", DeliveryStatus::Accepted)]);
+        for _ in 0..MAX_CONTACTED {
+            let VerdictDecision::Apply(t) = verdict(&delivered, "a", Verdict::Contacted, None, now)
+            else {
+                panic!("applies")
+            };
+            delivered = apply(&delivered, &t);
+        }
+        assert_eq!(
+            verdict(&delivered, "a", Verdict::Contacted, None, now),
+            VerdictDecision::AlreadyRecorded
+        );
+        assert!(matches!(
+            verdict(&delivered, "a", Verdict::Confirmed, None, now),
+            VerdictDecision::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn lead_events_have_their_wire_names() {
+        let event = LeadEvent::Returned {
+            destination: "a".into(),
+            reason: "r".into(),
+        };
+        let wire = serde_json::to_value(&event).expect("json");
+        assert_eq!(wire["type"], "lead.returned");
+        assert_eq!(wire["type"], event.name());
+        assert_eq!(wire["data"]["destination"], "a");
+    }
+}

@@ -1838,3 +1838,1125 @@ fn check_schedule(key: &dyn Fn(&str) -> String, doc: ScheduleDoc) -> Result<Sche
         hours,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::LeadId;
+    use crate::verticals::test_support::set;
+    use serde_json::json;
+
+    fn secrets() -> BTreeMap<String, String> {
+        [
+            ("HASH_KEY", "h".repeat(40)),
+            ("CALLBACK_KEY", "c".repeat(40)),
+            (
+                "HOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    const HUB: &str = r#"
+[hub]
+public_base_url = "http://127.0.0.1:3000"
+hash_key = "env:HASH_KEY"
+callback_key = "env:CALLBACK_KEY"
+"#;
+
+    /// A webhook buyer `id` for `verticals` (a TOML array) with extra `keys` (plain keys first, then tables).
+    fn buyer(id: &str, verticals: &str, keys: &str) -> String {
+        format!(
+            "\n[[destinations]]\nid = \"{id}\"\nkind = \"webhook\"\nurl = \"https://{id}.example/leads\"\n\
+             signing_secret = \"env:HOOK_SECRET\"\nverticals = {verticals}\n{keys}\n"
+        )
+    }
+
+    fn load(routing: &str, buyers: &[String]) -> Result<Config, ConfigError> {
+        Config::from_toml(&format!("{HUB}{routing}{}", buyers.concat()), &secrets())
+    }
+
+    fn config(routing: &str, buyers: &[String]) -> Config {
+        match load(routing, buyers) {
+            Ok(config) => config,
+            Err(error) => panic!("the test configuration must load: {error}"),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 time")
+    }
+
+    /// The vertical's example lead with `edits` (dotted path, value; null removes), normalised.
+    fn lead(vertical: Vertical, edits: &[(&str, Value)]) -> LeadRecord {
+        let mut body = vertical.example();
+        for (path, value) in edits {
+            set(&mut body, path, value.clone());
+        }
+        let parsed = vertical.parse_value(&body).expect("a valid lead");
+        let created = at("2026-12-02T15:00:00Z");
+        LeadRecord::received(
+            LeadId::generate(created),
+            "acme",
+            vertical,
+            parsed.lead,
+            created,
+            None,
+        )
+    }
+
+    fn steps(plan: &RoutingPlan) -> Vec<Vec<&str>> {
+        plan.steps
+            .iter()
+            .map(|step| step.offers.iter().map(|o| o.destination.as_str()).collect())
+            .collect()
+    }
+
+    fn reason_of<'a>(plan: &'a RoutingPlan, id: &str) -> Option<&'a SkipReason> {
+        plan.skipped
+            .iter()
+            .find(|s| s.destination == id)
+            .map(|s| &s.reason)
+    }
+
+    const NOON: &str = "2026-12-02T15:00:00Z";
+
+    fn state(state: &str) -> Option<SkipReason> {
+        Some(SkipReason::Filter {
+            which: FilterMiss::State {
+                state: Some(state.to_owned()),
+            },
+        })
+    }
+
+    fn zip(given: bool) -> Option<SkipReason> {
+        Some(SkipReason::Filter {
+            which: FilterMiss::Zip { given },
+        })
+    }
+
+    fn field(name: &str, given: bool) -> Option<SkipReason> {
+        Some(SkipReason::Filter {
+            which: FilterMiss::Field {
+                field: name.to_owned(),
+                given,
+            },
+        })
+    }
+
+    /// (case, vertical, the buyer's `[destinations.filters]` lines, edits to the example lead, expected reason)
+    type FilterRow<'a> = (
+        &'a str,
+        Vertical,
+        &'a str,
+        Vec<(&'a str, Value)>,
+        Option<SkipReason>,
+    );
+
+    /// Cap usage by (destination, window key).
+    type Usage = BTreeMap<(String, String), u64>;
+
+    #[test]
+    fn every_filter_kind_on_leads_of_every_vertical() {
+        use Vertical::{Heloc, Mortgage, RealEstate, Solar};
+        let rows: Vec<FilterRow> = vec![
+            ("heloc states taken", Heloc, r#"states = ["TX", "FL"]"#, vec![], None),
+            ("heloc states: codes are case-insensitive", Heloc, r#"states = ["fl"]"#, vec![], None),
+            ("heloc states not taken", Heloc, r#"states = ["TX"]"#, vec![], state("FL")),
+            ("heloc exclude_states hit", Heloc, r#"exclude_states = ["FL"]"#, vec![], state("FL")),
+            ("heloc exclude_states miss", Heloc, r#"exclude_states = ["TX"]"#, vec![], None),
+            ("heloc reads the property, not the borrower", Heloc, r#"states = ["TX"]"#, vec![("address.state", json!("TX"))], None),
+            ("heloc zip_prefixes taken", Heloc, r#"zip_prefixes = ["787", "336"]"#, vec![], None),
+            ("heloc zip_prefixes not taken", Heloc, r#"zip_prefixes = ["787"]"#, vec![], zip(true)),
+            ("heloc exclude_zip_prefixes hit", Heloc, r#"exclude_zip_prefixes = ["33"]"#, vec![], zip(true)),
+            ("heloc exclude_zip_prefixes miss", Heloc, r#"exclude_zip_prefixes = ["787"]"#, vec![], None),
+            ("mortgage states taken", Mortgage, r#"states = ["TX"]"#, vec![("property.state", json!("tx"))], None),
+            ("mortgage exclude_states hit", Mortgage, r#"exclude_states = ["FL"]"#, vec![], state("FL")),
+            ("mortgage zip_prefixes, ZIP+4", Mortgage, r#"zip_prefixes = ["78701"]"#, vec![("property.zip", json!("78701-1234"))], None),
+            ("mortgage zip_prefixes, no zip", Mortgage, r#"zip_prefixes = ["336"]"#, vec![("property.zip", Value::Null)], zip(false)),
+            ("mortgage exclude_zip_prefixes, no zip", Mortgage, r#"exclude_zip_prefixes = ["787"]"#, vec![("property.zip", Value::Null)], zip(false)),
+            ("solar states", Solar, r#"states = ["CA"]"#, vec![], None),
+            ("solar reads the install address, not the mailing one", Solar, r#"states = ["NV"]"#, vec![("mailing_state", json!("NV"))], state("CA")),
+            ("solar exclude_zip_prefixes", Solar, r#"exclude_zip_prefixes = ["900"]"#, vec![], zip(true)),
+            ("real estate: the property first", RealEstate, r#"states = ["FL"]"#, vec![("property.state", json!("TX"))], state("TX")),
+            ("real estate: else the lead's address", RealEstate, r#"states = ["FL"]"#, vec![("property.state", Value::Null)], None),
+            ("real estate zip of the property", RealEstate, r#"zip_prefixes = ["33603"]"#, vec![], None),
+            ("field one_of taken", Heloc, r#"fields = [{ field = "loanPurpose", one_of = ["homeImprovement", "debtConsolidation"] }]"#, vec![], None),
+            ("field one_of not taken", Heloc, r#"fields = [{ field = "loanPurpose", one_of = ["homeImprovement"] }]"#, vec![], field("loanPurpose", true)),
+            ("field equals", Heloc, r#"fields = [{ field = "buildingType", equals = "singleFamily" }]"#, vec![], None),
+            ("field equals, other value", Heloc, r#"fields = [{ field = "buildingType", equals = "singleFamily" }]"#, vec![("buildingType", json!("townhouse"))], field("buildingType", true)),
+            ("field equals a boolean", Heloc, r#"fields = [{ field = "listedForSaleIn6Months", equals = false }]"#, vec![], None),
+            ("field min and max", Heloc, r#"fields = [{ field = "propertyUnits", min = 1, max = 2 }]"#, vec![], None),
+            ("field over max", Heloc, r#"fields = [{ field = "propertyUnits", min = 1, max = 2 }]"#, vec![("buildingType", json!("multiUnit")), ("propertyUnits", json!(3))], field("propertyUnits", true)),
+            ("field nested, dotted", Heloc, r#"fields = [{ field = "address.county", equals = "Hillsborough" }]"#, vec![], None),
+            ("field missing fails", Heloc, r#"fields = [{ field = "address.county", equals = "Hillsborough" }]"#, vec![("address.county", Value::Null)], field("address.county", false)),
+            ("mortgage min is inclusive", Mortgage, r#"fields = [{ field = "loanAmount", min = 150000 }]"#, vec![], None),
+            ("mortgage min with cents", Mortgage, r#"fields = [{ field = "loanAmount", min = 150000.01 }]"#, vec![], field("loanAmount", true)),
+            ("mortgage max is inclusive", Mortgage, r#"fields = [{ field = "loanAmount", max = 150000 }]"#, vec![], None),
+            ("mortgage max, decimal lead", Mortgage, r#"fields = [{ field = "property.value", max = 425000.4 }]"#, vec![("property.value", json!(425000.5))], field("property.value", true)),
+            ("mortgage missing field fails", Mortgage, r#"fields = [{ field = "creditBand", one_of = ["Good", "Excellent"] }]"#, vec![("creditBand", Value::Null)], field("creditBand", false)),
+            ("real estate through a list", RealEstate, r#"fields = [{ field = "inquiry.locations.city", one_of = ["Tampa"] }]"#, vec![], None),
+            ("real estate through a list, no match", RealEstate, r#"fields = [{ field = "inquiry.locations.city", one_of = ["Miami"] }]"#, vec![], field("inquiry.locations.city", true)),
+            ("real estate decimal min", RealEstate, r#"fields = [{ field = "property.bathrooms", min = 2.5 }]"#, vec![], None),
+            ("real estate decimal min, below", RealEstate, r#"fields = [{ field = "property.bathrooms", min = 2.6 }]"#, vec![], field("property.bathrooms", true)),
+            ("real estate list of numbers", RealEstate, r#"fields = [{ field = "leadTypes", equals = 6 }]"#, vec![], None),
+            ("every filter must pass, in order", Heloc, "states = [\"FL\"]\nfields = [{ field = \"loanPurpose\", equals = \"debtConsolidation\" }, { field = \"propertyUsage\", equals = \"investment\" }]", vec![], field("propertyUsage", true)),
+        ];
+        for (case, vertical, filters, edits, expected) in rows {
+            let verticals = format!("[\"{vertical}\"]");
+            let config = config(
+                "",
+                &[buyer(
+                    "buyer",
+                    &verticals,
+                    &format!("[destinations.filters]\n{filters}"),
+                )],
+            );
+            let plan = route(&config, &lead(vertical, &edits), &NoUsage, at(NOON), 0);
+            match expected {
+                None => assert_eq!(steps(&plan), vec![vec!["buyer"]], "{case}: {plan:?}"),
+                Some(reason) => {
+                    assert!(plan.is_unsold(), "{case}: {plan:?}");
+                    assert_eq!(reason_of(&plan, "buyer"), Some(&reason), "{case}");
+                }
+            }
+        }
+    }
+
+    fn schedule(zone: &str, days: Option<&str>, hours: Option<&str>) -> Schedule {
+        let doc = ScheduleDoc {
+            timezone: zone.to_owned(),
+            days: days.map(|d| d.split(',').map(str::to_owned).collect()),
+            hours: hours.map(str::to_owned),
+        };
+        check_schedule(&|field| field.to_owned(), doc).expect("a valid schedule")
+    }
+
+    #[test]
+    fn a_span_over_midnight_belongs_to_the_day_it_started() {
+        let friday_nights = schedule("UTC", Some("fri"), Some("22:00-06:00"));
+        // 2026-12-03 is a Thursday, 12-04 a Friday, 12-05 a Saturday.
+        let rows = [
+            ("friday 21:59", "2026-12-04T21:59:00Z", Err(Closed::Hours)),
+            ("friday 22:00", "2026-12-04T22:00:00Z", Ok(())),
+            ("friday 23:30", "2026-12-04T23:30:00Z", Ok(())),
+            ("saturday 00:00", "2026-12-05T00:00:00Z", Ok(())),
+            ("saturday 05:59:59", "2026-12-05T05:59:59Z", Ok(())),
+            ("saturday 06:00", "2026-12-05T06:00:00Z", Err(Closed::Hours)),
+            (
+                "friday 05:59 belongs to thursday",
+                "2026-12-04T05:59:00Z",
+                Err(Closed::Day),
+            ),
+            (
+                "saturday 23:30 starts a saturday span",
+                "2026-12-05T23:30:00Z",
+                Err(Closed::Day),
+            ),
+            ("thursday 23:30", "2026-12-03T23:30:00Z", Err(Closed::Day)),
+        ];
+        for (case, instant, expected) in rows {
+            assert_eq!(friday_nights.check(at(instant)), expected, "{case}");
+        }
+        let weekdays = schedule("UTC", Some("mon,tue,wed,thu,fri"), Some("08:00-20:00"));
+        assert_eq!(weekdays.check(at("2026-12-04T19:59:00Z")), Ok(()));
+        assert_eq!(
+            weekdays.check(at("2026-12-04T20:00:00Z")),
+            Err(Closed::Hours)
+        );
+        assert_eq!(weekdays.check(at("2026-12-05T12:00:00Z")), Err(Closed::Day));
+        let until_midnight = schedule("UTC", None, Some("18:00-24:00"));
+        assert!(until_midnight.is_open(at("2026-12-05T23:59:59Z")));
+        assert!(!until_midnight.is_open(at("2026-12-06T00:00:00Z")));
+        let every_day = schedule("UTC", None, None);
+        assert!(every_day.is_open(at("2026-12-05T03:00:00Z")));
+    }
+
+    #[test]
+    fn the_same_instant_is_open_in_one_zone_and_closed_in_another() {
+        let instant = at("2026-12-02T15:00:00Z");
+        let rows = [
+            ("America/Chicago", true),      // 09:00
+            ("Europe/London", true),        // 15:00
+            ("America/Los_Angeles", false), // 07:00
+            ("Asia/Tokyo", false),          // 00:00 on the 3rd
+            ("Asia/Kolkata", false),        // 20:30
+        ];
+        for (zone, open) in rows {
+            let hours = schedule(zone, None, Some("09:00-17:00"));
+            assert_eq!(hours.is_open(instant), open, "{zone}");
+        }
+        // A buyer closed by its schedule is left out with that reason.
+        let config = config(
+            "",
+            &[
+                buyer("chicago", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"America/Chicago\"\nhours = \"09:00-17:00\""),
+                buyer("tokyo", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"Asia/Tokyo\"\nhours = \"09:00-17:00\""),
+            ],
+        );
+        let plan = route(&config, &lead(Vertical::Heloc, &[]), &NoUsage, instant, 0);
+        assert_eq!(steps(&plan), vec![vec!["chicago"]]);
+        assert_eq!(
+            reason_of(&plan, "tokyo"),
+            Some(&SkipReason::Schedule {
+                closed: Closed::Hours
+            })
+        );
+    }
+
+    fn window(zone: &str, period: CapPeriod, instant: &str) -> (String, DateTime<Utc>) {
+        let zone: Tz = zone.parse().expect("a zone");
+        let window = cap_window(zone, period, at(instant));
+        (window.key, window.ends_at)
+    }
+
+    #[test]
+    fn spring_forward_in_chicago() {
+        // 2026-03-08: at 02:00 CST the clock jumps to 03:00 CDT; 02:30 does not exist.
+        let skipped_hour = schedule("America/Chicago", Some("sun"), Some("02:30-03:30"));
+        let rows = [
+            ("01:59 CST", "2026-03-08T07:59:00Z", false),
+            (
+                "03:00 CDT, after the start that never came",
+                "2026-03-08T08:00:00Z",
+                true,
+            ),
+            ("03:29 CDT", "2026-03-08T08:29:00Z", true),
+            ("03:30 CDT", "2026-03-08T08:30:00Z", false),
+        ];
+        for (case, instant, open) in rows {
+            assert_eq!(skipped_hour.is_open(at(instant)), open, "{case}");
+        }
+        let never = schedule("America/Chicago", None, Some("02:10-02:50"));
+        let mut instant = at("2026-03-08T06:00:00Z");
+        while instant < at("2026-03-08T10:00:00Z") {
+            assert!(!never.is_open(instant), "{instant}");
+            instant += Duration::minutes(1);
+        }
+        let zone = "America/Chicago";
+        let rows = [
+            (
+                CapPeriod::Hour,
+                "2026-03-08T07:30:00Z",
+                "hour:2026-03-08T01",
+                "2026-03-08T08:00:00Z",
+            ),
+            (
+                CapPeriod::Hour,
+                "2026-03-08T08:00:00Z",
+                "hour:2026-03-08T03",
+                "2026-03-08T09:00:00Z",
+            ),
+            (
+                CapPeriod::Day,
+                "2026-03-08T05:59:59Z",
+                "day:2026-03-07",
+                "2026-03-08T06:00:00Z",
+            ),
+            (
+                CapPeriod::Day,
+                "2026-03-08T08:00:00Z",
+                "day:2026-03-08",
+                "2026-03-09T05:00:00Z",
+            ),
+            (
+                CapPeriod::Month,
+                "2026-03-08T08:00:00Z",
+                "month:2026-03",
+                "2026-04-01T05:00:00Z",
+            ),
+        ];
+        for (period, instant, key, ends) in rows {
+            assert_eq!(
+                window(zone, period, instant),
+                (key.to_owned(), at(ends)),
+                "{instant} {period:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fall_back_in_chicago() {
+        // 2026-11-01: at 02:00 CDT the clock goes back to 01:00 CST; 01:30 happens twice.
+        let first = "2026-11-01T06:30:00Z"; // 01:30 CDT
+        let second = "2026-11-01T07:30:00Z"; // 01:30 CST
+        let one_to_two = schedule("America/Chicago", Some("sun"), Some("01:00-02:00"));
+        for (instant, open) in [
+            ("2026-11-01T05:59:00Z", false),
+            (first, true),
+            (second, true),
+            ("2026-11-01T08:00:00Z", false),
+        ] {
+            assert_eq!(one_to_two.is_open(at(instant)), open, "{instant}");
+        }
+        let zone = "America/Chicago";
+        let rows = [
+            (
+                CapPeriod::Hour,
+                "2026-11-01T05:30:00Z",
+                "hour:2026-11-01T00",
+                "2026-11-01T06:00:00Z",
+            ),
+            // The hour that happens twice is one window of the local clock, two real hours long.
+            (
+                CapPeriod::Hour,
+                first,
+                "hour:2026-11-01T01",
+                "2026-11-01T08:00:00Z",
+            ),
+            (
+                CapPeriod::Hour,
+                second,
+                "hour:2026-11-01T01",
+                "2026-11-01T08:00:00Z",
+            ),
+            (
+                CapPeriod::Hour,
+                "2026-11-01T08:30:00Z",
+                "hour:2026-11-01T02",
+                "2026-11-01T09:00:00Z",
+            ),
+            (
+                CapPeriod::Day,
+                first,
+                "day:2026-11-01",
+                "2026-11-02T06:00:00Z",
+            ),
+            (
+                CapPeriod::Day,
+                "2026-11-01T04:59:00Z",
+                "day:2026-10-31",
+                "2026-11-01T05:00:00Z",
+            ),
+            (
+                CapPeriod::Month,
+                "2026-11-01T04:59:00Z",
+                "month:2026-10",
+                "2026-11-01T05:00:00Z",
+            ),
+            (
+                CapPeriod::Month,
+                first,
+                "month:2026-11",
+                "2026-12-01T06:00:00Z",
+            ),
+        ];
+        for (period, instant, key, ends) in rows {
+            assert_eq!(
+                window(zone, period, instant),
+                (key.to_owned(), at(ends)),
+                "{instant} {period:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cap_windows_are_keyed_on_the_zone_clock() {
+        let chicago: Tz = "America/Chicago".parse().expect("a zone");
+        let keys = |zone: Tz, instant: &str| -> Vec<String> {
+            cap_windows(zone, at(instant))
+                .into_iter()
+                .map(|w| w.key)
+                .collect()
+        };
+        assert_eq!(
+            keys(chicago, "2026-12-02T05:30:00Z"),
+            ["hour:2026-12-01T23", "day:2026-12-01", "month:2026-12"]
+        );
+        assert_eq!(
+            keys(Tz::UTC, "2026-12-02T05:30:00Z"),
+            ["hour:2026-12-02T05", "day:2026-12-02", "month:2026-12"]
+        );
+        assert_eq!(
+            window("America/Chicago", CapPeriod::Month, "2027-01-01T05:30:00Z"),
+            ("month:2026-12".to_owned(), at("2027-01-01T06:00:00Z"))
+        );
+        // Every window ends after the instant and after the window before it, in zones with odd changes:
+        // Lord Howe moves by 30 minutes, Samoa skipped 2011-12-30 entirely.
+        for (zone, from) in [
+            ("America/Chicago", "2026-01-01T00:00:00Z"),
+            ("Australia/Lord_Howe", "2026-01-01T00:00:00Z"),
+            ("Pacific/Apia", "2011-12-01T00:00:00Z"),
+            ("UTC", "2026-01-01T00:00:00Z"),
+        ] {
+            let zone: Tz = zone.parse().expect("a zone");
+            let mut instant = at(from);
+            let end = instant + Duration::days(366);
+            while instant < end {
+                for window in cap_windows(zone, instant) {
+                    assert!(window.ends_at > instant, "{zone} {instant} {window:?}");
+                    let next = cap_window(zone, window.period, window.ends_at);
+                    assert_ne!(next.key, window.key, "{zone} {instant}");
+                }
+                instant += Duration::minutes(30);
+            }
+        }
+        // The edges of the calendar do not panic.
+        for instant in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            for zone in [chicago, Tz::UTC, "Asia/Tokyo".parse().expect("a zone")] {
+                let _ = cap_windows(zone, instant);
+            }
+        }
+    }
+
+    #[test]
+    fn caps_at_the_limit_leave_a_buyer_out() {
+        let config = config(
+            "",
+            &[
+                buyer("capped", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"America/Chicago\"\n[destinations.caps]\nhour = 10\nday = 100"),
+                buyer("utc", "[\"heloc\"]", "[destinations.caps]\nmonth = 5"),
+            ],
+        );
+        let capped = config.destination("capped").expect("configured");
+        let windows: Vec<(String, u64)> = capped
+            .routing
+            .cap_windows(at(NOON))
+            .into_iter()
+            .map(|(w, limit)| (w.key, limit))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                ("hour:2026-12-02T09".to_owned(), 10),
+                ("day:2026-12-02".to_owned(), 100)
+            ]
+        );
+        let usage = |entries: &[(&str, &str, u64)]| -> Usage {
+            entries
+                .iter()
+                .map(|(d, k, n)| ((d.to_string(), k.to_string()), *n))
+                .collect()
+        };
+        let day_cap = |used| SkipReason::Cap {
+            window: CapPeriod::Day,
+            key: "day:2026-12-02".to_owned(),
+            used,
+            limit: 100,
+        };
+        let rows: Vec<(&str, Usage, Option<SkipReason>)> = vec![
+            ("no usage", usage(&[]), None),
+            ("cap - 1", usage(&[("capped", "day:2026-12-02", 99)]), None),
+            (
+                "at the cap",
+                usage(&[("capped", "day:2026-12-02", 100)]),
+                Some(day_cap(100)),
+            ),
+            (
+                "over the cap",
+                usage(&[("capped", "day:2026-12-02", 150)]),
+                Some(day_cap(150)),
+            ),
+            (
+                "another day's count",
+                usage(&[("capped", "day:2026-12-01", 100)]),
+                None,
+            ),
+            (
+                "the UTC day is not the buyer's",
+                usage(&[("capped", "day:2026-12-03", 100)]),
+                None,
+            ),
+            (
+                "hour cap - 1",
+                usage(&[("capped", "hour:2026-12-02T09", 9)]),
+                None,
+            ),
+            (
+                "hour cap",
+                usage(&[("capped", "hour:2026-12-02T09", 10)]),
+                Some(SkipReason::Cap {
+                    window: CapPeriod::Hour,
+                    key: "hour:2026-12-02T09".to_owned(),
+                    used: 10,
+                    limit: 10,
+                }),
+            ),
+            (
+                "another buyer's count",
+                usage(&[("utc", "day:2026-12-02", 100)]),
+                None,
+            ),
+        ];
+        for (case, usage, expected) in rows {
+            let plan = route(&config, &lead(Vertical::Heloc, &[]), &usage, at(NOON), 0);
+            assert_eq!(reason_of(&plan, "capped"), expected.as_ref(), "{case}");
+            assert_eq!(
+                plan.destinations().any(|d| d == "capped"),
+                expected.is_none(),
+                "{case}"
+            );
+        }
+        // Without a schedule, windows are UTC.
+        let utc = route(
+            &config,
+            &lead(Vertical::Heloc, &[]),
+            &usage(&[("utc", "month:2026-12", 5)]),
+            at(NOON),
+            0,
+        );
+        assert!(matches!(
+            reason_of(&utc, "utc"),
+            Some(SkipReason::Cap {
+                window: CapPeriod::Month,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn waterfall_orders_by_priority_with_ties_in_file_order() {
+        let config = config(
+            "[routing.heloc]\nstrategy = \"waterfall\"\n",
+            &[
+                buyer("five-a", "[\"heloc\"]", "priority = 5"),
+                buyer("default", "[\"heloc\"]", ""),
+                buyer("five-b", "[\"heloc\"]", "priority = 5\nexclusive = true"),
+                buyer("first", "[\"heloc\"]", "priority = 1\nprice = 18.50"),
+                buyer("paused", "[\"heloc\"]", "priority = 0\nenabled = false"),
+                buyer("mortgage-only", "[\"mortgage\"]", "priority = 0"),
+            ],
+        );
+        let plan = route(&config, &lead(Vertical::Heloc, &[]), &NoUsage, at(NOON), 0);
+        assert_eq!(plan.strategy, Strategy::Waterfall);
+        assert_eq!(
+            steps(&plan),
+            vec![
+                vec!["first"],
+                vec!["five-a"],
+                vec!["five-b"],
+                vec!["default"]
+            ]
+        );
+        assert_eq!(plan.steps[0].offers[0].price, Some(Cents(1850)));
+        assert_eq!(
+            plan.steps[0].offers[0]
+                .price
+                .map(|p| p.to_string())
+                .as_deref(),
+            Some("$18.50")
+        );
+        assert!(plan.steps[2].exclusive && !plan.steps[1].exclusive);
+        assert_eq!(reason_of(&plan, "paused"), Some(&SkipReason::Disabled));
+        assert_eq!(
+            reason_of(&plan, "mortgage-only"),
+            Some(&SkipReason::Vertical)
+        );
+        // Dispatch: the next buyer on rejection, none after an acceptance or after the last.
+        assert_eq!(plan.next_step(0, false), Some(1));
+        assert_eq!(plan.next_step(0, true), None);
+        assert_eq!(plan.next_step(3, false), None);
+        // The default strategy is the waterfall too.
+        let default = config_without_routing();
+        assert_eq!(
+            default.routing.get(&Vertical::Solar),
+            Some(&VerticalRouting::default())
+        );
+    }
+
+    fn config_without_routing() -> Config {
+        config("", &[buyer("only", "[\"heloc\"]", "")])
+    }
+
+    #[test]
+    fn weighted_follows_smooth_weighted_round_robin_over_eligible_buyers() {
+        let config = config(
+            "[routing.heloc]\nstrategy = \"weighted\"\n",
+            &[
+                buyer("a", "[\"heloc\"]", "weight = 5"),
+                buyer("b", "[\"heloc\"]", ""),
+                buyer("c", "[\"heloc\"]", "weight = 1"),
+            ],
+        );
+        let heloc = lead(Vertical::Heloc, &[]);
+        let chosen: Vec<String> = (0..14)
+            .map(|n| {
+                let plan = route(&config, &heloc, &NoUsage, at(NOON), n);
+                plan.steps[0].offers[0].destination.clone()
+            })
+            .collect();
+        // nginx's sequence for weights 5, 1, 1: a a b a c a a, repeating.
+        assert_eq!(chosen.concat(), "aabacaaaabacaa");
+        // The rest follow in the order the rotation reaches them, one at a time.
+        let plan = route(&config, &heloc, &NoUsage, at(NOON), 2);
+        assert_eq!(steps(&plan), vec![vec!["b"], vec!["a"], vec!["c"]]);
+        assert_eq!(plan.next_step(0, false), Some(1));
+        // A pure function of its inputs.
+        assert_eq!(plan, route(&config, &heloc, &NoUsage, at(NOON), 2));
+        assert_eq!(
+            steps(&route(
+                &config,
+                &heloc,
+                &NoUsage,
+                at(NOON),
+                2 + 7 * 1_000_000_000
+            )),
+            steps(&plan)
+        );
+        assert_eq!(
+            steps(&route(&config, &heloc, &NoUsage, at(NOON), u64::MAX)).len(),
+            3
+        );
+    }
+
+    /// Route `leads` weighted leads, counting each chosen buyer's use; the share (in %) each buyer got.
+    fn weighted_shares(config: &Config, leads: u64) -> BTreeMap<String, f64> {
+        let heloc = lead(Vertical::Heloc, &[]);
+        let mut usage = Usage::new();
+        let mut chosen: BTreeMap<String, u64> = BTreeMap::new();
+        for n in 0..leads {
+            let plan = route(config, &heloc, &usage, at(NOON), n);
+            let Some(first) = plan.steps.first() else {
+                continue;
+            };
+            let id = first.offers[0].destination.clone();
+            let destination = config.destination(&id).expect("configured");
+            for (window, _) in destination.routing.cap_windows(at(NOON)) {
+                *usage.entry((id.clone(), window.key)).or_default() += 1;
+            }
+            *chosen.entry(id).or_default() += 1;
+        }
+        chosen
+            .into_iter()
+            .map(|(id, count)| (id, count as f64 * 100.0 / leads as f64))
+            .collect()
+    }
+
+    #[test]
+    fn ten_thousand_weighted_leads_land_on_the_weights() {
+        let weights = |cap: &str| {
+            config(
+                "[routing.heloc]\nstrategy = \"weighted\"\n",
+                &[
+                    buyer("one", "[\"heloc\"]", "weight = 1"),
+                    buyer("three", "[\"heloc\"]", &format!("weight = 3\n{cap}")),
+                    buyer("six", "[\"heloc\"]", "weight = 6"),
+                ],
+            )
+        };
+        let shares = weighted_shares(&weights(""), 10_000);
+        for (id, expected) in [("one", 10.0), ("three", 30.0), ("six", 60.0)] {
+            let share = shares.get(id).copied().unwrap_or(0.0);
+            assert!(
+                (share - expected).abs() <= 3.0,
+                "{id}: {share}% (expected {expected}%)"
+            );
+        }
+        // "three" reaches its cap of 1,500 halfway (30% of 5,000); its share goes to the others, 1:6.
+        let shares = weighted_shares(&weights("[destinations.caps]\nday = 1500"), 10_000);
+        let rest = 5_000.0 / 7.0;
+        for (id, expected) in [
+            ("one", (500.0 + rest) / 100.0),
+            ("three", 15.0),
+            ("six", (3_000.0 + 6.0 * rest) / 100.0),
+        ] {
+            let share = shares.get(id).copied().unwrap_or(0.0);
+            assert!(
+                (share - expected).abs() <= 3.0,
+                "{id}: {share}% (expected {expected:.1}%)"
+            );
+        }
+        assert_eq!(shares.get("three").copied(), Some(15.0), "exactly the cap");
+    }
+
+    #[test]
+    fn broadcast_offers_exclusive_buyers_alone_then_one_shared_wave() {
+        let config = config(
+            "[routing.heloc]\nstrategy = \"broadcast\"\nmax_buyers = 2\n",
+            &[
+                buyer("shared-3", "[\"heloc\"]", "priority = 3"),
+                buyer("shared-1", "[\"heloc\"]", "priority = 1"),
+                buyer(
+                    "exclusive-50",
+                    "[\"heloc\"]",
+                    "priority = 50\nexclusive = true",
+                ),
+                buyer("shared-2", "[\"heloc\"]", "priority = 2"),
+                buyer(
+                    "exclusive-10",
+                    "[\"heloc\"]",
+                    "priority = 10\nexclusive = true",
+                ),
+            ],
+        );
+        let plan = route(&config, &lead(Vertical::Heloc, &[]), &NoUsage, at(NOON), 0);
+        assert_eq!(plan.strategy, Strategy::Broadcast);
+        assert_eq!(
+            steps(&plan),
+            vec![
+                vec!["exclusive-10"],
+                vec!["exclusive-50"],
+                vec!["shared-1", "shared-2"]
+            ]
+        );
+        let exclusive: Vec<bool> = plan.steps.iter().map(|s| s.exclusive).collect();
+        assert_eq!(exclusive, [true, true, false]);
+        assert_eq!(
+            reason_of(&plan, "shared-3"),
+            Some(&SkipReason::OverMaxBuyers { max_buyers: 2 })
+        );
+        // An exclusive buyer that accepts ends routing; one that rejects passes the lead on.
+        assert_eq!(plan.next_step(0, true), None);
+        assert_eq!(plan.next_step(1, false), Some(2));
+        assert_eq!(plan.next_step(2, false), None);
+        // The default max_buyers is 1.
+        let one = config_with_broadcast_default();
+        let plan = route(&one, &lead(Vertical::Heloc, &[]), &NoUsage, at(NOON), 0);
+        assert_eq!(steps(&plan), vec![vec!["a"]]);
+        assert_eq!(
+            reason_of(&plan, "b"),
+            Some(&SkipReason::OverMaxBuyers { max_buyers: 1 })
+        );
+    }
+
+    fn config_with_broadcast_default() -> Config {
+        config(
+            "[routing.heloc]\nstrategy = \"broadcast\"\n",
+            &[buyer("a", "[\"heloc\"]", ""), buyer("b", "[\"heloc\"]", "")],
+        )
+    }
+
+    #[test]
+    fn explanations_for_operators_and_for_partners() {
+        let config = config(
+            "",
+            &[
+                buyer("acme-lending", "[\"heloc\"]", "price = 18.50\nenabled = false"),
+                buyer("bigbank-tx", "[\"heloc\"]", "price = 22.75\n[destinations.filters]\nstates = [\"TX\"]"),
+                buyer("night-owl", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"UTC\"\nhours = \"22:00-06:00\""),
+                buyer("weekend-co", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"UTC\"\ndays = [\"sat\", \"sun\"]"),
+                buyer("early-bird", "[\"heloc\"]", "[destinations.schedule]\ntimezone = \"America/Chicago\"\nhours = \"05:00-07:00\""),
+                buyer("capped-co", "[\"heloc\"]", "price = 9.99\n[destinations.caps]\nday = 40"),
+                buyer("purpose-co", "[\"heloc\"]", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", equals = \"education\" }]"),
+                buyer("sonar-mortgage", "[\"mortgage\"]", ""),
+                buyer("winner", "[\"heloc\"]", "price = 30"),
+            ],
+        );
+        let usage: Usage = [(("capped-co".to_owned(), "day:2026-12-02".to_owned()), 40)].into();
+        let plan = route(&config, &lead(Vertical::Heloc, &[]), &usage, at(NOON), 0);
+        assert_eq!(steps(&plan), vec![vec!["winner"]]);
+        let operator = plan.operator_explanations();
+        let operator: Vec<(&str, &str)> = operator
+            .iter()
+            .map(|(d, r)| (d.as_str(), r.as_str()))
+            .collect();
+        assert_eq!(
+            operator,
+            [
+                ("acme-lending", "is disabled"),
+                ("bigbank-tx", "state filter: does not take FL"),
+                ("night-owl", "schedule: outside its hours"),
+                ("weekend-co", "schedule: not open on this day"),
+                ("early-bird", "schedule: outside its hours"),
+                ("capped-co", "daily cap reached: 40 of 40 in day:2026-12-02"),
+                (
+                    "purpose-co",
+                    "field filter on loanPurpose: the lead's value is not taken"
+                ),
+                ("sonar-mortgage", "does not take this vertical"),
+            ]
+        );
+        let partner = plan.partner_explanations();
+        assert_eq!(
+            partner,
+            [
+                "1 buyer is not taking leads at the moment",
+                "1 buyer does not take leads from FL",
+                "2 buyers were outside their hours",
+                "1 buyer was closed on this day",
+                "1 buyer had reached its daily cap",
+                "1 buyer does not take leads with this loanPurpose",
+            ]
+        );
+        let text = partner.join("\n");
+        for destination in &config.destinations {
+            assert!(!text.contains(&destination.id), "{text}");
+        }
+        for internal in [
+            "$", "18.5", "22.75", "9.99", "1850", "40", "mortgage", "day:",
+        ] {
+            assert!(!text.contains(internal), "`{internal}` in {text}");
+        }
+        // Plural and singular wording.
+        assert_eq!(
+            PartnerReason::Cap(CapPeriod::Hour).render(3),
+            "3 buyers had reached their hourly cap"
+        );
+        assert_eq!(
+            PartnerReason::Field {
+                field: "creditBand".to_owned(),
+                given: false
+            }
+            .render(1),
+            "1 buyer needs creditBand, which the lead does not give"
+        );
+    }
+
+    #[test]
+    fn plan_keeps_validate_s_every_buyer_at_once() {
+        let config = config(
+            "",
+            &[
+                buyer("one", "[\"heloc\"]", ""),
+                buyer("paused", "[\"heloc\"]", "enabled = false"),
+                buyer("mortgage", "[\"mortgage\"]", ""),
+                buyer("two", "[\"heloc\"]", ""),
+            ],
+        );
+        let flat = plan(&config, &lead(Vertical::Heloc, &[]));
+        assert_eq!(flat.destinations, ["one", "two"]);
+        assert_eq!(
+            flat.skipped,
+            [("paused".to_owned(), "is disabled".to_owned())]
+        );
+    }
+
+    #[test]
+    fn odd_lead_bodies_never_panic() {
+        let config = config(
+            "[routing.heloc]\nstrategy = \"weighted\"\n",
+            &[
+                buyer("filters", "[\"heloc\"]", "[destinations.filters]\nstates = [\"FL\"]\nexclude_zip_prefixes = [\"9\"]\nfields = [{ field = \"propertyUnits\", min = 1 }, { field = \"address.county\", one_of = [\"X\"] }]"),
+                buyer("open", "[\"heloc\"]", "weight = 1000"),
+            ],
+        );
+        let created = at(NOON);
+        for body in [
+            json!(null),
+            json!([]),
+            json!("text"),
+            json!({"address": [1, {"state": 5}], "propertyUnits": "2"}),
+            json!({"address": {"state": null, "zip": 33601, "county": [[["X"]]]}, "propertyUnits": 1e300}),
+            json!({"propertyUnits": -1e-300}),
+        ] {
+            let record = LeadRecord::received(
+                LeadId::generate(created),
+                "acme",
+                Vertical::Heloc,
+                body,
+                created,
+                None,
+            );
+            let plan = route(&config, &record, &NoUsage, created, u64::MAX);
+            assert_eq!(plan.steps.len() + plan.skipped.len(), 2, "{plan:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_compare_exactly() {
+        let decimal = |text: &str| Decimal::parse(text).expect("a decimal");
+        let number = |value: Value| match value {
+            Value::Number(n) => n,
+            _ => unreachable!("a number"),
+        };
+        let rows = [
+            (json!(150000), "150000", Ordering::Equal),
+            (json!(150000.000001), "150000", Ordering::Greater),
+            (json!(150000.0000001), "150000", Ordering::Greater),
+            (json!(149999.9999999), "150000", Ordering::Less),
+            (json!(-0.5), "-1", Ordering::Greater),
+            (json!(-1.0000001), "-1", Ordering::Less),
+            (json!(-1.0), "-1", Ordering::Equal),
+            (json!(0.1), "0.1", Ordering::Equal),
+            (json!(1e300), "999999999999999", Ordering::Greater),
+            (json!(-1e300), "-999999999999999", Ordering::Less),
+            (json!(u64::MAX), "1", Ordering::Greater),
+        ];
+        for (value, threshold, expected) in rows {
+            let n = number(value.clone());
+            assert_eq!(
+                decimal(threshold).compare_lead(&n),
+                expected,
+                "{value} vs {threshold}"
+            );
+        }
+        for bad in [
+            "",
+            "-",
+            "1.",
+            ".5",
+            "1e5",
+            "1.0000001",
+            "1000000000000000",
+            "12a",
+        ] {
+            assert_eq!(Decimal::parse(bad), None, "{bad}");
+        }
+        assert_eq!(decimal("-0.000").to_string(), "0");
+        assert_eq!(decimal("2.50").to_string(), "2.5");
+    }
+
+    #[test]
+    fn routing_keys_load_with_their_defaults() {
+        let config = config(
+            "[routing.solar]\nstrategy = \"broadcast\"\nmax_buyers = 3\n[routing.real-estate]\nstrategy = \"weighted\"\n",
+            &[
+                buyer("defaults", "[\"heloc\"]", ""),
+                buyer("everything", "[\"heloc\", \"mortgage\"]", "priority = -2\nweight = 3\nprice = 18.50\nexclusive = true\n[destinations.filters]\nexclude_states = [\"ny\"]\nzip_prefixes = [\"787\", \"336\"]\nfields = [ { field = \"loanPurpose\", one_of = [\"homeImprovement\", \"debtConsolidation\"] }, { field = \"propertyUnits\", min = 1, max = 2 }, { field = \"creditBand\", equals = \"Good\" } ]\n[destinations.schedule]\ntimezone = \"America/Chicago\"\ndays = [\"mon\", \"fri\"]\nhours = \"22:00-06:00\"\n[destinations.caps]\nhour = 10\nday = 100\nmonth = 2000"),
+                buyer("whole-price", "[\"heloc\"]", "price = 18"),
+                buyer("text-price", "[\"heloc\"]", "price = \"0.10\""),
+                buyer("float-price", "[\"heloc\"]", "price = 0.1"),
+            ],
+        );
+        let routing = |id: &str| config.destination(id).expect("configured").routing.clone();
+        assert_eq!(routing("defaults"), DestinationRouting::default());
+        let everything = routing("everything");
+        assert_eq!((everything.priority, everything.weight), (-2, 3));
+        assert_eq!(everything.price, Some(Cents(1850)));
+        assert!(everything.exclusive);
+        assert_eq!(
+            everything.filters.states,
+            Some(Listed::Except(vec!["NY".to_owned()]))
+        );
+        assert_eq!(everything.filters.fields.len(), 3);
+        let schedule = everything.schedule.expect("a schedule");
+        assert_eq!(schedule.timezone, chrono_tz::America::Chicago);
+        assert!(schedule.days.contains(Weekday::Fri) && !schedule.days.contains(Weekday::Sat));
+        assert_eq!(
+            schedule.hours.map(|h| h.to_string()).as_deref(),
+            Some("22:00-06:00")
+        );
+        assert_eq!(
+            everything.caps,
+            Caps {
+                hour: Some(10),
+                day: Some(100),
+                month: Some(2000)
+            }
+        );
+        assert_eq!(everything.cap_zone(), chrono_tz::America::Chicago);
+        assert_eq!(routing("whole-price").price, Some(Cents(1800)));
+        assert_eq!(routing("text-price").price, Some(Cents(10)));
+        assert_eq!(routing("float-price").price, Some(Cents(10)));
+        assert_eq!(
+            config.routing.get(&Vertical::Solar),
+            Some(&VerticalRouting {
+                strategy: Strategy::Broadcast,
+                max_buyers: 3
+            })
+        );
+        assert_eq!(
+            config
+                .routing
+                .get(&Vertical::RealEstate)
+                .map(|r| r.strategy),
+            Some(Strategy::Weighted)
+        );
+        assert_eq!(
+            config.routing.get(&Vertical::Heloc),
+            Some(&VerticalRouting::default())
+        );
+        assert_eq!(config.routing.len(), Vertical::ALL.len());
+    }
+
+    #[test]
+    fn every_bad_routing_key_is_named() {
+        // Two good buyers, then the buyer under test at destinations[2].
+        let good = [
+            buyer("good-1", "[\"heloc\"]", ""),
+            buyer("good-2", "[\"heloc\"]", ""),
+        ];
+        let rows: Vec<(&str, &str, &str)> = vec![
+            ("[routing.heloc]\nstrategy = \"roundrobin\"\n", "", "routing.heloc.strategy"),
+            ("[routing.boats]\nstrategy = \"waterfall\"\n", "", "routing.boats"),
+            ("[routing.heloc]\nstrategy = \"broadcast\"\nmax_buyers = 0\n", "", "routing.heloc.max_buyers"),
+            ("", "weight = 0", "destinations[2].weight"),
+            ("", "weight = 1001", "destinations[2].weight"),
+            ("", "price = -1", "destinations[2].price"),
+            ("", "price = -0.5", "destinations[2].price"),
+            ("", "price = 18.555", "destinations[2].price"),
+            ("", "price = \"12,50\"", "destinations[2].price"),
+            ("", "price = 1e12", "destinations[2].price"),
+            ("", "price = nan", "destinations[2].price"),
+            ("", "[destinations.schedule]\ntimezone = \"America/Chicgo\"", "destinations[2].schedule.timezone"),
+            ("", "[destinations.schedule]\ntimezone = \"CST\"", "destinations[2].schedule.timezone"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\nhours = \"8-20\"", "destinations[2].schedule.hours"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\nhours = \"08:00-24:01\"", "destinations[2].schedule.hours"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\nhours = \"24:00-06:00\"", "destinations[2].schedule.hours"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\nhours = \"08:00-08:00\"", "destinations[2].schedule.hours"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\ndays = [\"mon\", \"funday\"]", "destinations[2].schedule.days[1]"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\ndays = [\"Monday\"]", "destinations[2].schedule.days[0]"),
+            ("", "[destinations.schedule]\ntimezone = \"UTC\"\ndays = []", "destinations[2].schedule.days"),
+            ("", "[destinations.caps]\nday = 0", "destinations[2].caps.day"),
+            ("", "[destinations.caps]\nhour = -5", "destinations[2].caps.hour"),
+            ("", "[destinations.filters]\nstates = [\"TX\"]\nexclude_states = [\"FL\"]", "destinations[2].filters.exclude_states"),
+            ("", "[destinations.filters]\nzip_prefixes = [\"7\"]\nexclude_zip_prefixes = [\"3\"]", "destinations[2].filters.exclude_zip_prefixes"),
+            ("", "[destinations.filters]\nstates = [\"TX\", \"XX\"]", "destinations[2].filters.states[1]"),
+            ("", "[destinations.filters]\nexclude_states = [\"Texas\"]", "destinations[2].filters.exclude_states[0]"),
+            ("", "[destinations.filters]\nstates = []", "destinations[2].filters.states"),
+            ("", "[destinations.filters]\nzip_prefixes = [\"123456\"]", "destinations[2].filters.zip_prefixes[0]"),
+            ("", "[destinations.filters]\nzip_prefixes = [\"78a\"]", "destinations[2].filters.zip_prefixes[0]"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpos\", equals = \"other\" }]", "destinations[2].filters.fields[0].field"),
+            ("", "[destinations.filters]\nfields = [{ field = \"propertyUnits\", min = 1 }, { field = \"creditBand\", equals = \"Good\" }]", "destinations[2].filters.fields[1].field"),
+            ("", "[destinations.filters]\nfields = [{ field = \"address\", equals = \"x\" }]", "destinations[2].filters.fields[0].field"),
+            ("", "[destinations.filters]\nfields = [{ field = \"contactInfo..email\", equals = \"x\" }]", "destinations[2].filters.fields[0].field"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\" }]", "destinations[2].filters.fields[0]"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", equals = \"other\", one_of = [\"other\"] }]", "destinations[2].filters.fields[0]"),
+            ("", "[destinations.filters]\nfields = [{ field = \"propertyUnits\", equals = 1, max = 2 }]", "destinations[2].filters.fields[0]"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", equals = \"homeimprovement\" }]", "destinations[2].filters.fields[0].equals"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", one_of = [\"other\", 3] }]", "destinations[2].filters.fields[0].one_of[1]"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", one_of = [] }]", "destinations[2].filters.fields[0].one_of"),
+            ("", "[destinations.filters]\nfields = [{ field = \"loanPurpose\", min = 1 }]", "destinations[2].filters.fields[0].min"),
+            ("", "[destinations.filters]\nfields = [{ field = \"propertyUnits\", min = 3, max = 2 }]", "destinations[2].filters.fields[0].max"),
+            ("", "[destinations.filters]\nfields = [{ field = \"propertyUnits\", min = \"1\" }]", "destinations[2].filters.fields[0].min"),
+            ("", "[destinations.filters]\nfields = [{ field = \"propertyUnits\", max = 1.0000001 }]", "destinations[2].filters.fields[0].max"),
+            ("", "[destinations.filters]\nfields = [{ field = \"listedForSaleIn6Months\", equals = \"no\" }]", "destinations[2].filters.fields[0].equals"),
+        ];
+        for (routing, keys, key) in rows {
+            let buyers = [
+                good[0].clone(),
+                good[1].clone(),
+                buyer("bad", "[\"heloc\"]", keys),
+            ];
+            match load(routing, &buyers) {
+                Ok(_) => panic!("{key}: the document must be refused"),
+                Err(error) => assert_eq!(error.key, key, "{error}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_configuration_loads_with_its_routing() {
+        let secrets: BTreeMap<String, String> = [
+            ("LEADHUB_HASH_KEY", "h".repeat(40)),
+            ("LEADHUB_CALLBACK_KEY", "c".repeat(40)),
+            (
+                "LENDER_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            ),
+            ("SONAR_CLIENT_SECRET", "sonar-secret".to_owned()),
+            ("NTHERM_USERNAME", "hub".to_owned()),
+            ("NTHERM_PASSWORD", "ntherm-password".to_owned()),
+            ("HELOC_LENDER_API_KEY", "lender-key".to_owned()),
+            ("LOFTY_ACCESS_TOKEN", "lofty-token".to_owned()),
+            ("LOFTY_VENDOR_KEY", "lofty-vendor".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let document = include_str!("../../infra/config.example.toml");
+        let config = match Config::from_toml(document, &secrets) {
+            Ok(config) => config,
+            Err(error) => panic!("infra/config.example.toml must load: {error}"),
+        };
+        assert_eq!(
+            config.routing.get(&Vertical::Heloc).map(|r| r.strategy),
+            Some(Strategy::Waterfall)
+        );
+        let heloc: Vec<&Destination> = config
+            .destinations
+            .iter()
+            .filter(|d| d.verticals.contains(&Vertical::Heloc))
+            .collect();
+        assert!(heloc
+            .iter()
+            .any(|d| d.routing.filters.states.is_some() && d.routing.caps.day.is_some()));
+        assert!(heloc.iter().any(|d| d.routing.schedule.is_some()));
+        // A Florida HELOC lead on a weekday afternoon in Chicago goes down the waterfall.
+        let plan = route(&config, &lead(Vertical::Heloc, &[]), &NoUsage, at(NOON), 0);
+        assert!(!plan.is_unsold(), "{plan:?}");
+    }
+}

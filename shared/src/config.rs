@@ -8,6 +8,9 @@
 //! `env:NAME` — `sonar`: `client_secret` (mortgage, heloc); `ntherm`: `username`, `password` (solar);
 //! `heloc-lender`: optional `api_key` (heloc). See [`ConnectorKind::credentials`] and
 //! [`ConnectorKind::verticals`].
+//!
+//! Routing keys (`[routing.<vertical>]`, and a destination's `priority`, `weight`, `price`, `exclusive`,
+//! `filters`, `schedule`, `caps`) are read here and checked by [`crate::routing`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -26,7 +29,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         ConfigError {
             key: key.into(),
             problem: problem.into(),
@@ -106,6 +109,9 @@ struct Document {
     partners: Vec<PartnerDoc>,
     #[serde(default)]
     destinations: Vec<DestinationDoc>,
+    /// `[routing.<vertical>]`: each vertical's strategy (see [`crate::routing`]).
+    #[serde(default)]
+    routing: BTreeMap<String, crate::routing::RoutingDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +199,21 @@ struct DestinationDoc {
     max_attempts: u32,
     #[serde(default = "yes")]
     enabled: bool,
+    // Routing keys (see [`crate::routing`]): checked there.
+    #[serde(default)]
+    priority: Option<i64>,
+    #[serde(default)]
+    weight: Option<i64>,
+    #[serde(default)]
+    price: Option<toml::Value>,
+    #[serde(default)]
+    exclusive: bool,
+    #[serde(default)]
+    filters: Option<crate::routing::FiltersDoc>,
+    #[serde(default)]
+    schedule: Option<crate::routing::ScheduleDoc>,
+    #[serde(default)]
+    caps: Option<crate::routing::CapsDoc>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -366,6 +387,8 @@ pub struct Destination {
     pub timeout: Duration,
     pub max_attempts: u32,
     pub enabled: bool,
+    /// Priority, weight, price, exclusivity, filters, schedule and caps.
+    pub routing: crate::routing::DestinationRouting,
 }
 
 impl Destination {
@@ -397,6 +420,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub partners: Vec<Partner>,
     pub destinations: Vec<Destination>,
+    /// Every vertical's routing settings (defaults for those not configured).
+    pub routing: BTreeMap<Vertical, crate::routing::VerticalRouting>,
 }
 
 const MIN_KEY_BYTES: usize = 32;
@@ -512,6 +537,8 @@ impl Config {
             });
         }
 
+        let routing = crate::routing::vertical_routing(doc.routing)?;
+
         let mut destinations = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, d) in doc.destinations.into_iter().enumerate() {
@@ -607,8 +634,22 @@ impl Config {
                     .check()
                     .map_err(|problem| ConfigError::new(key("lofty"), problem))?;
             }
+            let routing = crate::routing::destination_routing(
+                &key,
+                &verticals,
+                crate::routing::DestinationRoutingDoc {
+                    priority: d.priority,
+                    weight: d.weight,
+                    price: d.price,
+                    exclusive: d.exclusive,
+                    filters: d.filters,
+                    schedule: d.schedule,
+                    caps: d.caps,
+                },
+            )?;
             destinations.push(Destination {
                 verticals,
+                routing,
                 id: d.id,
                 kind,
                 url,
@@ -636,6 +677,7 @@ impl Config {
             },
             partners,
             destinations,
+            routing,
         })
     }
 

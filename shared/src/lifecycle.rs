@@ -23,7 +23,7 @@ use crate::lead::{
     later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
 };
 use crate::queue::{JobQueue, QueueError, MAX_DELAY};
-use crate::routing::RoutingPlan;
+use crate::routing::FlatPlan;
 use crate::screening::ScreeningVerdict;
 use crate::store::{DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
 
@@ -117,7 +117,7 @@ impl Transition {
 pub fn screened(
     lead: &LeadRecord,
     verdict: &ScreeningVerdict,
-    plan: &RoutingPlan,
+    plan: &FlatPlan,
     now: DateTime<Utc>,
 ) -> Transition {
     let update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
@@ -659,8 +659,8 @@ mod tests {
         record
     }
 
-    fn plan(destinations: &[&str]) -> RoutingPlan {
-        RoutingPlan {
+    fn plan(destinations: &[&str]) -> FlatPlan {
+        FlatPlan {
             destinations: destinations.iter().map(|d| (*d).to_owned()).collect(),
             skipped: Vec::new(),
         }

@@ -469,6 +469,7 @@ pub(crate) mod test_support {
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
+            routing: Default::default(),
         }
     }
 
@@ -619,6 +620,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
+            routing: Default::default(),
         };
         let basic = {
             use base64::Engine;

@@ -151,6 +151,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
+            routing: Default::default(),
         }
     }
 

@@ -174,32 +174,41 @@ impl fmt::Display for LeadStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
+    /// Planned for a later step of the lead's routing (a waterfall's next buyer): offered only if the
+    /// buyers before it do not take the lead.
+    Queued,
     Pending,
     InFlight,
     Accepted,
     Rejected,
     Retrying,
     Dead,
+    /// Never offered: routing ended before its turn, or its cap was full when its turn came.
+    Skipped,
 }
 
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 6] = [
+    pub const ALL: [DeliveryStatus; 8] = [
+        DeliveryStatus::Queued,
         DeliveryStatus::Pending,
         DeliveryStatus::InFlight,
         DeliveryStatus::Accepted,
         DeliveryStatus::Rejected,
         DeliveryStatus::Retrying,
         DeliveryStatus::Dead,
+        DeliveryStatus::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryStatus::Queued => "queued",
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::InFlight => "in_flight",
             DeliveryStatus::Accepted => "accepted",
             DeliveryStatus::Rejected => "rejected",
             DeliveryStatus::Retrying => "retrying",
             DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Skipped => "skipped",
         }
     }
 
@@ -207,7 +216,10 @@ impl DeliveryStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeliveryStatus::Accepted | DeliveryStatus::Rejected | DeliveryStatus::Dead
+            DeliveryStatus::Accepted
+                | DeliveryStatus::Rejected
+                | DeliveryStatus::Dead
+                | DeliveryStatus::Skipped
         )
     }
 }
@@ -248,6 +260,15 @@ pub struct DeliveryState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_ref: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// The step of the lead's routing plan this delivery belongs to (0 first).
+    #[serde(default)]
+    pub step: u32,
+    /// What the buyer pays for the lead when it accepts, in US cents (from the routing configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<u64>,
+    /// The cap counters this delivery holds a place in (released when it is rejected or dead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_keys: Vec<String>,
 }
 
 impl DeliveryState {
@@ -260,6 +281,9 @@ impl DeliveryState {
             reason: None,
             buyer_ref: None,
             updated_at: now,
+            step: 0,
+            price_cents: None,
+            cap_keys: Vec::new(),
         }
     }
 }

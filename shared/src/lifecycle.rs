@@ -23,7 +23,7 @@ use crate::lead::{
     later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
 };
 use crate::queue::{JobQueue, QueueError, MAX_DELAY};
-use crate::routing::FlatPlan;
+use crate::routing::RoutingPlan;
 use crate::screening::ScreeningVerdict;
 use crate::store::{DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
 
@@ -112,73 +112,120 @@ impl Transition {
 // ---- validate ------------------------------------------------------------------------------------------
 
 /// A received lead once screening has decided and routing has planned: `rejected` (screening refused it),
-/// `unsold` (no buyer takes its vertical), or `routing` with one pending delivery per planned buyer and
-/// the first attempt of each queued. Conditional on the lead still being `received`.
+/// `unsold` (no buyer can take it: the plan's explanations say why), or `routing` with one delivery per
+/// planned buyer — `pending` (and its first attempt queued) for the plan's first step, `queued` for the
+/// later steps, each with its step and price. The routing event carries the plan's partner explanations
+/// (counted reasons, no buyer internals). Conditional on the lead still being `received`.
 pub fn screened(
     lead: &LeadRecord,
     verdict: &ScreeningVerdict,
-    plan: &FlatPlan,
+    plan: &RoutingPlan,
     now: DateTime<Utc>,
 ) -> Transition {
     let update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
-    match verdict {
-        ScreeningVerdict::Rejected { code, reason } => Transition::new(
-            update.status(LeadStatus::Rejected).event(
-                TimelineEvent::new(now, EventKind::Rejected, LeadStatus::Rejected)
+    let (code, reason) = match verdict {
+        ScreeningVerdict::Rejected { code, reason } => (code, reason),
+        ScreeningVerdict::Passed => return routed(lead, plan, update, now),
+    };
+    Transition::new(
+        update.status(LeadStatus::Rejected).event(
+            TimelineEvent::new(now, EventKind::Rejected, LeadStatus::Rejected)
+                .reason(code, reason.clone()),
+        ),
+    )
+    .event(LeadEvent::Rejected {
+        code: code.clone(),
+        reason: reason.clone(),
+    })
+}
+
+fn routed(
+    lead: &LeadRecord,
+    plan: &RoutingPlan,
+    update: LeadUpdate,
+    now: DateTime<Utc>,
+) -> Transition {
+    let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+        .reason("passed", "passed screening (duplicate check)");
+    let explanations = plan.partner_explanations();
+    if plan.is_unsold() {
+        let (code, reason) = if explanations.is_empty() {
+            (
+                "no_destination",
+                format!("no buyer is configured for {} leads", lead.vertical),
+            )
+        } else {
+            (
+                "no_eligible_buyer",
+                format!("no buyer could take the lead: {}", explanations.join("; ")),
+            )
+        };
+        return Transition::new(
+            update.status(LeadStatus::Unsold).event(screened).event(
+                TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
                     .reason(code, reason.clone()),
             ),
         )
-        .event(LeadEvent::Rejected {
-            code: code.clone(),
-            reason: reason.clone(),
-        }),
-        ScreeningVerdict::Passed => {
-            let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
-                .reason("passed", "passed screening (duplicate check)");
-            if plan.destinations.is_empty() {
-                let reason = format!("no buyer is configured for {} leads", lead.vertical);
-                return Transition::new(
-                    update.status(LeadStatus::Unsold).event(screened).event(
-                        TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
-                            .reason("no_destination", reason.clone()),
-                    ),
-                )
-                .event(LeadEvent::Unsold {
-                    code: "no_destination".to_owned(),
-                    reason,
-                });
-            }
-            let mut update = update.status(LeadStatus::Routing).event(screened).event(
-                TimelineEvent::new(now, EventKind::Routing, LeadStatus::Routing).reason(
-                    "routed",
-                    format!("offered to: {}", plan.destinations.join(", ")),
-                ),
-            );
-            let mut jobs = Vec::new();
-            for destination in &plan.destinations {
-                update = update.delivery(
-                    destination,
-                    DeliveryExpect::Absent,
-                    DeliveryState::pending(now),
-                );
+        .event(LeadEvent::Unsold {
+            code: code.to_owned(),
+            reason,
+        });
+    }
+    let mut update = update.status(LeadStatus::Routing).event(screened);
+    let mut jobs = Vec::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let step_number = u32::try_from(index).unwrap_or(u32::MAX);
+        for offer in &step.offers {
+            let state = DeliveryState {
+                status: if index == 0 {
+                    DeliveryStatus::Pending
+                } else {
+                    DeliveryStatus::Queued
+                },
+                step: step_number,
+                price_cents: offer.price.map(|cents| cents.0),
+                ..DeliveryState::pending(now)
+            };
+            update = update.delivery(&offer.destination, DeliveryExpect::Absent, state);
+            if index == 0 {
                 jobs.push(ScheduledJob::deliver(
                     &lead.id,
-                    destination,
+                    &offer.destination,
                     1,
                     Duration::ZERO,
                 ));
             }
-            Transition {
-                update,
-                events: Vec::new(),
-                jobs,
-            }
         }
+    }
+    let first: Vec<&str> = plan.steps[0]
+        .offers
+        .iter()
+        .map(|offer| offer.destination.as_str())
+        .collect();
+    let mut reason = format!("offered to: {}", first.join(", "));
+    let later = plan.steps.len() - 1;
+    if later > 0 {
+        reason.push_str(&format!(
+            "; {later} more {} in line if it is not taken",
+            if later == 1 { "buyer" } else { "buyers" }
+        ));
+    }
+    for explanation in &explanations {
+        reason.push_str("; ");
+        reason.push_str(explanation);
+    }
+    update = update.event(
+        TimelineEvent::new(now, EventKind::Routing, LeadStatus::Routing).reason("routed", reason),
+    );
+    Transition {
+        update,
+        events: Vec::new(),
+        jobs,
     }
 }
 
-/// The first attempt of every delivery of `lead` not yet started (a redelivered validate job re-sends
-/// them; dispatch ignores duplicates).
+/// The first attempt of every delivery of `lead` not yet started (a redelivered validate or dispatch job
+/// re-sends them; dispatch ignores duplicates).
 pub fn pending_jobs(lead: &LeadRecord) -> Vec<ScheduledJob> {
     lead.deliveries
         .iter()
@@ -234,14 +281,24 @@ pub fn delivery_step(state: &DeliveryState, attempt: u32, now: DateTime<Utc>) ->
     }
 }
 
+/// The delivery's planned state (step, price), or a fresh one.
+fn planned(lead: &LeadRecord, destination: &str, now: DateTime<Utc>) -> DeliveryState {
+    lead.deliveries
+        .get(destination)
+        .cloned()
+        .unwrap_or_else(|| DeliveryState::pending(now))
+}
+
 /// Claim attempt `attempt` of the delivery to `destination`: only one worker calls the buyer for it. The
-/// claim holds for `lease`; after that a redelivered job may take over (its owner died).
+/// claim holds for `lease`; after that a redelivered job may take over (its owner died). `cap_keys`: the
+/// cap counters the delivery holds a place in.
 pub fn claim(
     lead: &LeadRecord,
     destination: &str,
     attempt: u32,
     lease: Duration,
     now: DateTime<Utc>,
+    cap_keys: Vec<String>,
 ) -> LeadUpdate {
     LeadUpdate::new(now)
         .delivery(
@@ -255,6 +312,8 @@ pub fn claim(
                 reason: None,
                 buyer_ref: None,
                 updated_at: now,
+                cap_keys,
+                ..planned(lead, destination, now)
             },
         )
         .event(
@@ -310,6 +369,7 @@ pub fn attempt_outcome(
         reason: None,
         buyer_ref: None,
         updated_at: now,
+        ..planned(at.lead, at.destination, now)
     };
     let event = |kind| {
         TimelineEvent::new(now, kind, at.lead.status)
@@ -410,57 +470,136 @@ pub fn attempt_outcome(
     )
 }
 
-/// The transition that settles a routing lead: `delivered` once a buyer took it, `unsold` once every
-/// delivery is decided without one; `None` while it is not routing or a delivery is still open.
-/// Conditional on the lead still being `routing`, so whoever settles first wins and the others change
-/// nothing.
+/// What follows an attempt's recorded outcome on a routing lead: `delivered` once a buyer took it; once
+/// every delivery of the current step is decided without one, the next step's buyers are offered the lead
+/// (their `queued` deliveries become `pending` and their first attempts are queued); with no step left,
+/// `unsold`. `None` while a delivery of the current step is still open, or the lead is not routing.
+/// Conditional on the lead still being `routing` (and the next step's deliveries still `queued`), so
+/// whoever settles first wins and the others change nothing.
 pub fn settle(lead: &LeadRecord, now: DateTime<Utc>) -> Option<Transition> {
     if lead.status != LeadStatus::Routing {
         return None;
     }
-    let (update, event) = settling(lead, now)?;
-    Some(Transition::new(update.expect(&[LeadStatus::Routing])).event(event))
+    if let Some((update, event)) = delivered(lead, now) {
+        return Some(Transition::new(update.expect(&[LeadStatus::Routing])).event(event));
+    }
+    let current = current_step(lead)?;
+    let open = lead
+        .deliveries
+        .values()
+        .any(|state| state.step == current && !state.status.is_final());
+    if open {
+        return None;
+    }
+    let update = LeadUpdate::new(now).expect(&[LeadStatus::Routing]);
+    Some(
+        match offer_next_step(lead, update, LeadStatus::Routing, now) {
+            Ok(transition) => transition,
+            Err(update) => unsold(update, now),
+        },
+    )
 }
 
-/// The status change and timeline event of settling `lead` (whatever its status), and its lead event.
-fn settling(lead: &LeadRecord, now: DateTime<Utc>) -> Option<(LeadUpdate, LeadEvent)> {
+/// The highest step with a delivery offered (not `queued`).
+fn current_step(lead: &LeadRecord) -> Option<u32> {
+    lead.deliveries
+        .values()
+        .filter(|state| state.status != DeliveryStatus::Queued)
+        .map(|state| state.step)
+        .max()
+}
+
+/// `delivered` once a buyer took the lead: its status change, timeline event and lead event.
+fn delivered(lead: &LeadRecord, now: DateTime<Utc>) -> Option<(LeadUpdate, LeadEvent)> {
     let accepted: Vec<String> = lead
         .deliveries
         .iter()
         .filter(|(_, state)| state.status == DeliveryStatus::Accepted)
         .map(|(destination, _)| destination.clone())
         .collect();
-    if !accepted.is_empty() {
-        let update = LeadUpdate::new(now).status(LeadStatus::Delivered).event(
-            TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
-                .reason("delivered", format!("taken by: {}", accepted.join(", "))),
-        );
-        return Some((
-            update,
-            LeadEvent::Delivered {
-                destinations: accepted,
-            },
-        ));
+    if accepted.is_empty() {
+        return None;
     }
-    if lead
+    let update = LeadUpdate::new(now).status(LeadStatus::Delivered).event(
+        TimelineEvent::new(now, EventKind::Delivered, LeadStatus::Delivered)
+            .reason("delivered", format!("taken by: {}", accepted.join(", "))),
+    );
+    Some((
+        update,
+        LeadEvent::Delivered {
+            destinations: accepted,
+        },
+    ))
+}
+
+/// Offer the lead to the next step's buyers, on top of `update`: their deliveries from `queued` to
+/// `pending`, a routing event, their first attempts queued; `status` is the lead's status for the event
+/// (`routing`). `Err(update)` when no step is left.
+fn offer_next_step(
+    lead: &LeadRecord,
+    update: LeadUpdate,
+    status: LeadStatus,
+    now: DateTime<Utc>,
+) -> Result<Transition, LeadUpdate> {
+    let Some(next) = lead
         .deliveries
         .values()
-        .all(|state| state.status.is_final())
-    {
-        let reason = "every buyer declined the lead or could not be reached";
-        let update = LeadUpdate::new(now).status(LeadStatus::Unsold).event(
+        .filter(|state| state.status == DeliveryStatus::Queued)
+        .map(|state| state.step)
+        .min()
+    else {
+        return Err(update);
+    };
+    let mut update = update.status(LeadStatus::Routing);
+    let mut jobs = Vec::new();
+    let mut offered = Vec::new();
+    for (destination, state) in &lead.deliveries {
+        if state.status != DeliveryStatus::Queued || state.step != next {
+            continue;
+        }
+        update = update.delivery(
+            destination,
+            DeliveryExpect::StatusIn(vec![DeliveryStatus::Queued]),
+            DeliveryState {
+                status: DeliveryStatus::Pending,
+                updated_at: now,
+                ..state.clone()
+            },
+        );
+        jobs.push(ScheduledJob::deliver(
+            &lead.id,
+            destination,
+            1,
+            Duration::ZERO,
+        ));
+        offered.push(destination.as_str());
+    }
+    let update = update.event(TimelineEvent::new(now, EventKind::Routing, status).reason(
+        "next_buyer",
+        format!(
+            "offered to the next in line: {} (no earlier buyer kept the lead)",
+            offered.join(", ")
+        ),
+    ));
+    Ok(Transition {
+        update,
+        events: Vec::new(),
+        jobs,
+    })
+}
+
+fn unsold(update: LeadUpdate, now: DateTime<Utc>) -> Transition {
+    let reason = "every buyer declined the lead or could not be reached";
+    Transition::new(
+        update.status(LeadStatus::Unsold).event(
             TimelineEvent::new(now, EventKind::Unsold, LeadStatus::Unsold)
                 .reason("no_buyer_took_it", reason),
-        );
-        return Some((
-            update,
-            LeadEvent::Unsold {
-                code: "no_buyer_took_it".to_owned(),
-                reason: reason.to_owned(),
-            },
-        ));
-    }
-    None
+        ),
+    )
+    .event(LeadEvent::Unsold {
+        code: "no_buyer_took_it".to_owned(),
+        reason: reason.to_owned(),
+    })
 }
 
 // ---- callback ------------------------------------------------------------------------------------------
@@ -485,6 +624,11 @@ pub enum VerdictDecision {
 
 /// A buyer's verdict on a lead it took. A lead whose acceptance is recorded but which is not settled yet is
 /// settled (`delivered`) in the same write. `reason` is the buyer's words, already cleaned.
+///
+/// `rejected` (after post) from the only buyer holding the lead, with buyers still in line, sends the lead
+/// on: that delivery becomes `rejected` and the next step's buyers are offered the lead (the lead is
+/// `routing` again; the timeline shows the verdict and the new offer). `confirmed` ends routing: buyers
+/// still in line are `skipped`.
 pub fn verdict(
     lead: &LeadRecord,
     destination: &str,
@@ -497,11 +641,22 @@ pub fn verdict(
         Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
             return VerdictDecision::NotRecordedYet
         }
+        // This buyer's rejection already sent the lead on to the next buyer.
+        Some(DeliveryStatus::Rejected)
+            if verdict == Verdict::Rejected
+                && lead.events.iter().any(|event| {
+                    event.kind == EventKind::BuyerVerdict
+                        && event.destination.as_deref() == Some(destination)
+                        && event.code.as_deref() == Some(Verdict::Rejected.as_str())
+                }) =>
+        {
+            return VerdictDecision::AlreadyRecorded
+        }
         _ => return VerdictDecision::NotDeliveredToYou,
     }
     // Settle first (in the same write) when dispatch recorded the acceptance but not the lead's status.
     let (mut update, mut events, status) = match lead.status {
-        LeadStatus::Routing => match settling(lead, now) {
+        LeadStatus::Routing => match delivered(lead, now) {
             Some((update, event)) => (update, vec![event], LeadStatus::Delivered),
             None => return VerdictDecision::NotRecordedYet,
         },
@@ -535,15 +690,63 @@ pub fn verdict(
             .destination(destination)
             .reason(verdict.as_str(), reason.clone()),
     );
-    let destination = destination.to_owned();
+    let in_line = || {
+        lead.deliveries
+            .iter()
+            .filter(|(_, state)| state.status == DeliveryStatus::Queued)
+    };
+    let mut jobs = Vec::new();
     match verdict {
-        Verdict::Confirmed => events.push(LeadEvent::Confirmed { destination }),
-        Verdict::Rejected => events.push(LeadEvent::RejectedAfterPost {
-            destination,
-            reason,
-        }),
+        Verdict::Confirmed => {
+            for (queued, state) in in_line() {
+                update = update.delivery(
+                    queued,
+                    DeliveryExpect::StatusIn(vec![DeliveryStatus::Queued]),
+                    DeliveryState {
+                        status: DeliveryStatus::Skipped,
+                        reason: Some("not offered: an earlier buyer kept the lead".to_owned()),
+                        updated_at: now,
+                        ..state.clone()
+                    },
+                );
+            }
+            events.push(LeadEvent::Confirmed {
+                destination: destination.to_owned(),
+            });
+        }
+        Verdict::Rejected => {
+            events.push(LeadEvent::RejectedAfterPost {
+                destination: destination.to_owned(),
+                reason: reason.clone(),
+            });
+            let others_hold_it = lead.deliveries.iter().any(|(other, state)| {
+                other != destination && state.status == DeliveryStatus::Accepted
+            });
+            if !others_hold_it && in_line().next().is_some() {
+                let Some(state) = lead.deliveries.get(destination) else {
+                    return VerdictDecision::NotDeliveredToYou;
+                };
+                update = update.delivery(
+                    destination,
+                    DeliveryExpect::StatusIn(vec![DeliveryStatus::Accepted]),
+                    DeliveryState {
+                        status: DeliveryStatus::Rejected,
+                        reason: Some(format!("rejected after it was taken: {reason}")),
+                        updated_at: now,
+                        ..state.clone()
+                    },
+                );
+                match offer_next_step(lead, update, LeadStatus::Routing, now) {
+                    Ok(next) => {
+                        update = next.update;
+                        jobs = next.jobs;
+                    }
+                    Err(unchanged) => update = unchanged,
+                }
+            }
+        }
         Verdict::Returned => events.push(LeadEvent::Returned {
-            destination,
+            destination: destination.to_owned(),
             reason,
         }),
         Verdict::Contacted => {}
@@ -551,7 +754,7 @@ pub fn verdict(
     VerdictDecision::Apply(Transition {
         update,
         events,
-        jobs: Vec::new(),
+        jobs,
     })
 }
 
@@ -659,9 +862,28 @@ mod tests {
         record
     }
 
-    fn plan(destinations: &[&str]) -> FlatPlan {
-        FlatPlan {
-            destinations: destinations.iter().map(|d| (*d).to_owned()).collect(),
+    /// A plan of one step per buyer (a waterfall).
+    fn plan(destinations: &[&str]) -> RoutingPlan {
+        steps(&destinations.iter().map(|d| vec![*d]).collect::<Vec<_>>())
+    }
+
+    fn steps(steps: &[Vec<&str>]) -> RoutingPlan {
+        RoutingPlan {
+            vertical: Vertical::Heloc,
+            strategy: crate::routing::Strategy::Waterfall,
+            steps: steps
+                .iter()
+                .map(|offers| crate::routing::Step {
+                    offers: offers
+                        .iter()
+                        .map(|d| crate::routing::Offer {
+                            destination: (*d).to_owned(),
+                            price: Some(crate::routing::Cents(1850)),
+                        })
+                        .collect(),
+                    exclusive: false,
+                })
+                .collect(),
             skipped: Vec::new(),
         }
     }
@@ -703,21 +925,33 @@ mod tests {
     }
 
     #[test]
-    fn a_routed_lead_gets_a_pending_delivery_and_a_first_job_per_buyer() {
+    fn a_routed_lead_offers_its_first_step_and_queues_the_rest() {
         let received = lead(LeadStatus::Received, &[]);
         let t = screened(
             &received,
             &ScreeningVerdict::Passed,
-            &plan(&["a", "b"]),
+            &steps(&[vec!["a", "b"], vec!["c"]]),
             now(),
         );
         let after = apply(&received, &t);
         assert_eq!(after.status, LeadStatus::Routing);
-        assert_eq!(after.deliveries.len(), 2);
+        let statuses: Vec<(&str, DeliveryStatus, u32)> = after
+            .deliveries
+            .iter()
+            .map(|(d, s)| (d.as_str(), s.status, s.step))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a", DeliveryStatus::Pending, 0),
+                ("b", DeliveryStatus::Pending, 0),
+                ("c", DeliveryStatus::Queued, 1)
+            ]
+        );
         assert!(after
             .deliveries
             .values()
-            .all(|s| s.status == DeliveryStatus::Pending));
+            .all(|s| s.price_cents == Some(1850)));
         assert_eq!(
             t.jobs,
             [
@@ -727,8 +961,188 @@ mod tests {
         );
         assert_eq!(pending_jobs(&after), t.jobs);
         assert!(t.events.is_empty(), "routing is not a partner event");
+        let routing = after.events.last().expect("an event");
+        assert_eq!(
+            routing.reason.as_deref(),
+            Some("offered to: a, b; 1 more buyer in line if it is not taken")
+        );
         // A second screening of the same lead (a redelivered job) no longer applies.
         assert!(!crate::store::preconditions_hold(&after, &t.update));
+    }
+
+    #[test]
+    fn left_out_buyers_are_explained_to_the_partner_without_names() {
+        let received = lead(LeadStatus::Received, &[]);
+        let mut nobody = steps(&[]);
+        nobody.skipped = vec![
+            crate::routing::Skipped {
+                destination: "secret-buyer".into(),
+                reason: crate::routing::SkipReason::Schedule {
+                    closed: crate::routing::Closed::Hours,
+                },
+            },
+            crate::routing::Skipped {
+                destination: "other-secret".into(),
+                reason: crate::routing::SkipReason::Schedule {
+                    closed: crate::routing::Closed::Hours,
+                },
+            },
+        ];
+        let t = screened(&received, &ScreeningVerdict::Passed, &nobody, now());
+        let after = apply(&received, &t);
+        assert_eq!(after.status, LeadStatus::Unsold);
+        let unsold = after.events.last().expect("an event");
+        assert_eq!(unsold.code.as_deref(), Some("no_eligible_buyer"));
+        let reason = unsold.reason.clone().unwrap_or_default();
+        assert!(reason.contains("2 buyers"), "{reason}");
+        assert!(!reason.contains("secret"), "{reason}");
+    }
+
+    /// Record `outcome` as the answer to attempt 1 of `destination` (claimed first), then settle.
+    fn answer(
+        record: &LeadRecord,
+        destination: &str,
+        outcome: Outcome,
+    ) -> (LeadRecord, Transition) {
+        let claim = claim(
+            record,
+            destination,
+            1,
+            Duration::from_secs(30),
+            now(),
+            Vec::new(),
+        );
+        assert!(crate::store::preconditions_hold(record, &claim));
+        let mut claimed = record.clone();
+        crate::store::apply_update(&mut claimed, &claim);
+        let at = Attempt {
+            lead: &claimed,
+            destination,
+            attempt: 1,
+            attempts: 1,
+            max_attempts: 1,
+            claimed: true,
+        };
+        let (t, _) = attempt_outcome(&at, outcome, &POLICY, 0.0, now());
+        let recorded = apply(&claimed, &t);
+        match settle(&recorded, now()) {
+            Some(t) => (apply(&recorded, &t), t),
+            None => (recorded, Transition::new(LeadUpdate::new(now()))),
+        }
+    }
+
+    #[test]
+    fn a_waterfall_passes_a_rejected_or_dead_lead_to_the_next_buyer_and_ends_unsold() {
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = apply(
+            &received,
+            &screened(
+                &received,
+                &ScreeningVerdict::Passed,
+                &plan(&["a", "b", "c"]),
+                now(),
+            ),
+        );
+        let (after_a, t) = answer(&routed, "a", Outcome::rejected("http_400", "no", true));
+        assert_eq!(after_a.status, LeadStatus::Routing);
+        assert_eq!(after_a.deliveries["b"].status, DeliveryStatus::Pending);
+        assert_eq!(after_a.deliveries["c"].status, DeliveryStatus::Queued);
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(&routed.id, "b", 1, Duration::ZERO)]
+        );
+        let (after_b, t) = answer(&after_a, "b", Outcome::retry("timeout", "slow", None));
+        assert_eq!(after_b.deliveries["b"].status, DeliveryStatus::Dead);
+        assert_eq!(after_b.deliveries["c"].status, DeliveryStatus::Pending);
+        assert_eq!(t.jobs.len(), 1);
+        let (after_c, t) = answer(&after_b, "c", Outcome::failed("http_401", "creds"));
+        assert_eq!(after_c.status, LeadStatus::Unsold);
+        assert!(matches!(&t.events[..], [LeadEvent::Unsold { .. }]));
+    }
+
+    #[test]
+    fn a_waterfall_lead_taken_keeps_the_rest_in_line() {
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = apply(
+            &received,
+            &screened(
+                &received,
+                &ScreeningVerdict::Passed,
+                &plan(&["a", "b"]),
+                now(),
+            ),
+        );
+        let (taken, t) = answer(&routed, "a", Outcome::Accepted { buyer_ref: None });
+        assert_eq!(taken.status, LeadStatus::Delivered);
+        assert_eq!(taken.deliveries["b"].status, DeliveryStatus::Queued);
+        assert!(t.jobs.is_empty(), "nobody else is offered the lead");
+
+        // nTherm's later `rejected` verdict: the next buyer gets the lead.
+        let VerdictDecision::Apply(t) = verdict(&taken, "a", Verdict::Rejected, Some("no"), now())
+        else {
+            panic!("applies")
+        };
+        let rerouted = apply(&taken, &t);
+        assert_eq!(rerouted.status, LeadStatus::Routing);
+        assert_eq!(rerouted.deliveries["a"].status, DeliveryStatus::Rejected);
+        assert_eq!(rerouted.deliveries["b"].status, DeliveryStatus::Pending);
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(&routed.id, "b", 1, Duration::ZERO)]
+        );
+        assert!(matches!(
+            &t.events[..],
+            [LeadEvent::RejectedAfterPost { .. }]
+        ));
+        let kinds: Vec<EventKind> = rerouted
+            .events
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, [EventKind::Routing, EventKind::BuyerVerdict]);
+        // The same verdict again is already recorded.
+        assert_eq!(
+            verdict(&rerouted, "a", Verdict::Rejected, Some("no"), now()),
+            VerdictDecision::AlreadyRecorded
+        );
+        let (sold, _) = answer(&rerouted, "b", Outcome::Accepted { buyer_ref: None });
+        assert_eq!(sold.status, LeadStatus::Delivered);
+
+        // A confirmation ends routing: nobody is left in line.
+        let VerdictDecision::Apply(t) = verdict(&taken, "a", Verdict::Confirmed, None, now())
+        else {
+            panic!("applies")
+        };
+        let confirmed = apply(&taken, &t);
+        assert_eq!(confirmed.status, LeadStatus::Confirmed);
+        assert_eq!(confirmed.deliveries["b"].status, DeliveryStatus::Skipped);
+    }
+
+    #[test]
+    fn a_step_waits_for_every_offer_to_be_decided() {
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = apply(
+            &received,
+            &screened(
+                &received,
+                &ScreeningVerdict::Passed,
+                &steps(&[vec!["a", "b"], vec!["c"]]),
+                now(),
+            ),
+        );
+        let (one_declined, t) = answer(&routed, "a", Outcome::rejected("http_400", "no", true));
+        assert_eq!(one_declined.status, LeadStatus::Routing);
+        assert_eq!(one_declined.deliveries["c"].status, DeliveryStatus::Queued);
+        assert!(t.jobs.is_empty(), "b is still open");
+        let (both, t) = answer(
+            &one_declined,
+            "b",
+            Outcome::rejected("http_400", "no", true),
+        );
+        assert_eq!(both.deliveries["c"].status, DeliveryStatus::Pending);
+        assert_eq!(t.jobs.len(), 1);
     }
 
     #[test]
@@ -783,7 +1197,14 @@ mod tests {
         );
         let mut routing = routing;
         routing.deliveries.get_mut(destination).expect("d").attempts = 0;
-        let update = claim(&routing, destination, 1, Duration::from_secs(30), now());
+        let update = claim(
+            &routing,
+            destination,
+            1,
+            Duration::from_secs(30),
+            now(),
+            Vec::new(),
+        );
         assert!(crate::store::preconditions_hold(&routing, &update));
         let mut after = routing.clone();
         crate::store::apply_update(&mut after, &update);

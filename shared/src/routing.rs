@@ -1264,30 +1264,6 @@ pub fn route(
     }
 }
 
-/// Every buyer of a plan at once, for callers that deliver to all of them in parallel.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FlatPlan {
-    pub destinations: Vec<String>,
-    /// (destination id, operator reason); buyers that do not take the vertical are not listed.
-    pub skipped: Vec<(String, String)>,
-}
-
-/// Compatibility for validate until dispatch walks [`RoutingPlan`] steps: [`route`] at the lead's creation
-/// time, with no cap usage and sequence 0, flattened to every buyer of every step. Without routing keys in
-/// the configuration this is every enabled destination of the vertical, in file order, as before.
-pub fn plan(config: &Config, lead: &LeadRecord) -> FlatPlan {
-    let routed = route(config, lead, &NoUsage, lead.created_at, 0);
-    FlatPlan {
-        destinations: routed.destinations().map(str::to_owned).collect(),
-        skipped: routed
-            .skipped
-            .iter()
-            .filter(|s| s.reason != SkipReason::Vertical)
-            .map(|s| (s.destination.clone(), s.reason.to_string()))
-            .collect(),
-    }
-}
-
 // ---- configuration: the document as written, and its checking ------------------------------------------
 
 /// `[routing.<vertical>]` as written.
@@ -2692,25 +2668,6 @@ callback_key = "env:CALLBACK_KEY"
             }
             .render(1),
             "1 buyer needs creditBand, which the lead does not give"
-        );
-    }
-
-    #[test]
-    fn plan_keeps_validate_s_every_buyer_at_once() {
-        let config = config(
-            "",
-            &[
-                buyer("one", "[\"heloc\"]", ""),
-                buyer("paused", "[\"heloc\"]", "enabled = false"),
-                buyer("mortgage", "[\"mortgage\"]", ""),
-                buyer("two", "[\"heloc\"]", ""),
-            ],
-        );
-        let flat = plan(&config, &lead(Vertical::Heloc, &[]));
-        assert_eq!(flat.destinations, ["one", "two"]);
-        assert_eq!(
-            flat.skipped,
-            [("paused".to_owned(), "is disabled".to_owned())]
         );
     }
 

@@ -413,6 +413,8 @@ async fn a_poisoned_message_ends_in_the_dead_letter_queue_not_in_a_loop() {
 async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() {
     let stack = stack_with(leadhub_local::Options {
         buyers: vec!["taker".into(), "decliner".into()],
+        // Both buyers are offered the lead at once.
+        extra_config: "[routing.heloc]\nstrategy = \"broadcast\"\nmax_buyers = 2\n".into(),
         ..options()
     })
     .await;

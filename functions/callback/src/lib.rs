@@ -18,6 +18,7 @@ use leadhub::config::Config;
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::{now, LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, VerdictDecision};
+use leadhub::queue::JobQueue;
 use leadhub::store::{LeadStore, UpdateOutcome};
 use leadhub::verticals::FieldError;
 use serde_json::json;
@@ -32,6 +33,8 @@ pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 pub struct Callback {
     pub config: Arc<Config>,
     pub store: Arc<dyn LeadStore>,
+    /// Where a re-routed lead's next delivery jobs go (a waterfall buyer's later rejection).
+    pub dispatch_queue: Arc<dyn JobQueue>,
 }
 
 impl Callback {
@@ -135,7 +138,14 @@ impl Callback {
                     ))
                 }
             };
-            match lifecycle::commit(self.store.as_ref(), None, &lead_id, &transition).await {
+            match lifecycle::commit(
+                self.store.as_ref(),
+                Some(self.dispatch_queue.as_ref()),
+                &lead_id,
+                &transition,
+            )
+            .await
+            {
                 Ok(UpdateOutcome::Applied(lead)) => {
                     tracing::info!(lead_id = %lead_id, destination, verdict = verdict.verdict.as_str(), status = %lead.status, "buyer verdict recorded");
                     return Ok(answer(lead.status, true));

@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let callback = Arc::new(Callback {
         config: aws.config.clone(),
         store: aws.store.clone(),
+        dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
     });
     lambda_http::run(service_fn(move |request: Request| {
         let callback = callback.clone();

@@ -126,7 +126,14 @@ impl Dispatch {
         // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
         // longest call (every step at the destination's timeout) so that a live worker never loses it.
         let lease = destination.timeout * MAX_STEPS as u32 + Duration::from_secs(10);
-        let claim = lifecycle::claim(&lead, destination_id, attempt, lease, now);
+        let claim = lifecycle::claim(
+            &lead,
+            destination_id,
+            attempt,
+            lease,
+            now,
+            state.cap_keys.clone(),
+        );
         let lead = match self.store.update_lead(lead_id, &claim).await? {
             UpdateOutcome::Applied(lead) => lead,
             UpdateOutcome::Conflict(current) => {

@@ -56,11 +56,17 @@ impl Validate {
         if let ScreeningVerdict::Rejected { code, .. } = &verdict {
             tracing::info!(lead_id = %lead.id, %code, "lead rejected by screening");
         }
-        let plan = routing::plan(&self.config, &lead);
-        if plan.destinations.is_empty() && verdict == ScreeningVerdict::Passed {
-            tracing::warn!(lead_id = %lead.id, vertical = %lead.vertical, "no destination for the lead");
+        let now = now();
+        let plan = routing::route(&self.config, &lead, &routing::NoUsage, now, 0);
+        if verdict == ScreeningVerdict::Passed {
+            for (destination, reason) in plan.operator_explanations() {
+                tracing::info!(lead_id = %lead.id, destination, reason, "buyer left out");
+            }
+            if plan.is_unsold() {
+                tracing::warn!(lead_id = %lead.id, vertical = %lead.vertical, "no buyer can take the lead");
+            }
         }
-        let transition = lifecycle::screened(&lead, &verdict, &plan, now());
+        let transition = lifecycle::screened(&lead, &verdict, &plan, now);
         match lifecycle::commit(
             self.store.as_ref(),
             Some(self.dispatch_queue.as_ref()),

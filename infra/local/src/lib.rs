@@ -76,6 +76,11 @@ pub struct Options {
     /// sandboxes are started, its destinations' URLs are used as given, `env:` references are read from the
     /// environment, and `hub.public_base_url` becomes the stack's own address (so buyers' callbacks reach it).
     pub config_document: Option<String>,
+    /// More of the demo document, appended as written: `[routing.<vertical>]` tables, say.
+    pub extra_config: String,
+    /// Routing keys (TOML lines such as `priority = 1` or `[destinations.caps]` tables) added to the webhook
+    /// buyer destination of this id.
+    pub buyer_settings: BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -96,6 +101,8 @@ impl Default for Options {
             other_partners: Vec::new(),
             idempotency_in_flight_secs: 10,
             config_document: None,
+            extra_config: String::new(),
+            buyer_settings: BTreeMap::new(),
         }
     }
 }
@@ -108,6 +115,8 @@ pub fn random_secret(prefix: &str) -> String {
 
 /// The sandboxes of the seed APIs, each with its server.
 pub struct SeedSandboxes {
+    /// A webhook buyer first in the heloc waterfall, taking Texas leads only, 50 a day.
+    pub texas_buyer: (WebhookBuyer, Running),
     pub heloc_lender: (HelocLender, Running),
     pub sonar: (Sonar, Running),
     pub ntherm: (Ntherm, Running),
@@ -118,6 +127,7 @@ impl SeedSandboxes {
     /// (destination id, server) of each, for the banner.
     pub fn servers(&self) -> Vec<(&'static str, &Running)> {
         vec![
+            ("texas-buyer", &self.texas_buyer.1),
             ("heloc-lender", &self.heloc_lender.1),
             ("sonar", &self.sonar.1),
             ("ntherm", &self.ntherm.1),
@@ -131,12 +141,22 @@ async fn start_seed_sandboxes(
     secrets: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<(SeedSandboxes, String)> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let texas_secret = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>());
+    secrets.insert(
+        "LEADHUB_SANDBOX_TEXAS_BUYER_SECRET".to_owned(),
+        texas_secret.to_whsec(),
+    );
     let mut secret = |name: &str, prefix: &str| {
         let value = random_secret(prefix);
         secrets.insert(name.to_owned(), value.clone());
         value
     };
     let lender_key = secret("LEADHUB_SANDBOX_HELOC_LENDER_KEY", "hl_");
+    let texas_buyer = WebhookBuyer::new(texas_secret);
+    let texas_buyer_server = texas_buyer
+        .start(loopback)
+        .await
+        .context("starting the Texas webhook buyer sandbox")?;
     let sonar_secret = secret("LEADHUB_SANDBOX_SONAR_SECRET", "sonar_");
     let ntherm_user = secret("LEADHUB_SANDBOX_NTHERM_USER", "nt_");
     let ntherm_password = secret("LEADHUB_SANDBOX_NTHERM_PASSWORD", "ntp_");
@@ -170,6 +190,25 @@ async fn start_seed_sandboxes(
     let attempts = options.max_attempts;
     let document = format!(
         r#"
+# heloc: a waterfall; Texas leads go to the Texas buyer first (50 a day), the rest to the HELOC lender.
+[routing.heloc]
+strategy = "waterfall"
+
+[[destinations]]
+id = "texas-buyer"
+kind = "webhook"
+url = "{texas}"
+signing_secret = "env:LEADHUB_SANDBOX_TEXAS_BUYER_SECRET"
+verticals = ["heloc"]
+timeout_ms = {timeout}
+max_attempts = {attempts}
+priority = 1
+price = 22.50
+[destinations.filters]
+states = ["TX"]
+[destinations.caps]
+day = 50
+
 [[destinations]]
 id = "heloc-lender"
 kind = "heloc-lender"
@@ -177,6 +216,8 @@ url = "{lender}"
 verticals = ["heloc"]
 timeout_ms = {timeout}
 max_attempts = {attempts}
+priority = 2
+price = 18.00
 [destinations.credentials]
 api_key = "env:LEADHUB_SANDBOX_HELOC_LENDER_KEY"
 
@@ -214,6 +255,7 @@ access_token = "env:LEADHUB_SANDBOX_LOFTY_TOKEN"
 lead_routing = true
 tags = ["leadhub-demo"]
 "#,
+        texas = texas_buyer_server.url(leadhub_sandbox::webhook::PATH),
         lender = heloc_lender_server.url(leadhub_sandbox::heloc_lender::DEFAULT_PATH),
         sonar = sonar_server.url(leadhub_sandbox::sonar::DEFAULT_PATH),
         ntherm = ntherm_server.url(leadhub_sandbox::ntherm::PATH),
@@ -221,6 +263,7 @@ tags = ["leadhub-demo"]
     );
     Ok((
         SeedSandboxes {
+            texas_buyer: (texas_buyer, texas_buyer_server),
             heloc_lender: (heloc_lender, heloc_lender_server),
             sonar: (sonar, sonar_server),
             ntherm: (ntherm, ntherm_server),
@@ -315,11 +358,19 @@ signing_secret = "env:{secret_var}"
 verticals = ["heloc", "mortgage", "solar", "real-estate"]
 timeout_ms = {timeout}
 max_attempts = {attempts}
+{settings}
 "#,
             timeout = options.buyer_timeout_ms,
             attempts = options.max_attempts,
+            settings = options
+                .buyer_settings
+                .get(id)
+                .map(String::as_str)
+                .unwrap_or(""),
         ));
     }
+    doc.push('\n');
+    doc.push_str(&options.extra_config);
     doc
 }
 
@@ -482,6 +533,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     let callback = Arc::new(Callback {
         config: config.clone(),
         store: store.clone(),
+        dispatch_queue: dispatch_queue.clone(),
     });
 
     let mut tasks = Vec::new();

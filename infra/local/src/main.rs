@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
              partner API   http://{addr}\n\
              partner key   {key}\n\
              secret        {secret}\n\
-             sandbox buyers (heloc -> heloc-lender, mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
+             sandbox buyers (heloc -> texas-buyer for TX leads, then heloc-lender; mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
              try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
              --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
             addr = stack.addr,

@@ -26,7 +26,8 @@
 //! - `lead` S: the normalised lead as JSON. It holds PII and lives only here;
 //! - `events` L of S: the timeline, each event as JSON, oldest first;
 //! - `deliveries` M: destination id -> M of `status` S (delivery status name), `attempts` N, `updated_at` N,
-//!   and when set `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S. Always present (empty M
+//!   `step` N (the routing plan's step; absent in items written before plans had steps: 0), and when set
+//!   `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S, `price_cents` N, `cap_keys` L of S. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
 //!   leads, newest last;
@@ -794,6 +795,16 @@ fn delivery_to_value(state: &DeliveryState) -> AttributeValue {
         map.insert("buyer_ref".to_owned(), string(buyer_ref));
     }
     map.insert("updated_at".to_owned(), millis(state.updated_at));
+    map.insert("step".to_owned(), number(state.step));
+    if let Some(cents) = state.price_cents {
+        map.insert("price_cents".to_owned(), number(cents));
+    }
+    if !state.cap_keys.is_empty() {
+        map.insert(
+            "cap_keys".to_owned(),
+            AttributeValue::L(state.cap_keys.iter().map(string).collect()),
+        );
+    }
     AttributeValue::M(map)
 }
 
@@ -814,6 +825,31 @@ fn delivery_from_value(
         reason: reader.opt_string("reason")?.map(str::to_owned),
         buyer_ref: reader.opt_string("buyer_ref")?.map(str::to_owned),
         updated_at: reader.time("updated_at")?,
+        // Items written before routing had steps hold no `step`: they were all offered at once.
+        step: match reader.opt_i64("step")? {
+            Some(step) => {
+                u32::try_from(step).map_err(|_| reader.corrupt("step", "a step number"))?
+            }
+            None => 0,
+        },
+        price_cents: match reader.opt_i64("price_cents")? {
+            Some(cents) => {
+                Some(u64::try_from(cents).map_err(|_| reader.corrupt("price_cents", "a price"))?)
+            }
+            None => None,
+        },
+        cap_keys: match map.get("cap_keys") {
+            None => Vec::new(),
+            Some(_) => reader
+                .list("cap_keys")?
+                .iter()
+                .map(|key| {
+                    key.as_s()
+                        .cloned()
+                        .map_err(|_| reader.corrupt("cap_keys", "a list of strings"))
+                })
+                .collect::<Result<_, _>>()?,
+        },
     })
 }
 
@@ -1142,6 +1178,9 @@ mod tests {
                 reason: Some("HTTP 503".to_owned()),
                 buyer_ref: Some("B-1".to_owned()),
                 updated_at: at(1_700_000_001_000),
+                step: 2,
+                price_cents: Some(1850),
+                cap_keys: vec!["CAP#dest.with-dots #1#day:2023-11-14".to_owned()],
             },
         );
         lead

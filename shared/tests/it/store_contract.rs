@@ -225,6 +225,12 @@ pub async fn create_then_get_round_trips_every_field(store: &dyn LeadStore) {
             reason: Some("HTTP 503 ünavailable".to_owned()),
             buyer_ref: Some("B-42/ü".to_owned()),
             updated_at: t0 + Duration::milliseconds(1500),
+            step: 3,
+            price_cents: Some(1850),
+            cap_keys: vec![
+                "CAP#sonar-1#day:2026-12-02".to_owned(),
+                "CAP#sonar-1#month:2026-12".to_owned(),
+            ],
         },
     );
     lead.deliveries.insert(

@@ -58,6 +58,10 @@ pub enum Outcome {
     Failed { code: String, reason: String },
 }
 
+/// The code connectors give a buyer's rate-limit answer (HTTP 429, with `Retry-After` or
+/// `X-RateLimit-Reset` as its `after`).
+pub const RATE_LIMITED: &str = "http_429";
+
 impl Outcome {
     pub fn retry(code: &str, reason: impl Into<String>, after: Option<Duration>) -> Self {
         Outcome::Retry {

@@ -269,6 +269,14 @@ pub struct DeliveryState {
     /// The cap counters this delivery holds a place in (released when it is rejected or dead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_keys: Vec<String>,
+    /// How long the buyer's rate limit (429) has made this delivery wait in all, in milliseconds: such
+    /// waits use up no attempt, up to a total (`lifecycle::MAX_RATE_LIMIT_WAIT`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rate_limit_wait_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl DeliveryState {
@@ -284,6 +292,7 @@ impl DeliveryState {
             step: 0,
             price_cents: None,
             cap_keys: Vec::new(),
+            rate_limit_wait_ms: 0,
         }
     }
 }

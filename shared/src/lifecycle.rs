@@ -337,6 +337,9 @@ pub struct Attempt<'a> {
     pub claimed: bool,
 }
 
+/// The most a delivery waits in all for a buyer's rate limit (429) before such waits count as attempts.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+
 /// How an attempt ended, for the handler's log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptResult {
@@ -351,7 +354,11 @@ pub enum AttemptResult {
 }
 
 /// A buyer's answer to an attempt as the delivery's new state: accepted, rejected, retrying (with the next
-/// attempt's job, after the backoff, honouring the buyer's wait) or dead (out of attempts, or failed).
+/// attempt's job, after the backoff, honouring the buyer's wait) or dead (out of attempts, or failed). A
+/// rate-limit answer (429, [`crate::delivery::RATE_LIMITED`]) is waited out without using up the attempt
+/// (the next job makes the same attempt again) while the delivery's rate-limit waits total at most
+/// [`MAX_RATE_LIMIT_WAIT`]; past that it counts as any retry. Waits longer than the queue's longest delay
+/// are served by re-enqueueing: the job comes back early and [`delivery_step`] puts it back for the rest.
 /// Only the worker that claimed the attempt records its outcome (`DeliveryExpect::InFlight`). `jitter` is
 /// in [0, 1). The lead is settled separately ([`settle`]) once this is applied.
 pub fn attempt_outcome(
@@ -404,6 +411,46 @@ pub fn attempt_outcome(
             event(EventKind::DeliveryRejected).reason(&code, reason),
             AttemptResult::Rejected,
         ),
+        // The buyer's rate limit: wait for it without using up the attempt, up to a total wait.
+        Outcome::Retry {
+            code,
+            reason,
+            after,
+        } if code == crate::delivery::RATE_LIMITED
+            && Duration::from_millis(base.rate_limit_wait_ms)
+                .saturating_add(retry_delay(policy, 1, after, jitter))
+                <= MAX_RATE_LIMIT_WAIT =>
+        {
+            let delay = retry_delay(policy, 1, after, jitter);
+            jobs.push(ScheduledJob::deliver(
+                &at.lead.id,
+                at.destination,
+                at.attempt,
+                delay,
+            ));
+            let waited = base
+                .rate_limit_wait_ms
+                .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            (
+                DeliveryState {
+                    status: DeliveryStatus::Retrying,
+                    // The attempt is given back: the next job makes the same attempt again.
+                    attempts: at.attempts.saturating_sub(1),
+                    next_attempt_at: Some(later(now, delay)),
+                    reason: Some(reason.clone()),
+                    rate_limit_wait_ms: waited,
+                    ..base
+                },
+                event(EventKind::DeliveryRetryScheduled).reason(
+                    &code,
+                    format!(
+                        "{reason}; waiting {} s for the buyer's rate limit (no attempt used)",
+                        delay.as_secs().max(1)
+                    ),
+                ),
+                AttemptResult::Retrying(delay),
+            )
+        }
         Outcome::Retry {
             code,
             reason,
@@ -1285,6 +1332,94 @@ mod tests {
         let (after, _, result) = outcome_of(&record, 1, 3, Outcome::failed("http_401", "creds"));
         assert_eq!(result, AttemptResult::Failed);
         assert_eq!(after.deliveries["a"].status, DeliveryStatus::Dead);
+    }
+
+    #[test]
+    fn a_rate_limit_wait_uses_up_no_attempt_until_the_total_wait_is_spent() {
+        let record = claimed("a");
+        let (after, t, _) = outcome_of(
+            &record,
+            1,
+            2,
+            Outcome::retry(
+                crate::delivery::RATE_LIMITED,
+                "slow down",
+                Some(Duration::from_secs(30)),
+            ),
+        );
+        let state = &after.deliveries["a"];
+        assert_eq!(state.status, DeliveryStatus::Retrying);
+        assert_eq!(state.attempts, 0, "the attempt is given back");
+        assert_eq!(state.rate_limit_wait_ms, 30_000);
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(
+                &record.id,
+                "a",
+                1,
+                Duration::from_secs(30)
+            )],
+            "the same attempt again, after the reset"
+        );
+        // The next job claims attempt 1 again.
+        assert_eq!(
+            delivery_step(state, 1, now() + chrono::Duration::seconds(30)),
+            DeliveryStep::Attempt
+        );
+
+        // With the total wait spent, a 429 is a retry like any other.
+        let mut spent = record.clone();
+        spent.deliveries.get_mut("a").expect("a").rate_limit_wait_ms =
+            u64::try_from(MAX_RATE_LIMIT_WAIT.as_millis()).expect("ms");
+        let (after, t, _) = outcome_of(
+            &spent,
+            1,
+            2,
+            Outcome::retry(
+                crate::delivery::RATE_LIMITED,
+                "slow down",
+                Some(Duration::from_secs(30)),
+            ),
+        );
+        assert_eq!(after.deliveries["a"].attempts, 1);
+        assert_eq!(
+            t.jobs[0].job,
+            ScheduledJob::deliver(&record.id, "a", 2, Duration::ZERO).job
+        );
+        let (after, _, result) = outcome_of(
+            &spent,
+            1,
+            1,
+            Outcome::retry(crate::delivery::RATE_LIMITED, "slow down", None),
+        );
+        assert_eq!(result, AttemptResult::GaveUp);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Dead);
+    }
+
+    #[test]
+    fn waits_beyond_the_queues_longest_delay_are_served_by_re_enqueueing() {
+        let record = claimed("a");
+        let (after, t, _) = outcome_of(
+            &record,
+            1,
+            3,
+            Outcome::retry("http_503", "down", Some(Duration::from_secs(2400))),
+        );
+        assert_eq!(t.jobs[0].delay, Duration::from_secs(2400));
+        // The queue delivers it after at most 15 minutes; it goes back for the rest of the wait.
+        let early = now() + chrono::Duration::seconds(900);
+        assert_eq!(
+            delivery_step(&after.deliveries["a"], 2, early),
+            DeliveryStep::Wait(Duration::from_secs(1500))
+        );
+        assert_eq!(
+            delivery_step(
+                &after.deliveries["a"],
+                2,
+                now() + chrono::Duration::seconds(2400)
+            ),
+            DeliveryStep::Attempt
+        );
     }
 
     #[test]

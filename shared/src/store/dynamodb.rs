@@ -27,7 +27,8 @@
 //! - `events` L of S: the timeline, each event as JSON, oldest first;
 //! - `deliveries` M: destination id -> M of `status` S (delivery status name), `attempts` N, `updated_at` N,
 //!   `step` N (the routing plan's step; absent in items written before plans had steps: 0), and when set
-//!   `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S, `price_cents` N, `cap_keys` L of S. Always present (empty M
+//!   `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S, `price_cents` N, `cap_keys` L of S,
+//!   `rate_limit_wait_ms` N. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
 //!   leads, newest last;
@@ -799,6 +800,12 @@ fn delivery_to_value(state: &DeliveryState) -> AttributeValue {
     if let Some(cents) = state.price_cents {
         map.insert("price_cents".to_owned(), number(cents));
     }
+    if state.rate_limit_wait_ms > 0 {
+        map.insert(
+            "rate_limit_wait_ms".to_owned(),
+            number(state.rate_limit_wait_ms),
+        );
+    }
     if !state.cap_keys.is_empty() {
         map.insert(
             "cap_keys".to_owned(),
@@ -837,6 +844,12 @@ fn delivery_from_value(
                 Some(u64::try_from(cents).map_err(|_| reader.corrupt("price_cents", "a price"))?)
             }
             None => None,
+        },
+        rate_limit_wait_ms: match reader.opt_i64("rate_limit_wait_ms")? {
+            Some(ms) => {
+                u64::try_from(ms).map_err(|_| reader.corrupt("rate_limit_wait_ms", "a duration"))?
+            }
+            None => 0,
         },
         cap_keys: match map.get("cap_keys") {
             None => Vec::new(),
@@ -1181,6 +1194,7 @@ mod tests {
                 step: 2,
                 price_cents: Some(1850),
                 cap_keys: vec!["CAP#dest.with-dots #1#day:2023-11-14".to_owned()],
+                rate_limit_wait_ms: 61_000,
             },
         );
         lead

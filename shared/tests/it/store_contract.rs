@@ -231,6 +231,7 @@ pub async fn create_then_get_round_trips_every_field(store: &dyn LeadStore) {
                 "CAP#sonar-1#day:2026-12-02".to_owned(),
                 "CAP#sonar-1#month:2026-12".to_owned(),
             ],
+            rate_limit_wait_ms: 45_000,
         },
     );
     lead.deliveries.insert(

@@ -26,7 +26,7 @@
 //! timezone = "America/Chicago"
 //! days = ["mon", "tue", "wed", "thu", "fri"]
 //! hours = "08:00-20:00"      # local; an end before the start spans midnight; "24:00" ends at midnight
-//! [destinations.caps]
+//! [destinations.caps]       # leads counted per window, each cap from 1 to 10000 (MAX_CAP)
 //! hour = 10
 //! day = 100
 //! month = 2000
@@ -382,6 +382,11 @@ impl Default for DestinationRouting {
 
 /// The largest weight a destination may have (it bounds the weighted rotation's period).
 pub const MAX_WEIGHT: u32 = 1000;
+
+/// The largest cap (`[destinations.caps]` `hour`, `day` or `month`) a destination may set. A cap counter
+/// holds one entry per lead counted (see [`crate::store::Counters`]), so this bounds a counter item: about
+/// 160 KB at most on DynamoDB (16 bytes a holder), well below its 400 KB item limit.
+pub const MAX_CAP: u64 = 10_000;
 
 impl DestinationRouting {
     /// The zone cap windows are counted in: the schedule's, else UTC.
@@ -1421,12 +1426,17 @@ pub(crate) fn destination_routing(
             let limit = |field: &str, value: Option<i64>| -> Result<Option<u64>, ConfigError> {
                 value
                     .map(|v| {
-                        u64::try_from(v).ok().filter(|v| *v >= 1).ok_or_else(|| {
-                            ConfigError::new(
-                                key(&format!("caps.{field}")),
-                                "must be a whole number of at least 1 (disable the destination to stop its leads)",
-                            )
-                        })
+                        u64::try_from(v)
+                            .ok()
+                            .filter(|v| (1..=MAX_CAP).contains(v))
+                            .ok_or_else(|| {
+                                ConfigError::new(
+                                    key(&format!("caps.{field}")),
+                                    format!(
+                                        "must be a whole number from 1 to {MAX_CAP} (disable the destination to stop its leads)"
+                                    ),
+                                )
+                            })
                     })
                     .transpose()
             };
@@ -2839,6 +2849,7 @@ callback_key = "env:CALLBACK_KEY"
             ("", "[destinations.schedule]\ntimezone = \"UTC\"\ndays = []", "destinations[2].schedule.days"),
             ("", "[destinations.caps]\nday = 0", "destinations[2].caps.day"),
             ("", "[destinations.caps]\nhour = -5", "destinations[2].caps.hour"),
+            ("", "[destinations.caps]\nday = 100\nmonth = 10001", "destinations[2].caps.month"),
             ("", "[destinations.filters]\nstates = [\"TX\"]\nexclude_states = [\"FL\"]", "destinations[2].filters.exclude_states"),
             ("", "[destinations.filters]\nzip_prefixes = [\"7\"]\nexclude_zip_prefixes = [\"3\"]", "destinations[2].filters.exclude_zip_prefixes"),
             ("", "[destinations.filters]\nstates = [\"TX\", \"XX\"]", "destinations[2].filters.states[1]"),

@@ -1,4 +1,5 @@
-//! The DynamoDB adapter of [`LeadStore`]: one table, every race settled by a conditional write.
+//! The DynamoDB adapter of [`LeadStore`] and [`Counters`](super::Counters): one table, every race settled by
+//! a conditional write.
 //!
 //! # Table
 //!
@@ -18,6 +19,8 @@
 //! | idempotency record | `IDEMP#<partnerId>#<key>` | `IDEMP` | `partner_id` S, `idem_key` S, `request_hash` S, `lead_id` S, `created_at` N, `in_flight_until` N, `expires_at` N, `ttl` N |
 //! | uniqueness claim | the claimed key, e.g. `DEDUPE#heloc#email#<hex>` | `CLAIM` | `owner` S (a lead id), optional `expires_at` N and `ttl` N |
 //! | configuration | `CONFIG#active` | `CONFIG` | `document` S (TOML) |
+//! | cap counter | `CAP#<destination>#<window key>`, e.g. `CAP#sonar-east#day:2026-12-02` | `COUNTER` | `holders` SS (each holder as a 16-character digest; absent when none), `count` N (the number of holders), `expires_at` N, `ttl` N |
+//! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //!
 //! A lead item holds:
 //!
@@ -52,6 +55,19 @@
 //! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now`; when it
 //!   fails, a consistent read says who holds the key (the holder itself gets `Claimed`, and, as in the
 //!   memory store, its expiry is not moved).
+//! - `reserve` (counters): one `UpdateItem` `ADD count :one, holders :h` (and `SET expires_at, ttl` if not
+//!   set) conditional on `(attribute_not_exists(pk) OR (count < :limit AND expires_at > :now)) AND NOT
+//!   contains(holders, :h)`: a new counter, or a live one with room. When it fails, a consistent read tells
+//!   `Reserved` (already a holder) from `Full`; a counter that has expired (TTL is lazy) is started afresh by
+//!   an `UpdateItem` that `SET`s `holders` to the new holder alone and `count` to 1, conditional on
+//!   `expires_at <= :now`, so of racing restarts exactly one applies and the others count on the live
+//!   counter it made. Each holder is stored as a digest of fixed length (see `holder_member`), so that a
+//!   counter of [`MAX_CAP`](super::counters::MAX_CAP) holders stays near 160 KB.
+//! - `release`: `ADD count :minus_one DELETE holders :h` conditional on `contains(holders, :h)`; a failed
+//!   condition (not held) is a no-op.
+//! - `counts`: `BatchGetItem`s of up to 100 keys, consistent reads, unprocessed keys asked again with
+//!   backoff; an expired counter counts 0.
+//! - `next_sequence`: `ADD seq :one` with `ReturnValues=UPDATED_NEW`, answering the new value minus one.
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -79,6 +95,8 @@ use super::{
 };
 use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
 use crate::verticals::Vertical;
+
+mod counters;
 
 /// The global secondary index listing a partner's leads.
 pub const GSI1: &str = "gsi1";

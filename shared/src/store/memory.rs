@@ -1,14 +1,14 @@
 //! The embedded store: the whole table in one process, for the local stack and fast tests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    apply_update, preconditions_hold, ClaimOutcome, CreateOutcome, IdempotencyRecord, LeadStore,
-    LeadUpdate, StoreError, UpdateOutcome,
+    apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, IdempotencyRecord,
+    LeadStore, LeadUpdate, Reservation, StoreError, UpdateOutcome,
 };
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 
@@ -18,10 +18,24 @@ struct Tables {
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     claims: HashMap<String, (LeadId, Option<DateTime<Utc>>)>,
     config: Option<String>,
+    counters: HashMap<String, Counter>,
+    sequences: HashMap<String, u64>,
 }
 
-/// A [`LeadStore`] in memory. Expired idempotency records and claims are treated as absent, as DynamoDB's
-/// TTL would eventually remove them.
+/// One cap counter: who is counted, until when.
+struct Counter {
+    holders: BTreeSet<String>,
+    expires_at: DateTime<Utc>,
+}
+
+impl Counter {
+    fn live(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// A [`LeadStore`] and [`Counters`] in memory. Expired idempotency records, claims and counters are treated
+/// as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -148,5 +162,75 @@ impl LeadStore for MemoryStore {
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
         self.lock()?.config = Some(document.to_owned());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Counters for MemoryStore {
+    async fn reserve(
+        &self,
+        key: &str,
+        holder: &str,
+        limit: u64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Reservation, StoreError> {
+        let mut tables = self.lock()?;
+        let now = Utc::now();
+        let counter = tables
+            .counters
+            .entry(key.to_owned())
+            .and_modify(|counter| {
+                if !counter.live(now) {
+                    // An expired counter starts afresh: its old holders no longer count.
+                    counter.holders.clear();
+                    counter.expires_at = expires_at;
+                }
+            })
+            .or_insert_with(|| Counter {
+                holders: BTreeSet::new(),
+                expires_at,
+            });
+        if counter.holders.contains(holder) {
+            return Ok(Reservation::Reserved);
+        }
+        let used = counter.holders.len() as u64;
+        if used >= limit {
+            return Ok(Reservation::Full { used });
+        }
+        counter.holders.insert(holder.to_owned());
+        Ok(Reservation::Reserved)
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        if let Some(counter) = self.lock()?.counters.get_mut(key) {
+            counter.holders.remove(holder);
+        }
+        Ok(())
+    }
+
+    async fn counts(&self, keys: &[String]) -> Result<BTreeMap<String, u64>, StoreError> {
+        let tables = self.lock()?;
+        let now = Utc::now();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let used = tables
+                    .counters
+                    .get(key)
+                    .filter(|counter| counter.live(now))
+                    .map_or(0, |counter| counter.holders.len() as u64);
+                (key.clone(), used)
+            })
+            .collect())
+    }
+
+    async fn next_sequence(&self, key: &str) -> Result<u64, StoreError> {
+        let mut tables = self.lock()?;
+        let next = tables.sequences.entry(key.to_owned()).or_insert(0);
+        let value = *next;
+        *next = next
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Unavailable("memory store: sequence exhausted".into()))?;
+        Ok(value)
     }
 }

@@ -1,10 +1,14 @@
-//! The `LeadStore` port: everything the handlers keep, with the conditions that make it race-free.
+//! The `LeadStore` port: everything the handlers keep, with the conditions that make it race-free; and the
+//! [`Counters`] port (cap counters and the weighted-routing sequence, in [`counters`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
-//! same contract suite (`shared/tests/it/store_contract.rs`).
+//! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`).
 
+pub mod counters;
 pub mod dynamodb;
 pub mod memory;
+
+pub use counters::{cap_key, sequence_key, Counters, Reservation};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

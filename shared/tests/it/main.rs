@@ -6,6 +6,7 @@
 //! `LEADHUB_TEST_AWS_ENDPOINT=http://127.0.0.1:5055 cargo test -p leadhub --test it -- --include-ignored`.
 
 mod aws;
+mod counters_contract;
 mod queue_contract;
 mod store_contract;
 mod vertical_properties;

@@ -310,6 +310,8 @@ pub enum EventKind {
     DeliveryRejected,
     DeliveryRetryScheduled,
     DeliveryDead,
+    /// A planned delivery was not made (its buyer's cap was full when its turn came).
+    DeliverySkipped,
     Delivered,
     Unsold,
     BuyerVerdict,

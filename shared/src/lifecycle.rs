@@ -25,7 +25,7 @@ use crate::lead::{
 use crate::queue::{JobQueue, QueueError, MAX_DELAY};
 use crate::routing::RoutingPlan;
 use crate::screening::ScreeningVerdict;
-use crate::store::{DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
+use crate::store::{Counters, DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
 
 /// What happened to a lead, as partners will be told (`lead.rejected`, `lead.delivered`, ...): one variant
 /// per outcome a partner cares about. Produced only by the rules of this module, published by [`commit`].
@@ -92,6 +92,13 @@ pub struct Transition {
     pub update: LeadUpdate,
     pub events: Vec<LeadEvent>,
     pub jobs: Vec<ScheduledJob>,
+    /// Cap places to give back: (counter key, holder) of a delivery rejected or dead.
+    pub releases: Vec<(String, String)>,
+}
+
+/// Who holds a place in a cap counter: one lead's delivery to one destination.
+pub fn cap_holder(lead_id: &LeadId, destination: &str) -> String {
+    format!("{lead_id}#{destination}")
 }
 
 impl Transition {
@@ -100,6 +107,7 @@ impl Transition {
             update,
             events: Vec::new(),
             jobs: Vec::new(),
+            releases: Vec::new(),
         }
     }
 
@@ -221,6 +229,7 @@ fn routed(
         update,
         events: Vec::new(),
         jobs,
+        releases: Vec::new(),
     }
 }
 
@@ -504,6 +513,15 @@ pub fn attempt_outcome(
     } else {
         DeliveryExpect::StatusIn(vec![DeliveryStatus::Pending, DeliveryStatus::Retrying])
     };
+    // A delivery that will not be taken gives its cap places back.
+    let releases = match result {
+        AttemptResult::Rejected | AttemptResult::GaveUp | AttemptResult::Failed => state
+            .cap_keys
+            .iter()
+            .map(|key| (key.clone(), cap_holder(&at.lead.id, at.destination)))
+            .collect(),
+        AttemptResult::Accepted | AttemptResult::Retrying(_) => Vec::new(),
+    };
     let update = LeadUpdate::new(now)
         .delivery(at.destination, expect, state)
         .event(event);
@@ -512,9 +530,37 @@ pub fn attempt_outcome(
             update,
             events: Vec::new(),
             jobs,
+            releases,
         },
         result,
     )
+}
+
+/// A pending delivery whose buyer's cap was full when its turn came: `skipped`, with `reason` (which cap);
+/// the lead is then settled ([`settle`]) and passes to the next buyer in line.
+pub fn cap_full(
+    lead: &LeadRecord,
+    destination: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Transition {
+    let update = LeadUpdate::new(now)
+        .delivery(
+            destination,
+            DeliveryExpect::StatusIn(vec![DeliveryStatus::Pending]),
+            DeliveryState {
+                status: DeliveryStatus::Skipped,
+                reason: Some(reason.to_owned()),
+                updated_at: now,
+                ..planned(lead, destination, now)
+            },
+        )
+        .event(
+            TimelineEvent::new(now, EventKind::DeliverySkipped, lead.status)
+                .destination(destination)
+                .reason("cap_reached", reason),
+        );
+    Transition::new(update)
 }
 
 /// What follows an attempt's recorded outcome on a routing lead: `delivered` once a buyer took it; once
@@ -632,6 +678,7 @@ fn offer_next_step(
         update,
         events: Vec::new(),
         jobs,
+        releases: Vec::new(),
     })
 }
 
@@ -802,6 +849,7 @@ pub fn verdict(
         update,
         events,
         jobs,
+        releases: Vec::new(),
     })
 }
 
@@ -826,23 +874,41 @@ impl From<CommitError> for crate::batch::RecordError {
     }
 }
 
-/// Apply `transition` to lead `id`: write its update; when applied, queue its jobs on `queue` and publish
-/// its lead events. The answer is the store's (a `Conflict` applied nothing, queued nothing, published
-/// nothing).
+/// The ports a transition's effects go through: the store always; the queue for its jobs; the counters
+/// for the cap places it gives back.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub store: &'a dyn LeadStore,
+    pub queue: Option<&'a dyn JobQueue>,
+    pub counters: Option<&'a dyn Counters>,
+}
+
+/// Apply `transition` to lead `id`: write its update; when applied, queue its jobs, give back its cap
+/// places and publish its lead events. The answer is the store's (a `Conflict` applied nothing, queued
+/// nothing, published nothing).
 pub async fn commit(
-    store: &dyn LeadStore,
-    queue: Option<&dyn JobQueue>,
+    ports: Ports<'_>,
     id: &LeadId,
     transition: &Transition,
 ) -> Result<UpdateOutcome, CommitError> {
-    let outcome = store.update_lead(id, &transition.update).await?;
+    let outcome = ports.store.update_lead(id, &transition.update).await?;
     if let UpdateOutcome::Applied(lead) = &outcome {
-        if let Some(queue) = queue {
-            send_jobs(queue, &transition.jobs).await?;
-        } else if !transition.jobs.is_empty() {
-            return Err(CommitError::Queue(QueueError::Unavailable(
-                "a transition queued jobs but this handler has no queue".to_owned(),
-            )));
+        match ports.queue {
+            Some(queue) => send_jobs(queue, &transition.jobs).await?,
+            None if !transition.jobs.is_empty() => {
+                return Err(CommitError::Queue(QueueError::Unavailable(
+                    "a transition queued jobs but this handler has no queue".to_owned(),
+                )))
+            }
+            None => {}
+        }
+        if let Some(counters) = ports.counters {
+            for (key, holder) in &transition.releases {
+                // A place not given back only makes the cap stricter until its window ends.
+                if let Err(error) = counters.release(key, holder).await {
+                    tracing::warn!(lead_id = %lead.id, %error, "could not release a cap place");
+                }
+            }
         }
         publish(lead, &transition.events);
     }

@@ -675,7 +675,8 @@ impl CapPeriod {
         }
     }
 
-    fn adjective(self) -> &'static str {
+    /// "hourly", "daily" or "monthly".
+    pub fn adjective(self) -> &'static str {
         match self {
             CapPeriod::Hour => "hourly",
             CapPeriod::Day => "daily",

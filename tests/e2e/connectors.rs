@@ -246,6 +246,8 @@ async fn lofty_429_waits_for_the_reset_and_then_succeeds() {
     let window = Duration::from_secs(2);
     let stack = stack_with(Options {
         lofty_rate_limit: (3, window),
+        // One attempt only: a 429's wait must not use it up.
+        max_attempts: 1,
         ..seed_options()
     })
     .await;
@@ -289,6 +291,13 @@ async fn lofty_429_waits_for_the_reset_and_then_succeeds() {
     }
     assert!(saw_retry, "a 429 retry is on a timeline");
     assert_eq!(lofty.leads().len(), 2);
+    for id in [&first, &second] {
+        let view = get_lead(&stack, id).await.body;
+        assert_eq!(
+            view["deliveries"][0]["attempts"], 1,
+            "the wait used no attempt: {view}"
+        );
+    }
 }
 
 #[tokio::test]

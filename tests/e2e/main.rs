@@ -12,5 +12,6 @@ mod delivery;
 mod leadsafe;
 mod partner_api;
 mod privacy;
+mod routing;
 mod screening;
 mod verticals;

@@ -138,14 +138,12 @@ impl Callback {
                     ))
                 }
             };
-            match lifecycle::commit(
-                self.store.as_ref(),
-                Some(self.dispatch_queue.as_ref()),
-                &lead_id,
-                &transition,
-            )
-            .await
-            {
+            let ports = lifecycle::Ports {
+                store: self.store.as_ref(),
+                queue: Some(self.dispatch_queue.as_ref()),
+                counters: None,
+            };
+            match lifecycle::commit(ports, &lead_id, &transition).await {
                 Ok(UpdateOutcome::Applied(lead)) => {
                     tracing::info!(lead_id = %lead_id, destination, verdict = verdict.verdict.as_str(), status = %lead.status, "buyer verdict recorded");
                     return Ok(answer(lead.status, true));

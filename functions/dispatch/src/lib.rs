@@ -19,9 +19,9 @@ use leadhub::config::{Config, Destination};
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
-use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, ScheduledJob};
+use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
 use leadhub::queue::JobQueue;
-use leadhub::store::{LeadStore, UpdateOutcome};
+use leadhub::store::{cap_key, Counters, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
 
 /// The most requests one delivery attempt may take.
@@ -31,6 +31,8 @@ const MAX_STEPS: usize = 4;
 pub struct Dispatch {
     pub config: Arc<Config>,
     pub store: Arc<dyn LeadStore>,
+    /// Delivery caps: a place is taken before a buyer is first offered a lead.
+    pub counters: Arc<dyn Counters>,
     /// Where retries are scheduled (the dispatch queue itself).
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Outbound HTTP (built once per process).
@@ -126,14 +128,25 @@ impl Dispatch {
         // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
         // longest call (every step at the destination's timeout) so that a live worker never loses it.
         let lease = destination.timeout * MAX_STEPS as u32 + Duration::from_secs(10);
-        let claim = lifecycle::claim(
-            &lead,
-            destination_id,
-            attempt,
-            lease,
-            now,
-            state.cap_keys.clone(),
-        );
+        // A first offer takes a place in each of the buyer's caps first; a full cap skips the buyer.
+        let cap_keys = if state.attempts == 0 && state.cap_keys.is_empty() {
+            match self.reserve_caps(&lead, destination, now).await? {
+                Ok(keys) => keys,
+                Err(reason) => {
+                    tracing::info!(lead_id = %lead_id, destination = destination_id, "buyer's cap is full; skipped");
+                    let transition = lifecycle::cap_full(&lead, destination_id, &reason, now);
+                    return match lifecycle::commit(self.ports(), lead_id, &transition).await? {
+                        UpdateOutcome::Applied(lead) | UpdateOutcome::Conflict(lead) => {
+                            self.settle(&lead, now).await
+                        }
+                        UpdateOutcome::NotFound => Ok(()),
+                    };
+                }
+            }
+        } else {
+            state.cap_keys.clone()
+        };
+        let claim = lifecycle::claim(&lead, destination_id, attempt, lease, now, cap_keys);
         let lead = match self.store.update_lead(lead_id, &claim).await? {
             UpdateOutcome::Applied(lead) => lead,
             UpdateOutcome::Conflict(current) => {
@@ -224,6 +237,46 @@ impl Dispatch {
             })
     }
 
+    fn ports(&self) -> Ports<'_> {
+        Ports {
+            store: self.store.as_ref(),
+            queue: Some(self.dispatch_queue.as_ref()),
+            counters: Some(self.counters.as_ref()),
+        }
+    }
+
+    /// Take a place in each of `destination`'s caps for this lead (idempotent: a redelivered job holds the
+    /// same places). `Ok(Err(reason))` when a cap is full; the places taken meanwhile are given back.
+    async fn reserve_caps(
+        &self,
+        lead: &LeadRecord,
+        destination: &Destination,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<String>, String>, RecordError> {
+        let holder = lifecycle::cap_holder(&lead.id, &destination.id);
+        let mut taken = Vec::new();
+        for (window, limit) in destination.routing.cap_windows(now) {
+            let key = cap_key(&destination.id, &window.key);
+            match self
+                .counters
+                .reserve(&key, &holder, limit, window.ends_at)
+                .await?
+            {
+                Reservation::Reserved => taken.push(key),
+                Reservation::Full { .. } => {
+                    for key in &taken {
+                        self.counters.release(key, &holder).await?;
+                    }
+                    return Ok(Err(format!(
+                        "not offered: the buyer's {} cap was reached",
+                        window.period.adjective()
+                    )));
+                }
+            }
+        }
+        Ok(Ok(taken))
+    }
+
     async fn send(&self, job: ScheduledJob) -> Result<(), RecordError> {
         lifecycle::send_jobs(self.dispatch_queue.as_ref(), &[job]).await?;
         Ok(())
@@ -263,14 +316,7 @@ impl Dispatch {
                 tracing::error!(lead_id = %lead_id, destination, attempt, %code, "destination failed: check its configuration and credentials")
             }
         }
-        let lead = match lifecycle::commit(
-            self.store.as_ref(),
-            Some(self.dispatch_queue.as_ref()),
-            lead_id,
-            &transition,
-        )
-        .await?
-        {
+        let lead = match lifecycle::commit(self.ports(), lead_id, &transition).await? {
             UpdateOutcome::Applied(lead) => lead,
             UpdateOutcome::Conflict(current) => {
                 tracing::warn!(lead_id = %lead_id, destination, attempt, "delivery changed under us; outcome not recorded");
@@ -289,13 +335,8 @@ impl Dispatch {
         let Some(transition) = lifecycle::settle(lead, now) else {
             return Ok(());
         };
-        if let UpdateOutcome::Applied(lead) = lifecycle::commit(
-            self.store.as_ref(),
-            Some(self.dispatch_queue.as_ref()),
-            &lead.id,
-            &transition,
-        )
-        .await?
+        if let UpdateOutcome::Applied(lead) =
+            lifecycle::commit(self.ports(), &lead.id, &transition).await?
         {
             tracing::info!(lead_id = %lead.id, status = %lead.status, "lead settled");
         }

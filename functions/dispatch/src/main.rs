@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let dispatch = Arc::new(Dispatch {
         config: aws.config.clone(),
         store: aws.store.clone(),
+        counters: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });

@@ -5,6 +5,7 @@
 //! delivery job per planned buyer). Redelivered messages are harmless: a lead already past `received` only
 //! has its pending jobs re-sent.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -12,16 +13,18 @@ use leadhub::batch::{self, RecordError};
 use leadhub::config::Config;
 use leadhub::delivery::ValidateJob;
 use leadhub::lead::{now, LeadRecord, LeadStatus};
-use leadhub::lifecycle;
+use leadhub::lifecycle::{self, Ports};
 use leadhub::queue::JobQueue;
 use leadhub::routing;
 use leadhub::screening::{self, ScreeningVerdict};
-use leadhub::store::{LeadStore, UpdateOutcome};
+use leadhub::store::{cap_key, sequence_key, Counters, LeadStore, UpdateOutcome};
 
 /// The screening stage with its dependencies.
 pub struct Validate {
     pub config: Arc<Config>,
     pub store: Arc<dyn LeadStore>,
+    /// Cap usage (to leave full buyers out) and the weighted rotation's sequence.
+    pub counters: Arc<dyn Counters>,
     pub dispatch_queue: Arc<dyn JobQueue>,
 }
 
@@ -57,7 +60,16 @@ impl Validate {
             tracing::info!(lead_id = %lead.id, %code, "lead rejected by screening");
         }
         let now = now();
-        let plan = routing::route(&self.config, &lead, &routing::NoUsage, now, 0);
+        let usage = self.cap_usage(&lead, now).await?;
+        let sequence = match self.config.routing.get(&lead.vertical) {
+            Some(settings) if settings.strategy == routing::Strategy::Weighted => {
+                self.counters
+                    .next_sequence(&sequence_key(lead.vertical))
+                    .await?
+            }
+            _ => 0,
+        };
+        let plan = routing::route(&self.config, &lead, &usage, now, sequence);
         if verdict == ScreeningVerdict::Passed {
             for (destination, reason) in plan.operator_explanations() {
                 tracing::info!(lead_id = %lead.id, destination, reason, "buyer left out");
@@ -67,14 +79,12 @@ impl Validate {
             }
         }
         let transition = lifecycle::screened(&lead, &verdict, &plan, now);
-        match lifecycle::commit(
-            self.store.as_ref(),
-            Some(self.dispatch_queue.as_ref()),
-            &lead.id,
-            &transition,
-        )
-        .await?
-        {
+        let ports = Ports {
+            store: self.store.as_ref(),
+            queue: Some(self.dispatch_queue.as_ref()),
+            counters: Some(self.counters.as_ref()),
+        };
+        match lifecycle::commit(ports, &lead.id, &transition).await? {
             UpdateOutcome::Applied(lead) => {
                 tracing::info!(lead_id = %lead.id, deliveries = lead.deliveries.len(), status = %lead.status, "lead screened");
                 Ok(())
@@ -89,6 +99,30 @@ impl Validate {
                 Ok(())
             }
         }
+    }
+
+    /// How full the caps of the lead's possible buyers are now, by (destination, window key).
+    async fn cap_usage(
+        &self,
+        lead: &LeadRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<BTreeMap<(String, String), u64>, RecordError> {
+        let mut wanted = Vec::new();
+        for destination in self.config.destinations_for(lead.vertical) {
+            for (window, _) in destination.routing.cap_windows(now) {
+                wanted.push((destination.id.clone(), window.key));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let keys: Vec<String> = wanted.iter().map(|(d, w)| cap_key(d, w)).collect();
+        let counts = self.counters.counts(&keys).await?;
+        Ok(wanted
+            .into_iter()
+            .zip(keys)
+            .map(|(at, key)| (at, counts.get(&key).copied().unwrap_or(0)))
+            .collect())
     }
 
     /// Queue the first attempt of every delivery not yet started. Dispatch ignores duplicates.

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let validate = Arc::new(Validate {
         config: aws.config.clone(),
         store: aws.store.clone(),
+        counters: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -24,7 +24,7 @@ use leadhub::http::{Problem, MAX_BODY_BYTES};
 use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::LeadStore;
+use leadhub::store::{Counters, LeadStore};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
@@ -59,6 +59,8 @@ pub struct Options {
     /// Start the seed APIs' sandboxes and route each vertical to its own: heloc to the HELOC lender,
     /// mortgage to Sonar, solar to nTherm, real-estate to Lofty.
     pub seed_sandboxes: bool,
+    /// The nTherm sandbox takes every lead (200) and then rejects it in its final verdict.
+    pub ntherm_rejects_after_post: bool,
     /// Lofty sandbox's rate limit: calls per window.
     pub lofty_rate_limit: (u32, Duration),
     pub max_attempts: u32,
@@ -92,6 +94,7 @@ impl Default for Options {
             backend: Backend::Memory,
             buyers: Vec::new(),
             seed_sandboxes: true,
+            ntherm_rejects_after_post: false,
             lofty_rate_limit: (10, Duration::from_secs(60)),
             max_attempts: 5,
             retry_base_delay_ms: 500,
@@ -172,7 +175,9 @@ async fn start_seed_sandboxes(
         .start(loopback)
         .await
         .context("starting the Sonar sandbox")?;
-    let ntherm = Ntherm::new(NthermConfig::new(ntherm_user, ntherm_password));
+    let mut ntherm_config = NthermConfig::new(ntherm_user, ntherm_password);
+    ntherm_config.reject_all_after_post = options.ntherm_rejects_after_post;
+    let ntherm = Ntherm::new(ntherm_config);
     let ntherm_server = ntherm
         .start(loopback)
         .await
@@ -279,6 +284,8 @@ pub struct Stack {
     pub addr: SocketAddr,
     pub config: Arc<Config>,
     pub store: Arc<dyn LeadStore>,
+    /// The same store's cap counters and sequences.
+    pub counters: Arc<dyn Counters>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -374,11 +381,15 @@ max_attempts = {attempts}
     doc
 }
 
-async fn aws_backend(
-    endpoint: &str,
-    prefix: &str,
-    options: &Options,
-) -> anyhow::Result<(Arc<dyn LeadStore>, Arc<dyn JobQueue>, Arc<dyn JobQueue>)> {
+/// The store (and its counters) and the validate and dispatch queues.
+type Backends = (
+    Arc<dyn LeadStore>,
+    Arc<dyn Counters>,
+    Arc<dyn JobQueue>,
+    Arc<dyn JobQueue>,
+);
+
+async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow::Result<Backends> {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none()
@@ -421,8 +432,10 @@ async fn aws_backend(
     )
     .await
     .context("creating the dispatch queue")?;
+    let store = Arc::new(leadhub::store::dynamodb::DynamoStore::new(dynamodb, table));
     Ok((
-        Arc::new(leadhub::store::dynamodb::DynamoStore::new(dynamodb, table)),
+        store.clone(),
+        store,
         Arc::new(leadhub::queue::sqs::SqsQueue::new(
             sqs.clone(),
             validate_url,
@@ -490,11 +503,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     };
 
     let mut dead_letters = Vec::new();
-    let (store, validate_queue, dispatch_queue): (
-        Arc<dyn LeadStore>,
-        Arc<dyn JobQueue>,
-        Arc<dyn JobQueue>,
-    ) = match &options.backend {
+    let (store, counters, validate_queue, dispatch_queue): Backends = match &options.backend {
         Backend::Memory => {
             let mut queue = |name: &str| {
                 let dlq = Arc::new(MemoryQueue::new(
@@ -509,7 +518,8 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
             };
             let validate = queue("validate");
             let dispatch = queue("dispatch");
-            (Arc::new(MemoryStore::new()), validate, dispatch)
+            let store = Arc::new(MemoryStore::new());
+            (store.clone(), store, validate, dispatch)
         }
         Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
     };
@@ -522,11 +532,13 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     let validate = Arc::new(Validate {
         config: config.clone(),
         store: store.clone(),
+        counters: counters.clone(),
         dispatch_queue: dispatch_queue.clone(),
     });
     let dispatch = Arc::new(Dispatch {
         config: config.clone(),
         store: store.clone(),
+        counters: counters.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
@@ -564,6 +576,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         addr,
         config,
         store,
+        counters,
         validate_queue,
         dispatch_queue,
         dead_letters,

@@ -1,0 +1,242 @@
+//! Routing end to end: caps exact under concurrency, waterfalls passing a lead on (a dead delivery, a
+//! buyer's later rejection), and the explanations partners read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use leadhub_local::{Options, Stack};
+use leadhub_sandbox::webhook::Failure;
+use serde_json::Value;
+
+use crate::support::*;
+
+const CAP: usize = 7;
+const LEADS: usize = 200;
+
+/// A waterfall over a capped buyer (first) and an uncapped one.
+fn capped_options() -> Options {
+    Options {
+        buyers: vec!["capped".into(), "backup".into()],
+        buyer_settings: BTreeMap::from([
+            (
+                "capped".to_owned(),
+                format!("priority = 1\n[destinations.caps]\nday = {CAP}\n"),
+            ),
+            ("backup".to_owned(), "priority = 2\n".to_owned()),
+        ]),
+        ..options()
+    }
+}
+
+async fn post_many(stack: &Stack, tag: &str, n: usize) -> Vec<String> {
+    let answers = futures::future::join_all((0..n).map(|i| async move {
+        post_lead(stack, "heloc", &heloc_lead(&format!("{tag}{i}"))).await
+    }))
+    .await;
+    answers
+        .into_iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            answer.body["leadId"].as_str().expect("leadId").to_owned()
+        })
+        .collect()
+}
+
+async fn caps_hold_under_concurrency(stack: Stack, wait: Duration) {
+    let ids = post_many(&stack, "cap", LEADS).await;
+    for id in &ids {
+        wait_for_status(&stack, id, &["delivered"], wait).await;
+    }
+    let lead_ids = |buyer: &str| -> BTreeSet<String> {
+        stack
+            .buyer(buyer)
+            .expect("buyer")
+            .received()
+            .iter()
+            .filter(|r| r.status == 200)
+            .filter_map(|r| r.payload["data"]["leadId"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let capped = lead_ids("capped");
+    let backup = lead_ids("backup");
+    assert_eq!(capped.len(), CAP, "the capped buyer took exactly its cap");
+    assert_eq!(
+        backup.len(),
+        LEADS - CAP,
+        "the rest went on to the next buyer"
+    );
+    assert!(capped.is_disjoint(&backup), "no lead went to both");
+    // The leads over the cap say why they skipped the first buyer, without naming it.
+    let over: Vec<&String> = ids.iter().filter(|id| backup.contains(*id)).collect();
+    let view = get_lead(&stack, over[0]).await.body;
+    let text = view["timeline"].to_string();
+    assert!(
+        text.contains("daily cap") || text.contains("cap_reached"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_cap_of_n_under_200_concurrent_leads_admits_exactly_n() {
+    caps_hold_under_concurrency(stack_with(capped_options()).await, Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_a_cap_of_n_under_200_concurrent_leads_admits_exactly_n() {
+    let stack = stack_with(Options {
+        backend: aws_backend("caps"),
+        ..capped_options()
+    })
+    .await;
+    caps_hold_under_concurrency(stack, Duration::from_secs(120)).await;
+}
+
+#[tokio::test]
+async fn an_always_failing_buyer_ends_dead_and_the_next_buyer_gets_the_lead() {
+    let stack = stack_with(Options {
+        max_attempts: 3,
+        buyers: vec!["broken".into(), "backup".into()],
+        ..options()
+    })
+    .await;
+    stack.buyer("broken").expect("buyer").fail_next(Failure {
+        status: 500,
+        times: 100,
+        delay_ms: 0,
+        retry_after: None,
+        body: None,
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("broken")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(15)).await;
+    assert_eq!(
+        stack
+            .buyer("broken")
+            .expect("buyer")
+            .received_for(&lead_id)
+            .len(),
+        3,
+        "max_attempts, then dead"
+    );
+    assert_eq!(
+        stack
+            .buyer("backup")
+            .expect("buyer")
+            .received_for(&lead_id)
+            .len(),
+        1
+    );
+    let statuses: BTreeMap<String, String> = view["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| {
+            (
+                d["destination"].as_str().unwrap_or("").to_owned(),
+                d["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses["broken"], "dead");
+    assert_eq!(statuses["backup"], "accepted");
+    let kinds: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["code"].as_str())
+        .collect();
+    assert!(kinds.contains(&"next_buyer"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_waterfall_offers_one_buyer_at_a_time() {
+    let stack = stack_with(Options {
+        buyers: vec!["first".into(), "second".into()],
+        ..options()
+    })
+    .await;
+    let answer = post_lead(&stack, "heloc", &heloc_lead("one-at-a-time")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    assert_eq!(
+        stack
+            .buyer("first")
+            .expect("buyer")
+            .received_for(&lead_id)
+            .len(),
+        1
+    );
+    assert!(stack
+        .buyer("second")
+        .expect("buyer")
+        .received_for(&lead_id)
+        .is_empty());
+    let second: Vec<&Value> = view["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["destination"] == "second")
+        .collect();
+    assert_eq!(
+        second[0]["status"], "queued",
+        "in line if the first buyer gives it back"
+    );
+}
+
+#[tokio::test]
+async fn ntherms_later_rejection_sends_the_lead_to_the_next_buyer() {
+    let stack = stack_with(Options {
+        buyers: vec!["solar-backup".into()],
+        // After nTherm in the solar waterfall.
+        buyer_settings: BTreeMap::from([(
+            "solar-backup".to_owned(),
+            "priority = 200\n".to_owned(),
+        )]),
+        seed_sandboxes: true,
+        ntherm_rejects_after_post: true,
+        ..options()
+    })
+    .await;
+    let lead = leadhub::verticals::Vertical::Solar.example();
+    let answer = post_lead(&stack, "solar", &lead).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let backup = stack.buyer("solar-backup").expect("buyer").clone();
+    for _ in 0..200 {
+        if !backup.received_for(&lead_id).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        backup.received_for(&lead_id).len(),
+        1,
+        "the next buyer got the lead"
+    );
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(10)).await;
+    let kinds: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    let verdict = kinds
+        .iter()
+        .position(|k| *k == "buyer_verdict")
+        .expect("nTherm's verdict");
+    assert_eq!(kinds[verdict + 1], "routing", "{kinds:?}");
+    let statuses: BTreeMap<String, String> = view["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| {
+            (
+                d["destination"].as_str().unwrap_or("").to_owned(),
+                d["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses["ntherm"], "rejected");
+    assert_eq!(statuses["solar-backup"], "accepted");
+}

@@ -126,10 +126,12 @@ pub enum LeadStatus {
     Confirmed,
     RejectedAfterPost,
     Returned,
+    /// A test lead (`Leadhub-Test: true`): validated, screened and routed, no buyer called (terminal).
+    Test,
 }
 
 impl LeadStatus {
-    pub const ALL: [LeadStatus; 8] = [
+    pub const ALL: [LeadStatus; 9] = [
         LeadStatus::Received,
         LeadStatus::Rejected,
         LeadStatus::Routing,
@@ -138,6 +140,7 @@ impl LeadStatus {
         LeadStatus::Confirmed,
         LeadStatus::RejectedAfterPost,
         LeadStatus::Returned,
+        LeadStatus::Test,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +153,7 @@ impl LeadStatus {
             LeadStatus::Confirmed => "confirmed",
             LeadStatus::RejectedAfterPost => "rejected_after_post",
             LeadStatus::Returned => "returned",
+            LeadStatus::Test => "test",
         }
     }
 }
@@ -315,6 +319,47 @@ pub enum EventKind {
     Delivered,
     Unsold,
     BuyerVerdict,
+    /// A test lead's end: the plan it would have followed; no buyer was called.
+    Test,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        EventKind::Received,
+        EventKind::Screened,
+        EventKind::Rejected,
+        EventKind::Routing,
+        EventKind::DeliveryAttempt,
+        EventKind::DeliveryAccepted,
+        EventKind::DeliveryRejected,
+        EventKind::DeliveryRetryScheduled,
+        EventKind::DeliveryDead,
+        EventKind::DeliverySkipped,
+        EventKind::Delivered,
+        EventKind::Unsold,
+        EventKind::BuyerVerdict,
+        EventKind::Test,
+    ];
+
+    /// The wire name (`delivery_attempt`, ...), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Received => "received",
+            EventKind::Screened => "screened",
+            EventKind::Rejected => "rejected",
+            EventKind::Routing => "routing",
+            EventKind::DeliveryAttempt => "delivery_attempt",
+            EventKind::DeliveryAccepted => "delivery_accepted",
+            EventKind::DeliveryRejected => "delivery_rejected",
+            EventKind::DeliveryRetryScheduled => "delivery_retry_scheduled",
+            EventKind::DeliveryDead => "delivery_dead",
+            EventKind::DeliverySkipped => "delivery_skipped",
+            EventKind::Delivered => "delivered",
+            EventKind::Unsold => "unsold",
+            EventKind::BuyerVerdict => "buyer_verdict",
+            EventKind::Test => "test",
+        }
+    }
 }
 
 /// One timeline entry: when, what, and a reason a partner can read. Never carries PII or credentials.
@@ -436,6 +481,10 @@ pub struct LeadRecord {
     /// When the store may forget the lead (DynamoDB TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Posted with `Leadhub-Test: true`: routed and explained, but no buyer is called and no cap or
+    /// duplicate claim is taken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl LeadRecord {
@@ -465,12 +514,23 @@ impl LeadRecord {
             )],
             deliveries: BTreeMap::new(),
             expires_at,
+            test: false,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_kinds_name_themselves_as_serde_does() {
+        for kind in super::EventKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).expect("json"),
+                serde_json::json!(kind.as_str())
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

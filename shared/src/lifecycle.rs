@@ -131,6 +131,9 @@ pub fn screened(
     now: DateTime<Utc>,
 ) -> Transition {
     let update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
+    if lead.test {
+        return tested(verdict, plan, update, now);
+    }
     let (code, reason) = match verdict {
         ScreeningVerdict::Rejected { code, reason } => (code, reason),
         ScreeningVerdict::Passed => return routed(lead, plan, update, now),
@@ -145,6 +148,63 @@ pub fn screened(
         code: code.clone(),
         reason: reason.clone(),
     })
+}
+
+/// A test lead ends `test`: its screening verdict, the plan it would have followed (every step, and why
+/// buyers were left out) and no delivery; nothing is queued.
+fn tested(
+    verdict: &ScreeningVerdict,
+    plan: &RoutingPlan,
+    update: LeadUpdate,
+    now: DateTime<Utc>,
+) -> Transition {
+    let mut update = update.status(LeadStatus::Test);
+    match verdict {
+        ScreeningVerdict::Rejected { code, reason } => {
+            update = update.event(
+                TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                    .reason(code, format!("would be rejected: {reason}")),
+            );
+        }
+        ScreeningVerdict::Passed => {
+            update = update.event(
+                TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received).reason(
+                    "passed",
+                    "passed screening (duplicate check; a test lead claims nothing)",
+                ),
+            );
+            let steps: Vec<String> = plan
+                .steps
+                .iter()
+                .map(|step| {
+                    step.offers
+                        .iter()
+                        .map(|offer| offer.destination.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .collect();
+            let mut reason = if steps.is_empty() {
+                "would be unsold: no buyer could take it".to_owned()
+            } else {
+                format!("would be offered to: {}", steps.join("; then "))
+            };
+            for explanation in plan.partner_explanations() {
+                reason.push_str("; ");
+                reason.push_str(&explanation);
+            }
+            update = update.event(
+                TimelineEvent::new(now, EventKind::Routing, LeadStatus::Test)
+                    .reason("test_plan", reason),
+            );
+        }
+    }
+    Transition::new(update.event(
+        TimelineEvent::new(now, EventKind::Test, LeadStatus::Test).reason(
+            "test",
+            "a test lead: no buyer was called and no cap or duplicate claim was taken",
+        ),
+    ))
 }
 
 fn routed(
@@ -1256,6 +1316,48 @@ mod tests {
         );
         assert_eq!(both.deliveries["c"].status, DeliveryStatus::Pending);
         assert_eq!(t.jobs.len(), 1);
+    }
+
+    #[test]
+    fn a_test_lead_is_routed_and_explained_but_ends_test_with_nothing_queued() {
+        let mut received = lead(LeadStatus::Received, &[]);
+        received.test = true;
+        let mut planned = steps(&[vec!["a"], vec!["b", "c"]]);
+        planned.skipped = vec![crate::routing::Skipped {
+            destination: "d".into(),
+            reason: crate::routing::SkipReason::Disabled,
+        }];
+        let t = screened(&received, &ScreeningVerdict::Passed, &planned, now());
+        let after = apply(&received, &t);
+        assert_eq!(after.status, LeadStatus::Test);
+        assert!(after.deliveries.is_empty() && t.jobs.is_empty() && t.events.is_empty());
+        let plan = after
+            .events
+            .iter()
+            .find(|e| e.code.as_deref() == Some("test_plan"))
+            .and_then(|e| e.reason.clone())
+            .unwrap_or_default();
+        assert!(
+            plan.starts_with("would be offered to: a; then b, c; "),
+            "{plan}"
+        );
+        assert_eq!(after.events.last().map(|e| e.kind), Some(EventKind::Test));
+
+        let rejected = screened(
+            &received,
+            &ScreeningVerdict::Rejected {
+                code: "duplicate_email".into(),
+                reason: "a lead with this email already exists in the system".into(),
+            },
+            &planned,
+            now(),
+        );
+        let after = apply(&received, &rejected);
+        assert_eq!(after.status, LeadStatus::Test);
+        assert!(after
+            .events
+            .iter()
+            .any(|e| e.code.as_deref() == Some("duplicate_email")));
     }
 
     #[test]

@@ -41,7 +41,10 @@ fn post_lead(vertical: Vertical) -> Value {
             "description": "Checks the lead against its vertical's rules and answers at once. A 202 means the lead is stored and queued for screening and delivery; follow it at `statusUrl`.",
             "tags": ["leads"],
             "security": [{"partnerBasic": []}],
-            "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+            "parameters": [
+                {"$ref": "#/components/parameters/IdempotencyKey"},
+                {"$ref": "#/components/parameters/LeadhubTest"}
+            ],
             "requestBody": {
                 "required": true,
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}, "example": vertical.example()}}
@@ -51,7 +54,7 @@ fn post_lead(vertical: Vertical) -> Value {
                     "description": "Accepted for processing",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}
                 },
-                "400": problem("The lead breaks its vertical's rules (every problem is listed in `errors`), the body is not JSON, or the Idempotency-Key header is malformed"),
+                "400": problem("The lead breaks its vertical's rules (every problem is listed in `errors`), the body is not JSON, or the Idempotency-Key or Leadhub-Test header is malformed"),
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": problem("The partner is disabled or not enabled for this vertical"),
                 "409": problem_with_retry("A request with this Idempotency-Key is still in flight"),
@@ -205,6 +208,10 @@ pub fn document() -> Value {
         schemas.insert(schema_name(vertical).into(), schema);
     }
     let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let event_kinds: Vec<&str> = crate::lead::EventKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
     let delivery_statuses: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
     schemas.insert("Accepted".into(), json!({
         "type": "object",
@@ -249,7 +256,7 @@ pub fn document() -> Value {
         "additionalProperties": false,
         "properties": {
             "at": {"type": "string", "format": "date-time"},
-            "kind": {"type": "string", "enum": ["received", "screened", "rejected", "routing", "delivery_attempt", "delivery_accepted", "delivery_rejected", "delivery_retry_scheduled", "delivery_dead", "delivered", "unsold", "buyer_verdict"]},
+            "kind": {"type": "string", "enum": event_kinds},
             "status": {"type": "string", "enum": lead_statuses, "description": "The lead's status after the event"},
             "destination": {"type": "string"},
             "attempt": {"type": "integer", "minimum": 1},
@@ -328,6 +335,13 @@ pub fn document() -> Value {
                     "required": false,
                     "description": "Replays with the same key and body return the first answer; another body gets 422; a replay while the first is in flight gets 409.",
                     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LEN, "pattern": "^[!-~]+$"}
+                },
+                "LeadhubTest": {
+                    "name": "Leadhub-Test",
+                    "in": "header",
+                    "required": false,
+                    "description": "`true`: a test lead, for integrating. It is validated, screened and routed as usual, with the plan it would follow and every buyer left out explained on its timeline, but no buyer is called and no cap or duplicate claim is taken; it ends with status `test`. `false` or absent: a real lead.",
+                    "schema": {"type": "string", "enum": ["true", "false"]}
                 }
             },
             "headers": {

@@ -21,6 +21,8 @@ pub fn unique_key(hasher: &KeyedHasher, vertical: &str, field: &str, normalized:
     )
 }
 
+/// Screen `lead`: each unique field is claimed for it, race-free; a value another lead holds rejects it. A
+/// test lead claims nothing: it is only checked against the claims of real leads.
 pub async fn screen(
     store: &dyn LeadStore,
     hasher: &KeyedHasher,
@@ -28,7 +30,15 @@ pub async fn screen(
 ) -> Result<ScreeningVerdict, StoreError> {
     for (field, value) in lead.vertical.unique_values(&lead.lead.value()) {
         let key = unique_key(hasher, lead.vertical.as_str(), field, &value);
-        match store.claim_unique(&key, &lead.id, None).await? {
+        let outcome = if lead.test {
+            match store.unique_holder(&key).await? {
+                Some(holder) if holder != lead.id => ClaimOutcome::HeldBy(holder),
+                _ => ClaimOutcome::Claimed,
+            }
+        } else {
+            store.claim_unique(&key, &lead.id, None).await?
+        };
+        match outcome {
             ClaimOutcome::Claimed => {}
             ClaimOutcome::HeldBy(_) => {
                 return Ok(ScreeningVerdict::Rejected {

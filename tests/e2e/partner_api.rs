@@ -287,6 +287,12 @@ impl leadhub::store::LeadStore for LostFirstAnswer {
     ) -> Result<leadhub::store::ClaimOutcome, leadhub::store::StoreError> {
         self.0.claim_unique(key, owner, expires_at).await
     }
+    async fn unique_holder(
+        &self,
+        key: &str,
+    ) -> Result<Option<leadhub::lead::LeadId>, leadhub::store::StoreError> {
+        self.0.unique_holder(key).await
+    }
     async fn get_config_document(&self) -> Result<Option<String>, leadhub::store::StoreError> {
         self.0.get_config_document().await
     }

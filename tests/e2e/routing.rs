@@ -240,3 +240,83 @@ async fn ntherms_later_rejection_sends_the_lead_to_the_next_buyer() {
     assert_eq!(statuses["ntherm"], "rejected");
     assert_eq!(statuses["solar-backup"], "accepted");
 }
+
+#[tokio::test]
+async fn a_test_lead_is_routed_and_explained_calls_no_buyer_takes_no_claim_and_ends_test() {
+    let stack = stack_with(Options {
+        buyers: vec!["first".into(), "second".into()],
+        buyer_settings: BTreeMap::from([
+            (
+                "first".to_owned(),
+                "[destinations.caps]\nday = 1\n[destinations.filters]\nstates = [\"TX\"]\n"
+                    .to_owned(),
+            ),
+            (
+                "second".to_owned(),
+                "[destinations.caps]\nday = 1\n".to_owned(),
+            ),
+        ]),
+        ..options()
+    })
+    .await;
+    let lead = heloc_lead("test-lead");
+    let answer = send(
+        client()
+            .post(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some(SECRET))
+            .header("Leadhub-Test", "true")
+            .json(&lead),
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let test_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let view = wait_for_status(&stack, &test_id, &["test"], Duration::from_secs(5)).await;
+    let reasons: Vec<String> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("would be offered to: second")
+                && r.contains("1 buyer does not take leads from FL")),
+        "{reasons:?}"
+    );
+    assert!(view["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .is_empty());
+    for buyer in ["first", "second"] {
+        assert!(
+            stack.buyer(buyer).expect("buyer").received().is_empty(),
+            "{buyer} was called"
+        );
+    }
+    // No cap place and no duplicate claim was taken: the same lead, posted for real, is delivered to the
+    // buyer whose daily cap is 1.
+    let answer = post_lead(&stack, "heloc", &lead).await;
+    let real_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &real_id, &["delivered"], Duration::from_secs(5)).await;
+    assert_eq!(
+        stack
+            .buyer("second")
+            .expect("buyer")
+            .received_for(&real_id)
+            .len(),
+        1
+    );
+
+    // A malformed header is refused, naming it.
+    let bad = send(
+        client()
+            .post(stack.url("/v1/leads/heloc"))
+            .basic_auth(KEY, Some(SECRET))
+            .header("Leadhub-Test", "yes")
+            .json(&heloc_lead("test-bad")),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errors"][0]["field"], "Leadhub-Test");
+}

@@ -128,6 +128,7 @@ impl Ingest {
             ));
         }
         let idempotency_key = idempotency_key(request)?;
+        let test = test_lead(request)?;
         let parsed = vertical.parse(body).map_err(|errors| {
             let errors = errors.into_vec();
             let detail = match errors.len() {
@@ -148,6 +149,7 @@ impl Ingest {
             Some(later(now, self.config.lead_retention)),
         );
         lead.original = Some(parsed.original);
+        lead.test = test;
         // An SSN is for screening only: kept as a keyed hash, never as itself.
         lead.ssn_hash = parsed
             .ssn
@@ -155,7 +157,15 @@ impl Ingest {
             .map(|ssn| self.config.hasher.hex(&["ssn", ssn]));
         let idempotency = idempotency_key.map(|key| IdempotencyRecord {
             partner_id: partner.id.clone(),
-            request_hash: sha256_hex(&[vertical.as_str().as_bytes(), b"\n", body].concat()),
+            // A test and a real post of the same body are different requests.
+            request_hash: sha256_hex(
+                &[
+                    vertical.as_str().as_bytes(),
+                    if test { b"\ntest\n" } else { b"\n" },
+                    body,
+                ]
+                .concat(),
+            ),
             key,
             lead_id: lead_id.clone(),
             created_at: now,
@@ -300,6 +310,29 @@ impl Ingest {
         Ok(json_response(StatusCode::OK, &LeadStatusView::from(&lead)))
     }
 }
+
+/// The `Leadhub-Test` header: `true` makes a test lead (routed and explained, no buyer called), `false`
+/// or no header a real one.
+fn test_lead(request: &Request<Vec<u8>>) -> Result<bool, Problem> {
+    let Some(value) = request.headers().get(TEST_HEADER) else {
+        return Ok(false);
+    };
+    match value.to_str() {
+        Ok("true") => Ok(true),
+        Ok("false") => Ok(false),
+        _ => Err(Problem::invalid(
+            "the Leadhub-Test header is not valid",
+            vec![leadhub::verticals::FieldError::new(
+                "Leadhub-Test",
+                "invalid_value",
+                "must be true or false",
+            )],
+        )),
+    }
+}
+
+/// The header that marks a test lead.
+pub const TEST_HEADER: &str = "leadhub-test";
 
 fn idempotency_key(request: &Request<Vec<u8>>) -> Result<Option<String>, Problem> {
     let Some(value) = request.headers().get("idempotency-key") else {

@@ -62,7 +62,8 @@ impl Validate {
         let now = now();
         let usage = self.cap_usage(&lead, now).await?;
         let sequence = match self.config.routing.get(&lead.vertical) {
-            Some(settings) if settings.strategy == routing::Strategy::Weighted => {
+            // A test lead does not move the rotation on: it shows the plan from its start.
+            Some(settings) if settings.strategy == routing::Strategy::Weighted && !lead.test => {
                 self.counters
                     .next_sequence(&sequence_key(lead.vertical))
                     .await?

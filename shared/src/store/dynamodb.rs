@@ -35,7 +35,8 @@
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
 //!   leads, newest last;
-//! - when the lead expires: `expires_at` N and `ttl` N.
+//! - when the lead expires: `expires_at` N and `ttl` N;
+//! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
 //! `expires_at` (milliseconds) sits beside `ttl` (seconds) so that expiries round-trip and are compared to
 //! the millisecond, as the memory store does.
@@ -505,6 +506,24 @@ impl LeadStore for DynamoStore {
         ))
     }
 
+    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError> {
+        let Some(existing) = self
+            .get_item("GetItem (claim)", key.to_owned(), "CLAIM")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let reader = ItemReader::new("claim", &existing);
+        let live = reader
+            .opt_time("expires_at")?
+            .is_none_or(|at| at > Utc::now());
+        Ok(if live {
+            Some(reader.parse("owner")?)
+        } else {
+            None
+        })
+    }
+
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {
         self.get_item("GetItem (config)", CONFIG_PK.to_owned(), "CONFIG")
             .await?
@@ -726,6 +745,9 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
         string(format!("PARTNER#{}", lead.partner_id)),
     );
     item.insert("gsi1sk".to_owned(), string(lead.id.as_str()));
+    if lead.test {
+        item.insert("test".to_owned(), AttributeValue::Bool(true));
+    }
     if let Some(at) = lead.expires_at {
         item.insert("expires_at".to_owned(), millis(at));
         item.insert(TTL_ATTRIBUTE.to_owned(), ttl_seconds(at));
@@ -794,6 +816,11 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         events,
         deliveries,
         expires_at,
+        test: match item.get("test") {
+            None => false,
+            Some(AttributeValue::Bool(test)) => *test,
+            Some(_) => return Err(reader.corrupt("test", "a boolean")),
+        },
     })
 }
 

@@ -155,6 +155,15 @@ impl LeadStore for MemoryStore {
         }
     }
 
+    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError> {
+        let tables = self.lock()?;
+        let now = Utc::now();
+        Ok(match tables.claims.get(key) {
+            Some((holder, expiry)) if expiry.is_none_or(|at| at > now) => Some(holder.clone()),
+            _ => None,
+        })
+    }
+
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {
         Ok(self.lock()?.config.clone())
     }

@@ -183,6 +183,9 @@ pub trait LeadStore: Send + Sync {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<ClaimOutcome, StoreError>;
 
+    /// Who holds the uniqueness claim `key` now, without claiming it (a test lead's duplicate check).
+    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError>;
+
     /// The active configuration document (TOML), if an operator stored one.
     async fn get_config_document(&self) -> Result<Option<String>, StoreError>;
 

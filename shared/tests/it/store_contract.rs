@@ -58,6 +58,7 @@ store_contract!(
     destination_ids_with_odd_characters,
     racing_claims_of_one_delivery_apply_once,
     claim_unique_holds_for_the_first_owner,
+    unique_holder_reads_a_claim_without_taking_it,
     expired_claim_can_be_taken_over,
     racing_owners_claim_once,
     discard_lead_removes_a_received_lead_and_its_idempotency_record,
@@ -893,6 +894,31 @@ pub async fn racing_claims_of_one_delivery_apply_once(store: &dyn LeadStore) {
 
 fn claim_key(name: &str) -> String {
     format!("DEDUPE#heloc#email#{name}-{:016x}", rand::random::<u64>())
+}
+
+pub async fn unique_holder_reads_a_claim_without_taking_it(store: &dyn LeadStore) {
+    let t0 = now();
+    let free = claim_key("peek-free");
+    let reader = LeadId::generate(t0);
+    assert_eq!(store.unique_holder(&free).await.expect("read"), None);
+    // Reading took nothing: another lead can still claim the key.
+    assert_eq!(
+        store
+            .claim_unique(&free, &reader, None)
+            .await
+            .expect("claim"),
+        ClaimOutcome::Claimed
+    );
+    assert_eq!(
+        store.unique_holder(&free).await.expect("read"),
+        Some(reader.clone())
+    );
+    let expired = claim_key("peek-expired");
+    store
+        .claim_unique(&expired, &reader, Some(t0 - Duration::seconds(1)))
+        .await
+        .expect("claim");
+    assert_eq!(store.unique_holder(&expired).await.expect("read"), None);
 }
 
 pub async fn claim_unique_holds_for_the_first_owner(store: &dyn LeadStore) {

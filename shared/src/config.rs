@@ -126,6 +126,12 @@ struct HubDoc {
     idempotency_ttl_hours: u32,
     #[serde(default = "default_in_flight_secs")]
     idempotency_in_flight_secs: u32,
+    #[serde(default = "default_config_refresh_secs")]
+    config_refresh_secs: u32,
+}
+
+fn default_config_refresh_secs() -> u32 {
+    60
 }
 
 fn default_retention_days() -> u32 {
@@ -417,6 +423,9 @@ pub struct Config {
     pub lead_retention: Duration,
     pub idempotency_ttl: Duration,
     pub idempotency_in_flight: Duration,
+    /// How often warm functions re-read the table's stored configuration at most
+    /// (`hub.config_refresh_secs`, default 60; see [`crate::live_config`]).
+    pub config_refresh: Duration,
     pub retry: RetryPolicy,
     pub partners: Vec<Partner>,
     pub destinations: Vec<Destination>,
@@ -497,6 +506,12 @@ impl Config {
             return Err(ConfigError::new(
                 "hub.idempotency_ttl_hours",
                 "idempotency windows must be positive",
+            ));
+        }
+        if !(1..=3600).contains(&doc.hub.config_refresh_secs) {
+            return Err(ConfigError::new(
+                "hub.config_refresh_secs",
+                "must be between 1 and 3600",
             ));
         }
         if doc.retry.base_delay_ms == 0 || doc.retry.max_delay_secs == 0 {
@@ -671,6 +686,7 @@ impl Config {
             idempotency_in_flight: Duration::from_secs(u64::from(
                 doc.hub.idempotency_in_flight_secs,
             )),
+            config_refresh: Duration::from_secs(u64::from(doc.hub.config_refresh_secs)),
             retry: RetryPolicy {
                 base_delay: Duration::from_millis(doc.retry.base_delay_ms),
                 max_delay: Duration::from_secs(doc.retry.max_delay_secs),

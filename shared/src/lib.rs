@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod http;
 pub mod lead;
 pub mod lifecycle;
+pub mod live_config;
 pub mod openapi;
 pub mod queue;
 pub mod routing;

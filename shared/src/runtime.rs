@@ -6,13 +6,16 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::{Config, Env};
+use crate::live_config::LiveConfig;
 use crate::queue::sqs::SqsQueue;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::LeadStore;
 
 /// What the functions share on AWS.
 pub struct AwsDependencies {
-    pub config: Arc<Config>,
+    /// The configuration in effect: re-read from the table every `hub.config_refresh_secs` (a document
+    /// that fails the check is logged and not applied), or fixed when read from `LEADHUB_CONFIG_FILE`.
+    pub config: LiveConfig,
     pub store: Arc<DynamoStore>,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -44,8 +47,9 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
-/// Build the clients and load the configuration: from `LEADHUB_CONFIG_FILE` when set, else from the
-/// table's `CONFIG#active` item. `LEADHUB_PUBLIC_BASE_URL` overrides `hub.public_base_url`.
+/// Build the clients and load the configuration: from `LEADHUB_CONFIG_FILE` when set (fixed), else from
+/// the table's `CONFIG#active` item (re-read by warm functions every `hub.config_refresh_secs`).
+/// `LEADHUB_PUBLIC_BASE_URL` overrides `hub.public_base_url`.
 pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(sdk_timeouts())
@@ -53,8 +57,11 @@ pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
         .await;
     let table = required_env("LEADHUB_TABLE")?;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
-    let document = match std::env::var("LEADHUB_CONFIG_FILE").ok().filter(|v| !v.is_empty()) {
-        Some(path) => std::fs::read_to_string(&path)
+    let file = std::env::var("LEADHUB_CONFIG_FILE")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let document = match &file {
+        Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read LEADHUB_CONFIG_FILE {path}"))?,
         None => store
             .get_config_document()
@@ -62,15 +69,25 @@ pub async fn aws_dependencies() -> anyhow::Result<AwsDependencies> {
             .context("cannot read the configuration from the table")?
             .context("no configuration: store one with `leadhub-admin config put` or set LEADHUB_CONFIG_FILE")?,
     };
-    let mut config = Config::from_toml(&document, &Env)?;
-    if let Some(url) = std::env::var("LEADHUB_PUBLIC_BASE_URL")
+    let public_base_url = std::env::var("LEADHUB_PUBLIC_BASE_URL")
         .ok()
-        .filter(|v| !v.is_empty())
-    {
-        config = config.with_public_base_url(&url)?;
+        .filter(|v| !v.is_empty());
+    let mut config = Config::from_toml(&document, &Env)?;
+    if let Some(url) = &public_base_url {
+        config = config.with_public_base_url(url)?;
     }
+    let config = match file {
+        Some(_) => LiveConfig::fixed(Arc::new(config)),
+        None => LiveConfig::stored(
+            Arc::new(config),
+            document,
+            store.clone(),
+            Arc::new(Env),
+            public_base_url,
+        ),
+    };
     Ok(AwsDependencies {
-        config: Arc::new(config),
+        config,
         store,
         sqs: aws_sdk_sqs::Client::new(&sdk),
     })

@@ -122,3 +122,91 @@ async fn aws_idempotency_keys_use_one_transaction() {
         1
     );
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_a_stored_configuration_takes_effect_within_the_refresh_interval_and_a_bad_one_never() {
+    let stack = stack_with(Options {
+        backend: aws_backend("refresh"),
+        stored_config: true,
+        config_refresh_secs: 1,
+        ..options()
+    })
+    .await;
+    let first = post_lead(&stack, "heloc", &heloc_lead("refresh-before")).await;
+    let first = first.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &first, &["delivered"], Duration::from_secs(15)).await;
+
+    // The operator pauses the only heloc buyer.
+    let document = stack
+        .store
+        .get_config_document()
+        .await
+        .expect("store")
+        .expect("the stack stored its configuration");
+    let paused = document.replace(
+        "id = \"sandbox-webhook\"\n",
+        "id = \"sandbox-webhook\"\nenabled = false\n",
+    );
+    assert_ne!(paused, document);
+    stack
+        .store
+        .put_config_document(&paused)
+        .await
+        .expect("store");
+    let stored_at = std::time::Instant::now();
+    // Within the interval (1 s, plus the time a lead takes), leads stop going to the paused buyer.
+    let mut unsold = None;
+    let mut delivered = 1;
+    while stored_at.elapsed() < Duration::from_secs(5) {
+        let answer = post_lead(&stack, "heloc", &heloc_lead("refresh-after")).await;
+        let id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+        let view = wait_for_status(
+            &stack,
+            &id,
+            &["delivered", "unsold"],
+            Duration::from_secs(15),
+        )
+        .await;
+        if view["status"] == "unsold" {
+            unsold = Some(stored_at.elapsed());
+            break;
+        }
+        delivered += 1;
+    }
+    let took = unsold.expect("the new configuration took effect");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    // A bad document (it would also resume the buyer) is never applied: leads stay unsold.
+    let bad = paused.replace("enabled = false\n", "enabled = true\nweight = 0\n");
+    assert_ne!(bad, paused);
+    assert!(leadhub::config::Config::from_toml(&bad, &std::collections::BTreeMap::new()).is_err());
+    stack.store.put_config_document(&bad).await.expect("store");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for tag in ["bad-1", "bad-2"] {
+        let answer = post_lead(&stack, "heloc", &heloc_lead(tag)).await;
+        let id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+        let view = wait_for_status(
+            &stack,
+            &id,
+            &["delivered", "unsold"],
+            Duration::from_secs(15),
+        )
+        .await;
+        assert_eq!(
+            view["status"], "unsold",
+            "the bad document was applied: {view}"
+        );
+    }
+    let logged = String::from_utf8_lossy(&logs().lock().expect("logs")).into_owned();
+    assert!(
+        logged.contains("weight") && logged.contains("was not applied"),
+        "the refusal is logged with its key"
+    );
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer");
+    assert_eq!(
+        buyer.received().len(),
+        delivered,
+        "no lead reached the paused buyer"
+    );
+}

@@ -305,7 +305,7 @@ impl leadhub::store::LeadStore for LostFirstAnswer {
 async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
     let stack = stack().await;
     let ingest = ingest::Ingest {
-        config: stack.config.clone(),
+        config: stack.live_config.clone(),
         store: std::sync::Arc::new(LostFirstAnswer(stack.store.clone())),
         validate_queue: stack.validate_queue.clone(),
     };
@@ -323,7 +323,7 @@ async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after
     // An ingest whose queue nobody drains: its leads stay `received`, as while the first request is between
     // its write and its send.
     let ingest = ingest::Ingest {
-        config: stack.config.clone(),
+        config: stack.live_config.clone(),
         store: stack.store.clone(),
         validate_queue: std::sync::Arc::new(leadhub::queue::memory::MemoryQueue::new(
             "held",

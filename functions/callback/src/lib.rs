@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
-use leadhub::config::Config;
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::{now, LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, VerdictDecision};
+use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{LeadStore, UpdateOutcome};
 use leadhub::verticals::FieldError;
@@ -31,7 +31,8 @@ pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 
 /// The callback endpoint with its dependencies.
 pub struct Callback {
-    pub config: Arc<Config>,
+    /// The configuration in effect (re-read from the table when due).
+    pub config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
     /// Where a re-routed lead's next delivery jobs go (a waterfall buyer's later rejection).
     pub dispatch_queue: Arc<dyn JobQueue>,
@@ -59,7 +60,8 @@ impl Callback {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Response<String>, Problem> {
-        let lead_id = verify_token(&self.config.callback_signer, destination, token)
+        let config = self.config.get().await;
+        let lead_id = verify_token(&config.callback_signer, destination, token)
             .ok_or_else(|| Problem::unauthorized("the callback URL is not valid"))?;
         if !is_json(headers) {
             return Err(Problem::new(

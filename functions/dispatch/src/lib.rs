@@ -15,11 +15,12 @@ use chrono::{DateTime, Utc};
 
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
-use leadhub::config::{Config, Destination};
+use leadhub::config::Destination;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
 use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
+use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{cap_key, Counters, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
@@ -29,7 +30,8 @@ const MAX_STEPS: usize = 4;
 
 /// The delivery stage with its dependencies.
 pub struct Dispatch {
-    pub config: Arc<Config>,
+    /// The configuration in effect (re-read from the table when due).
+    pub config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
     /// Delivery caps: a place is taken before a buyer is first offered a lead.
     pub counters: Arc<dyn Counters>,
@@ -50,6 +52,8 @@ impl Dispatch {
     }
 
     pub async fn handle_job(&self, job: &DispatchJob) -> Result<(), RecordError> {
+        // Re-read the stored configuration when it is due; the steps below use what is in effect.
+        self.config.get().await;
         match job {
             DispatchJob::Deliver {
                 lead_id,
@@ -109,7 +113,8 @@ impl Dispatch {
             }
         }
 
-        let Some(destination) = self.config.destination(destination_id) else {
+        let config = self.config.current();
+        let Some(destination) = config.destination(destination_id) else {
             let outcome = Outcome::failed(
                 "destination_removed",
                 "the destination is no longer configured",
@@ -176,9 +181,10 @@ impl Dispatch {
     /// Build, send, classify. Never fails: transport problems are outcomes too.
     async fn call(&self, lead: &LeadRecord, destination: &Destination) -> Outcome {
         let now = leadhub::lead::now();
+        let config = self.config.current();
         let callback_url = callbacks::url(
-            &self.config.public_base_url,
-            &self.config.callback_signer,
+            &config.public_base_url,
+            &config.callback_signer,
             &destination.id,
             &lead.id,
         );
@@ -289,6 +295,7 @@ impl Dispatch {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> Result<(), RecordError> {
+        let config = self.config.current();
         let code = match &outcome {
             Outcome::Accepted { .. } => "accepted".to_owned(),
             Outcome::Rejected { code, .. }
@@ -296,7 +303,7 @@ impl Dispatch {
             | Outcome::Failed { code, .. } => code.clone(),
         };
         let (transition, result) =
-            lifecycle::attempt_outcome(at, outcome, &self.config.retry, rand::random(), now);
+            lifecycle::attempt_outcome(at, outcome, &config.retry, rand::random(), now);
         let (lead_id, destination, attempt) = (&at.lead.id, at.destination, at.attempt);
         match result {
             AttemptResult::Accepted => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::{Method, Request, Response, StatusCode};
-use leadhub::config::{Config, Partner};
+use leadhub::config::Partner;
 use leadhub::crypto::sha256_hex;
 use leadhub::delivery::ValidateJob;
 use leadhub::http::{
@@ -18,6 +18,7 @@ use leadhub::http::{
 };
 use leadhub::lead::{later, now};
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
+use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, StoreError};
 use leadhub::verticals::Vertical;
@@ -25,7 +26,8 @@ use serde::Serialize;
 
 /// The partner API with its dependencies.
 pub struct Ingest {
-    pub config: Arc<Config>,
+    /// The configuration in effect (re-read from the table when due).
+    pub config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
     pub validate_queue: Arc<dyn JobQueue>,
 }
@@ -97,7 +99,8 @@ impl Ingest {
         vertical: &str,
         request: &Request<Vec<u8>>,
     ) -> Result<Response<String>, Problem> {
-        let partner = authenticate(&self.config, request.headers())?;
+        let config = self.config.get().await;
+        let partner = authenticate(&config, request.headers())?;
         let vertical: Vertical = vertical.parse().map_err(|_| {
             let known: Vec<&str> = Vertical::ALL.iter().map(|v| v.as_str()).collect();
             Problem::not_found(format!(
@@ -146,7 +149,7 @@ impl Ingest {
             vertical,
             parsed.lead,
             now,
-            Some(later(now, self.config.lead_retention)),
+            Some(later(now, config.lead_retention)),
         );
         lead.original = Some(parsed.original);
         lead.test = test;
@@ -154,7 +157,7 @@ impl Ingest {
         lead.ssn_hash = parsed
             .ssn
             .as_deref()
-            .map(|ssn| self.config.hasher.hex(&["ssn", ssn]));
+            .map(|ssn| config.hasher.hex(&["ssn", ssn]));
         let idempotency = idempotency_key.map(|key| IdempotencyRecord {
             partner_id: partner.id.clone(),
             // A test and a real post of the same body are different requests.
@@ -169,8 +172,8 @@ impl Ingest {
             key,
             lead_id: lead_id.clone(),
             created_at: now,
-            in_flight_until: later(now, self.config.idempotency_in_flight),
-            expires_at: later(now, self.config.idempotency_ttl),
+            in_flight_until: later(now, config.idempotency_in_flight),
+            expires_at: later(now, config.idempotency_ttl),
         });
 
         match self.store.create_lead(&lead, idempotency.as_ref()).await {
@@ -294,7 +297,8 @@ impl Ingest {
         lead_id: &str,
         request: &Request<Vec<u8>>,
     ) -> Result<Response<String>, Problem> {
-        let partner = authenticate(&self.config, request.headers())?;
+        let config = self.config.get().await;
+        let partner = authenticate(&config, request.headers())?;
         let not_found = || Problem::not_found("no lead with this id was posted by this partner");
         let lead_id: LeadId = lead_id.parse().map_err(|_| not_found())?;
         let lead = self

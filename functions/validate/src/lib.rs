@@ -14,6 +14,7 @@ use leadhub::config::Config;
 use leadhub::delivery::ValidateJob;
 use leadhub::lead::{now, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, Ports};
+use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing;
 use leadhub::screening::{self, ScreeningVerdict};
@@ -21,7 +22,8 @@ use leadhub::store::{cap_key, sequence_key, Counters, LeadStore, UpdateOutcome};
 
 /// The screening stage with its dependencies.
 pub struct Validate {
-    pub config: Arc<Config>,
+    /// The configuration in effect (re-read from the table when due).
+    pub config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
     /// Cap usage (to leave full buyers out) and the weighted rotation's sequence.
     pub counters: Arc<dyn Counters>,
@@ -55,13 +57,14 @@ impl Validate {
     }
 
     async fn screen_and_route(&self, lead: LeadRecord) -> Result<(), RecordError> {
-        let verdict = screening::screen(self.store.as_ref(), &self.config.hasher, &lead).await?;
+        let config = self.config.get().await;
+        let verdict = screening::screen(self.store.as_ref(), &config.hasher, &lead).await?;
         if let ScreeningVerdict::Rejected { code, .. } = &verdict {
             tracing::info!(lead_id = %lead.id, %code, "lead rejected by screening");
         }
         let now = now();
-        let usage = self.cap_usage(&lead, now).await?;
-        let sequence = match self.config.routing.get(&lead.vertical) {
+        let usage = self.cap_usage(&config, &lead, now).await?;
+        let sequence = match config.routing.get(&lead.vertical) {
             // A test lead does not move the rotation on: it shows the plan from its start.
             Some(settings) if settings.strategy == routing::Strategy::Weighted && !lead.test => {
                 self.counters
@@ -70,7 +73,7 @@ impl Validate {
             }
             _ => 0,
         };
-        let plan = routing::route(&self.config, &lead, &usage, now, sequence);
+        let plan = routing::route(&config, &lead, &usage, now, sequence);
         if verdict == ScreeningVerdict::Passed {
             for (destination, reason) in plan.operator_explanations() {
                 tracing::info!(lead_id = %lead.id, destination, reason, "buyer left out");
@@ -105,11 +108,12 @@ impl Validate {
     /// How full the caps of the lead's possible buyers are now, by (destination, window key).
     async fn cap_usage(
         &self,
+        config: &Config,
         lead: &LeadRecord,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<BTreeMap<(String, String), u64>, RecordError> {
         let mut wanted = Vec::new();
-        for destination in self.config.destinations_for(lead.vertical) {
+        for destination in config.destinations_for(lead.vertical) {
             for (window, _) in destination.routing.cap_windows(now) {
                 wanted.push((destination.id.clone(), window.key));
             }

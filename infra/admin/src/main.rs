@@ -162,3 +162,24 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn a_bad_document_is_refused_before_anything_is_stored() {
+        let dir = std::env::temp_dir().join(format!("leadhub-admin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("bad.toml");
+        std::fs::write(
+            &path,
+            "[hub]\npublic_base_url = \"https://hub.example\"\nhash_key = \"env:X\"\ncallback_key = \"env:Y\"\nconfig_refresh_secs = 0\n",
+        )
+        .expect("write");
+        // `config put` stores only what `check` returns.
+        let error = check(path.to_str().expect("path")).expect_err("refused");
+        assert!(error.to_string().contains("hub."), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

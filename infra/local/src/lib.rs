@@ -21,6 +21,7 @@ use ingest::Ingest;
 use leadhub::config::Config;
 use leadhub::crypto::SecretHash;
 use leadhub::http::{Problem, MAX_BODY_BYTES};
+use leadhub::live_config::LiveConfig;
 use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::store::memory::MemoryStore;
@@ -78,6 +79,11 @@ pub struct Options {
     /// sandboxes are started, its destinations' URLs are used as given, `env:` references are read from the
     /// environment, and `hub.public_base_url` becomes the stack's own address (so buyers' callbacks reach it).
     pub config_document: Option<String>,
+    /// Keep the demo configuration in the store and re-read it every `config_refresh_secs`, as the functions
+    /// do on AWS (otherwise it is fixed).
+    pub stored_config: bool,
+    /// `hub.config_refresh_secs` of the demo document.
+    pub config_refresh_secs: u32,
     /// More of the demo document, appended as written: `[routing.<vertical>]` tables, say.
     pub extra_config: String,
     /// Routing keys (TOML lines such as `priority = 1` or `[destinations.caps]` tables) added to the webhook
@@ -104,6 +110,8 @@ impl Default for Options {
             other_partners: Vec::new(),
             idempotency_in_flight_secs: 10,
             config_document: None,
+            stored_config: false,
+            config_refresh_secs: 60,
             extra_config: String::new(),
             buyer_settings: BTreeMap::new(),
         }
@@ -282,7 +290,10 @@ tags = ["leadhub-demo"]
 pub struct Stack {
     /// The partner API (and callbacks).
     pub addr: SocketAddr,
+    /// The configuration the stack started with.
     pub config: Arc<Config>,
+    /// The configuration in effect (with `Options::stored_config`, re-read from the store).
+    pub live_config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
     /// The same store's cap counters and sequences.
     pub counters: Arc<dyn Counters>,
@@ -332,6 +343,7 @@ public_base_url = "{public_base_url}"
 hash_key = "env:LEADHUB_HASH_KEY"
 callback_key = "env:LEADHUB_CALLBACK_KEY"
 idempotency_in_flight_secs = {in_flight}
+config_refresh_secs = {refresh}
 
 [retry]
 base_delay_ms = {retry}
@@ -345,6 +357,7 @@ verticals = ["heloc", "mortgage", "solar", "real-estate"]
 "#,
         retry = options.retry_base_delay_ms,
         in_flight = options.idempotency_in_flight_secs,
+        refresh = options.config_refresh_secs,
         key = options.demo_key,
         hash = SecretHash::of(&options.demo_secret).to_stored(),
     );
@@ -447,10 +460,7 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
 type Buyers = BTreeMap<String, (WebhookBuyer, Running)>;
 
 /// The demo: sandbox buyers, each with its own signing secret, the seed sandboxes, and their configuration.
-async fn demo(
-    options: &Options,
-    addr: SocketAddr,
-) -> anyhow::Result<(Config, Buyers, Option<SeedSandboxes>)> {
+async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
     // Sandbox buyers, each with its own signing secret.
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     secrets.insert("LEADHUB_HASH_KEY".into(), random_secret("hk_"));
@@ -478,7 +488,22 @@ async fn demo(
         None
     };
     let config = Config::from_toml(&document, &secrets).context("the demo configuration")?;
-    Ok((config, buyers, sandboxes))
+    Ok(Demo {
+        config,
+        document,
+        secrets,
+        buyers,
+        sandboxes,
+    })
+}
+
+/// The demo: its configuration (and the document and secrets it was read from), buyers and sandboxes.
+struct Demo {
+    config: Config,
+    document: String,
+    secrets: BTreeMap<String, String>,
+    buyers: Buyers,
+    sandboxes: Option<SeedSandboxes>,
 }
 
 /// Start everything.
@@ -488,18 +513,15 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
 
-    let (config, buyers, sandboxes) = match &options.config_document {
+    let (demo, fixed) = match &options.config_document {
         Some(document) => {
             let config = Config::from_toml(document, &leadhub::config::Env)
                 .context("the configuration file")?
                 .with_public_base_url(&format!("http://{addr}"))
                 .context("the stack's own address")?;
-            (Arc::new(config), BTreeMap::new(), None)
+            (None, Some(Arc::new(config)))
         }
-        None => {
-            let (config, buyers, sandboxes) = demo(&options, addr).await?;
-            (Arc::new(config), buyers, sandboxes)
-        }
+        None => (Some(demo(&options, addr).await?), None),
     };
 
     let mut dead_letters = Vec::new();
@@ -524,26 +546,57 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
     };
 
+    let (config, live, buyers, sandboxes) = match (demo, fixed) {
+        (Some(demo), _) => {
+            let config = Arc::new(demo.config);
+            let live = if options.stored_config {
+                // As on AWS: the document lives in the table and is re-read every
+                // `hub.config_refresh_secs`.
+                store
+                    .put_config_document(&demo.document)
+                    .await
+                    .context("storing the demo configuration")?;
+                LiveConfig::stored(
+                    config.clone(),
+                    demo.document,
+                    store.clone(),
+                    Arc::new(demo.secrets),
+                    None,
+                )
+            } else {
+                LiveConfig::fixed(config.clone())
+            };
+            (config, live, demo.buyers, demo.sandboxes)
+        }
+        (None, Some(config)) => (
+            config.clone(),
+            LiveConfig::fixed(config),
+            BTreeMap::new(),
+            None,
+        ),
+        (None, None) => anyhow::bail!("no configuration"),
+    };
+
     let ingest = Arc::new(Ingest {
-        config: config.clone(),
+        config: live.clone(),
         store: store.clone(),
         validate_queue: validate_queue.clone(),
     });
     let validate = Arc::new(Validate {
-        config: config.clone(),
+        config: live.clone(),
         store: store.clone(),
         counters: counters.clone(),
         dispatch_queue: dispatch_queue.clone(),
     });
     let dispatch = Arc::new(Dispatch {
-        config: config.clone(),
+        config: live.clone(),
         store: store.clone(),
         counters: counters.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
     let callback = Arc::new(Callback {
-        config: config.clone(),
+        config: live.clone(),
         store: store.clone(),
         dispatch_queue: dispatch_queue.clone(),
     });
@@ -575,6 +628,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     Ok(Stack {
         addr,
         config,
+        live_config: live,
         store,
         counters,
         validate_queue,

@@ -312,6 +312,8 @@ pub enum EventKind {
     DeliveryDead,
     /// A planned delivery was not made (its buyer's cap was full when its turn came).
     DeliverySkipped,
+    /// An operator replayed a dead delivery: it is pending again, from its first attempt.
+    DeliveryReplayed,
     Delivered,
     Unsold,
     BuyerVerdict,

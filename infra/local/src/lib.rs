@@ -24,7 +24,7 @@ use leadhub::http::{Problem, MAX_BODY_BYTES};
 use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::{Counters, LeadStore};
+use leadhub::store::{Counters, DeadDeliveries, LeadStore};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
@@ -286,6 +286,9 @@ pub struct Stack {
     pub store: Arc<dyn LeadStore>,
     /// The same store's cap counters and sequences.
     pub counters: Arc<dyn Counters>,
+    /// The same store's dead-delivery markers (`leadhub-admin deliveries dead`; not the queues'
+    /// dead-letter queues, which are `dead_letters`).
+    pub dead_deliveries: Arc<dyn DeadDeliveries>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -381,10 +384,11 @@ max_attempts = {attempts}
     doc
 }
 
-/// The store (and its counters) and the validate and dispatch queues.
+/// The store (and its counters and dead-delivery markers) and the validate and dispatch queues.
 type Backends = (
     Arc<dyn LeadStore>,
     Arc<dyn Counters>,
+    Arc<dyn DeadDeliveries>,
     Arc<dyn JobQueue>,
     Arc<dyn JobQueue>,
 );
@@ -434,6 +438,7 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
     .context("creating the dispatch queue")?;
     let store = Arc::new(leadhub::store::dynamodb::DynamoStore::new(dynamodb, table));
     Ok((
+        store.clone(),
         store.clone(),
         store,
         Arc::new(leadhub::queue::sqs::SqsQueue::new(
@@ -503,26 +508,27 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     };
 
     let mut dead_letters = Vec::new();
-    let (store, counters, validate_queue, dispatch_queue): Backends = match &options.backend {
-        Backend::Memory => {
-            let mut queue = |name: &str| {
-                let dlq = Arc::new(MemoryQueue::new(
-                    &format!("{name}-dlq"),
-                    options.visibility_timeout,
-                ));
-                dead_letters.push(dlq.clone());
-                Arc::new(
-                    MemoryQueue::new(name, options.visibility_timeout)
-                        .with_dead_letter(dlq, options.max_receive_count),
-                )
-            };
-            let validate = queue("validate");
-            let dispatch = queue("dispatch");
-            let store = Arc::new(MemoryStore::new());
-            (store.clone(), store, validate, dispatch)
-        }
-        Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
-    };
+    let (store, counters, dead_deliveries, validate_queue, dispatch_queue): Backends =
+        match &options.backend {
+            Backend::Memory => {
+                let mut queue = |name: &str| {
+                    let dlq = Arc::new(MemoryQueue::new(
+                        &format!("{name}-dlq"),
+                        options.visibility_timeout,
+                    ));
+                    dead_letters.push(dlq.clone());
+                    Arc::new(
+                        MemoryQueue::new(name, options.visibility_timeout)
+                            .with_dead_letter(dlq, options.max_receive_count),
+                    )
+                };
+                let validate = queue("validate");
+                let dispatch = queue("dispatch");
+                let store = Arc::new(MemoryStore::new());
+                (store.clone(), store.clone(), store, validate, dispatch)
+            }
+            Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
+        };
 
     let ingest = Arc::new(Ingest {
         config: config.clone(),
@@ -539,6 +545,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config: config.clone(),
         store: store.clone(),
         counters: counters.clone(),
+        dead_deliveries: dead_deliveries.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
@@ -577,6 +584,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config,
         store,
         counters,
+        dead_deliveries,
         validate_queue,
         dispatch_queue,
         dead_letters,

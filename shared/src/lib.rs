@@ -13,6 +13,7 @@ pub mod http;
 pub mod lead;
 pub mod lifecycle;
 pub mod openapi;
+pub mod operator;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

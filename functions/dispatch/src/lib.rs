@@ -5,7 +5,7 @@
 //! transport sends it, the connector reads the answer); commit [`lifecycle::attempt_outcome`] (the outcome
 //! on the delivery and the timeline; a retry is a new job with a delay) and then [`lifecycle::settle`].
 //! A delivery recorded as accepted, rejected or dead is never posted again, however often a job is
-//! redelivered; the buyer sees the same idempotency key (`webhook-id`) on every attempt of one delivery.
+//! redelivered (an operator's replay makes a dead one pending again: [`lifecycle::replay`]); the buyer sees the same idempotency key (`webhook-id`) on every attempt of one delivery.
 //! A delivery that dies is marked for operators ([`DeadDeliveries`], listed by `leadhub-admin deliveries
 //! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
 //! failed (the record is then failed and redelivered) is not lost.

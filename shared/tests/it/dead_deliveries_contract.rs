@@ -116,7 +116,10 @@ pub async fn recording_again_is_idempotent_and_a_later_death_wins(store: &dyn De
     let first = dead(&id, "sonar", now - Duration::hours(2));
     record(store, &first).await;
     record(store, &first).await;
-    assert_eq!(list(store, now - Duration::days(1)).await, [first.clone()]);
+    assert_eq!(
+        list(store, now - Duration::days(1)).await,
+        std::slice::from_ref(&first)
+    );
 
     // Replayed and dead again: one marker, of the later death.
     let again = DeadDelivery {
@@ -126,7 +129,10 @@ pub async fn recording_again_is_idempotent_and_a_later_death_wins(store: &dyn De
         ..dead(&id, "sonar", now - Duration::hours(1))
     };
     record(store, &again).await;
-    assert_eq!(list(store, now - Duration::days(1)).await, [again.clone()]);
+    assert_eq!(
+        list(store, now - Duration::days(1)).await,
+        std::slice::from_ref(&again)
+    );
 
     // A stale job re-recording the earlier death does not hide the later one.
     record(store, &first).await;
@@ -154,7 +160,7 @@ pub async fn remove_takes_the_replayed_death_and_keeps_a_later_one(store: &dyn D
         .expect("remove");
     assert_eq!(
         list(store, since).await,
-        [other.clone()],
+        std::slice::from_ref(&other),
         "only that marker"
     );
 

@@ -316,6 +316,8 @@ pub enum EventKind {
     DeliveryDead,
     /// A planned delivery was not made (its buyer's cap was full when its turn came).
     DeliverySkipped,
+    /// An operator replayed a dead delivery: it is pending again, from its first attempt.
+    DeliveryReplayed,
     Delivered,
     Unsold,
     BuyerVerdict,
@@ -324,7 +326,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Received,
         EventKind::Screened,
         EventKind::Rejected,
@@ -335,6 +337,7 @@ impl EventKind {
         EventKind::DeliveryRetryScheduled,
         EventKind::DeliveryDead,
         EventKind::DeliverySkipped,
+        EventKind::DeliveryReplayed,
         EventKind::Delivered,
         EventKind::Unsold,
         EventKind::BuyerVerdict,
@@ -354,6 +357,7 @@ impl EventKind {
             EventKind::DeliveryRetryScheduled => "delivery_retry_scheduled",
             EventKind::DeliveryDead => "delivery_dead",
             EventKind::DeliverySkipped => "delivery_skipped",
+            EventKind::DeliveryReplayed => "delivery_replayed",
             EventKind::Delivered => "delivered",
             EventKind::Unsold => "unsold",
             EventKind::BuyerVerdict => "buyer_verdict",

@@ -14,6 +14,7 @@ pub mod lead;
 pub mod lifecycle;
 pub mod live_config;
 pub mod openapi;
+pub mod operator;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

@@ -25,7 +25,10 @@ use crate::lead::{
 use crate::queue::{JobQueue, QueueError, MAX_DELAY};
 use crate::routing::RoutingPlan;
 use crate::screening::ScreeningVerdict;
-use crate::store::{Counters, DeliveryExpect, LeadStore, LeadUpdate, StoreError, UpdateOutcome};
+use crate::store::{
+    Counters, DeadDeliveries, DeadDelivery, DeadDeliveryChange, DeliveryExpect, LeadStore,
+    LeadUpdate, StoreError, UpdateOutcome,
+};
 
 /// What happened to a lead, as partners will be told (`lead.rejected`, `lead.delivered`, ...): one variant
 /// per outcome a partner cares about. Produced only by the rules of this module, published by [`commit`].
@@ -94,6 +97,8 @@ pub struct Transition {
     pub jobs: Vec<ScheduledJob>,
     /// Cap places to give back: (counter key, holder) of a delivery rejected or dead.
     pub releases: Vec<(String, String)>,
+    /// Dead-delivery markers to record (a delivery died) or remove (a dead delivery was replayed).
+    pub dead_deliveries: Vec<DeadDeliveryChange>,
 }
 
 /// Who holds a place in a cap counter: one lead's delivery to one destination.
@@ -108,6 +113,7 @@ impl Transition {
             events: Vec::new(),
             jobs: Vec::new(),
             releases: Vec::new(),
+            dead_deliveries: Vec::new(),
         }
     }
 
@@ -290,6 +296,7 @@ fn routed(
         events: Vec::new(),
         jobs,
         releases: Vec::new(),
+        dead_deliveries: Vec::new(),
     }
 }
 
@@ -582,6 +589,15 @@ pub fn attempt_outcome(
             .collect(),
         AttemptResult::Accepted | AttemptResult::Retrying(_) => Vec::new(),
     };
+    // A dead delivery is listed for operators (`leadhub-admin deliveries dead`).
+    let dead_deliveries = match result {
+        AttemptResult::GaveUp | AttemptResult::Failed => vec![DeadDeliveryChange::Record(
+            dead_marker(at.lead, at.destination, &state, Some(&event)),
+        )],
+        AttemptResult::Accepted | AttemptResult::Rejected | AttemptResult::Retrying(_) => {
+            Vec::new()
+        }
+    };
     let update = LeadUpdate::new(now)
         .delivery(at.destination, expect, state)
         .event(event);
@@ -591,9 +607,47 @@ pub fn attempt_outcome(
             events: Vec::new(),
             jobs,
             releases,
+            dead_deliveries,
         },
         result,
     )
+}
+
+/// The marker of `lead`'s delivery to `destination` in `state` (dead), from the timeline event that made it
+/// dead: its time, code and words. Without one (a record older than the event), the delivery's own.
+fn dead_marker(
+    lead: &LeadRecord,
+    destination: &str,
+    state: &DeliveryState,
+    event: Option<&TimelineEvent>,
+) -> DeadDelivery {
+    DeadDelivery {
+        lead_id: lead.id.clone(),
+        destination: destination.to_owned(),
+        died_at: event.map_or(state.updated_at, |event| event.at),
+        attempts: state.attempts,
+        code: event
+            .and_then(|event| event.code.clone())
+            .unwrap_or_else(|| "dead".to_owned()),
+        reason: event
+            .and_then(|event| event.reason.clone())
+            .or_else(|| state.reason.clone())
+            .unwrap_or_else(|| "the delivery is dead".to_owned()),
+        expires_at: lead.expires_at,
+    }
+}
+
+/// The dead-delivery marker of `lead`'s delivery to `destination`, when that delivery is dead: the same
+/// marker dispatch recorded when it died (a redelivered job records it again, so a lost write heals).
+pub fn dead_delivery(lead: &LeadRecord, destination: &str) -> Option<DeadDelivery> {
+    let state = lead
+        .deliveries
+        .get(destination)
+        .filter(|state| state.status == DeliveryStatus::Dead)?;
+    let event = lead.events.iter().rev().find(|event| {
+        event.kind == EventKind::DeliveryDead && event.destination.as_deref() == Some(destination)
+    });
+    Some(dead_marker(lead, destination, state, event))
 }
 
 /// A pending delivery whose buyer's cap was full when its turn came: `skipped`, with `reason` (which cap);
@@ -624,9 +678,10 @@ pub fn cap_full(
 }
 
 /// What follows an attempt's recorded outcome on a routing lead: `delivered` once a buyer took it; once
-/// every delivery of the current step is decided without one, the next step's buyers are offered the lead
+/// every delivery offered so far (the current step's, and a replayed one of an earlier step) is decided
+/// without one, the next step's buyers are offered the lead
 /// (their `queued` deliveries become `pending` and their first attempts are queued); with no step left,
-/// `unsold`. `None` while a delivery of the current step is still open, or the lead is not routing.
+/// `unsold`. `None` while an offered delivery is still open, or the lead is not routing.
 /// Conditional on the lead still being `routing` (and the next step's deliveries still `queued`), so
 /// whoever settles first wins and the others change nothing.
 pub fn settle(lead: &LeadRecord, now: DateTime<Utc>) -> Option<Transition> {
@@ -636,12 +691,15 @@ pub fn settle(lead: &LeadRecord, now: DateTime<Utc>) -> Option<Transition> {
     if let Some((update, event)) = delivered(lead, now) {
         return Some(Transition::new(update.expect(&[LeadStatus::Routing])).event(event));
     }
-    let current = current_step(lead)?;
-    let open = lead
+    // Every delivery offered so far (not `queued`) must be decided. Those of earlier steps always are,
+    // except one an operator replayed ([`replay`]): the lead waits for it too.
+    let mut offered = lead
         .deliveries
         .values()
-        .any(|state| state.step == current && !state.status.is_final());
-    if open {
+        .filter(|state| state.status != DeliveryStatus::Queued)
+        .peekable();
+    offered.peek()?;
+    if offered.any(|state| !state.status.is_final()) {
         return None;
     }
     let update = LeadUpdate::new(now).expect(&[LeadStatus::Routing]);
@@ -651,15 +709,6 @@ pub fn settle(lead: &LeadRecord, now: DateTime<Utc>) -> Option<Transition> {
             Err(update) => unsold(update, now),
         },
     )
-}
-
-/// The highest step with a delivery offered (not `queued`).
-fn current_step(lead: &LeadRecord) -> Option<u32> {
-    lead.deliveries
-        .values()
-        .filter(|state| state.status != DeliveryStatus::Queued)
-        .map(|state| state.step)
-        .max()
 }
 
 /// `delivered` once a buyer took the lead: its status change, timeline event and lead event.
@@ -739,6 +788,7 @@ fn offer_next_step(
         events: Vec::new(),
         jobs,
         releases: Vec::new(),
+        dead_deliveries: Vec::new(),
     })
 }
 
@@ -910,6 +960,101 @@ pub fn verdict(
         events,
         jobs,
         releases: Vec::new(),
+        dead_deliveries: Vec::new(),
+    })
+}
+
+// ---- operator -----------------------------------------------------------------------------------------
+
+/// Why a delivery cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayRefusal {
+    #[error("lead {lead_id} has no delivery to `{destination}`")]
+    NoSuchDelivery {
+        lead_id: LeadId,
+        destination: String,
+    },
+    #[error(
+        "the delivery of lead {lead_id} to `{destination}` is {status}, not dead: only a dead delivery can be replayed"
+    )]
+    NotDead {
+        lead_id: LeadId,
+        destination: String,
+        status: DeliveryStatus,
+    },
+}
+
+/// An operator replays `lead`'s dead delivery to `destination`: it is `pending` again with no attempt made
+/// (its idempotency key, built from the lead and destination, is unchanged, so the buyer sees the same
+/// `webhook-id`), its first attempt is queued, and its marker is removed. Its cap places were given back
+/// when it died: `cap_keys` is emptied so that dispatch takes them afresh before the first attempt (a full
+/// cap then skips the buyer as for any first offer). An `unsold` lead is `routing` again (an accepted
+/// replay then makes it `delivered`); any other status is kept. Conditional on the delivery still being
+/// `dead` and the lead still having its status. No lead event: the partner is told the outcome when the
+/// lead settles.
+pub fn replay(
+    lead: &LeadRecord,
+    destination: &str,
+    now: DateTime<Utc>,
+) -> Result<Transition, ReplayRefusal> {
+    let Some(state) = lead.deliveries.get(destination) else {
+        return Err(ReplayRefusal::NoSuchDelivery {
+            lead_id: lead.id.clone(),
+            destination: destination.to_owned(),
+        });
+    };
+    let Some(dead) = dead_delivery(lead, destination) else {
+        return Err(ReplayRefusal::NotDead {
+            lead_id: lead.id.clone(),
+            destination: destination.to_owned(),
+            status: state.status,
+        });
+    };
+    let status = match lead.status {
+        LeadStatus::Unsold => LeadStatus::Routing,
+        status => status,
+    };
+    let mut update = LeadUpdate::new(now).expect(&[lead.status]);
+    if status != lead.status {
+        update = update.status(status);
+    }
+    let update = update
+        .delivery(
+            destination,
+            DeliveryExpect::StatusIn(vec![DeliveryStatus::Dead]),
+            DeliveryState {
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                lease_until: None,
+                next_attempt_at: None,
+                reason: None,
+                buyer_ref: None,
+                updated_at: now,
+                cap_keys: Vec::new(),
+                rate_limit_wait_ms: 0,
+                ..state.clone()
+            },
+        )
+        .event(
+            TimelineEvent::new(now, EventKind::DeliveryReplayed, status)
+                .destination(destination)
+                .reason("replayed", "replayed by an operator"),
+        );
+    Ok(Transition {
+        update,
+        events: Vec::new(),
+        jobs: vec![ScheduledJob::deliver(
+            &lead.id,
+            destination,
+            1,
+            Duration::ZERO,
+        )],
+        releases: Vec::new(),
+        dead_deliveries: vec![DeadDeliveryChange::Remove {
+            lead_id: lead.id.clone(),
+            destination: destination.to_owned(),
+            died_by: dead.died_at,
+        }],
     })
 }
 
@@ -923,6 +1068,10 @@ pub enum CommitError {
     /// The update was applied but a follow-up job could not be queued.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The update was applied (and its jobs queued) but a dead-delivery marker could not be written or
+    /// removed.
+    #[error("the lead was updated but its dead-delivery marker was not: {0}")]
+    DeadDeliveries(StoreError),
 }
 
 impl From<CommitError> for crate::batch::RecordError {
@@ -930,22 +1079,27 @@ impl From<CommitError> for crate::batch::RecordError {
         match error {
             CommitError::Store(error) => crate::batch::RecordError::Store(error),
             CommitError::Queue(error) => crate::batch::RecordError::Queue(error),
+            // Failing the record makes the queue redeliver it, and the redelivered job records the marker.
+            CommitError::DeadDeliveries(error) => crate::batch::RecordError::Store(error),
         }
     }
 }
 
 /// The ports a transition's effects go through: the store always; the queue for its jobs; the counters
-/// for the cap places it gives back.
+/// for the cap places it gives back; the dead-delivery markers it records or removes.
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
     pub store: &'a dyn LeadStore,
     pub queue: Option<&'a dyn JobQueue>,
     pub counters: Option<&'a dyn Counters>,
+    pub dead_deliveries: Option<&'a dyn DeadDeliveries>,
 }
 
 /// Apply `transition` to lead `id`: write its update; when applied, queue its jobs, give back its cap
-/// places and publish its lead events. The answer is the store's (a `Conflict` applied nothing, queued
-/// nothing, published nothing).
+/// places, publish its lead events, and last record or remove its dead-delivery markers. The answer is the
+/// store's (a `Conflict` applied nothing, queued nothing, published nothing). A marker that could not be
+/// written is an error ([`CommitError::DeadDeliveries`]) after everything else was done, so that the
+/// handler's record fails and its redelivery writes the marker again (see dispatch).
 pub async fn commit(
     ports: Ports<'_>,
     id: &LeadId,
@@ -971,8 +1125,37 @@ pub async fn commit(
             }
         }
         publish(lead, &transition.events);
+        if !transition.dead_deliveries.is_empty() {
+            let Some(dead_deliveries) = ports.dead_deliveries else {
+                return Err(CommitError::DeadDeliveries(StoreError::Unavailable(
+                    "a transition changed dead-delivery markers but this handler has no port for them"
+                        .to_owned(),
+                )));
+            };
+            apply_dead_deliveries(dead_deliveries, &transition.dead_deliveries)
+                .await
+                .map_err(CommitError::DeadDeliveries)?;
+        }
     }
     Ok(outcome)
+}
+
+/// Record or remove dead-delivery markers, in order.
+async fn apply_dead_deliveries(
+    port: &dyn DeadDeliveries,
+    changes: &[DeadDeliveryChange],
+) -> Result<(), StoreError> {
+    for change in changes {
+        match change {
+            DeadDeliveryChange::Record(dead) => port.record(dead).await?,
+            DeadDeliveryChange::Remove {
+                lead_id,
+                destination,
+                died_by,
+            } => port.remove(lead_id, destination, *died_by).await?,
+        }
+    }
+    Ok(())
 }
 
 /// Queue `jobs` (each serialised here, the one place jobs are written).
@@ -1612,6 +1795,218 @@ mod tests {
             now(),
         );
         assert!(!crate::store::preconditions_hold(&later_claim, &t.update));
+    }
+
+    /// A lead whose only delivery, to "a", gave up after its one attempt and which settled `unsold`.
+    fn dead_and_unsold() -> (LeadRecord, Transition) {
+        let mut record = claimed("a");
+        record.expires_at = Some(now() + chrono::Duration::days(30));
+        {
+            let state = record.deliveries.get_mut("a").expect("a");
+            state.cap_keys = vec!["CAP#a#day:2026-12-02".to_owned()];
+            state.price_cents = Some(1850);
+            state.rate_limit_wait_ms = 5_000;
+        }
+        let (dead, t, result) = outcome_of(&record, 1, 1, Outcome::retry("http_500", "down", None));
+        assert_eq!(result, AttemptResult::GaveUp);
+        let unsold = apply(&dead, &settle(&dead, now()).expect("settles"));
+        assert_eq!(unsold.status, LeadStatus::Unsold);
+        (unsold, t)
+    }
+
+    #[test]
+    fn a_dead_delivery_is_recorded_for_operators_and_read_back_from_the_record() {
+        let (unsold, t) = dead_and_unsold();
+        let expected = DeadDelivery {
+            lead_id: unsold.id.clone(),
+            destination: "a".into(),
+            died_at: now(),
+            attempts: 1,
+            code: "http_500".into(),
+            reason: "gave up after 1 attempts: down".into(),
+            expires_at: unsold.expires_at,
+        };
+        assert_eq!(
+            t.dead_deliveries,
+            [DeadDeliveryChange::Record(expected.clone())]
+        );
+        // A redelivered job finding it dead rebuilds the very same marker from the record.
+        assert_eq!(dead_delivery(&unsold, "a"), Some(expected));
+        assert_eq!(dead_delivery(&unsold, "b"), None);
+
+        // Failed (configuration) is dead too; accepted, rejected and retried deliveries are not listed.
+        let record = claimed("a");
+        let (_, t, _) = outcome_of(&record, 1, 3, Outcome::failed("http_401", "creds"));
+        assert!(
+            matches!(&t.dead_deliveries[..], [DeadDeliveryChange::Record(d)] if d.code == "http_401")
+        );
+        for outcome in [
+            Outcome::Accepted { buyer_ref: None },
+            Outcome::rejected("http_400", "bad", true),
+            Outcome::retry("http_503", "down", None),
+        ] {
+            let (after, t, _) = outcome_of(&record, 1, 3, outcome);
+            assert!(t.dead_deliveries.is_empty());
+            assert_eq!(dead_delivery(&after, "a"), None);
+        }
+
+        // A record without the event (older than it) still gives a marker, from the delivery itself.
+        let mut bare = lead(LeadStatus::Unsold, &[("a", DeliveryStatus::Dead)]);
+        bare.deliveries.get_mut("a").expect("a").reason = Some("gave up".into());
+        let marker = dead_delivery(&bare, "a").expect("dead");
+        assert_eq!(
+            (marker.code.as_str(), marker.reason.as_str(), marker.died_at),
+            ("dead", "gave up", now())
+        );
+    }
+
+    #[test]
+    fn replay_makes_a_dead_delivery_pending_again_and_an_unsold_lead_routing() {
+        let (unsold, _) = dead_and_unsold();
+        let died_at = dead_delivery(&unsold, "a").expect("dead").died_at;
+        let later = now() + chrono::Duration::hours(2);
+        let t = replay(&unsold, "a", later).expect("replays");
+        let after = apply(&unsold, &t);
+        assert_eq!(after.status, LeadStatus::Routing);
+        let state = &after.deliveries["a"];
+        let before = &unsold.deliveries["a"];
+        assert_eq!(state.status, DeliveryStatus::Pending);
+        assert_eq!(state.attempts, 0, "a fresh attempt count");
+        assert!(
+            state.cap_keys.is_empty(),
+            "dispatch reserves its caps afresh"
+        );
+        assert_eq!(state.rate_limit_wait_ms, 0);
+        assert_eq!((state.reason.as_ref(), state.lease_until), (None, None));
+        assert_eq!(state.updated_at, later);
+        assert_eq!(
+            (state.step, state.price_cents),
+            (before.step, before.price_cents),
+            "its place in the plan and its price are kept"
+        );
+        let event = after.events.last().expect("an event");
+        assert_eq!(event.kind, EventKind::DeliveryReplayed);
+        assert_eq!(event.status, LeadStatus::Routing);
+        assert_eq!(event.destination.as_deref(), Some("a"));
+        assert_eq!(event.reason.as_deref(), Some("replayed by an operator"));
+        assert_eq!(event.at, later);
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(&unsold.id, "a", 1, Duration::ZERO)]
+        );
+        assert!(t.events.is_empty(), "no lead event");
+        assert!(t.releases.is_empty());
+        assert_eq!(
+            t.dead_deliveries,
+            [DeadDeliveryChange::Remove {
+                lead_id: unsold.id.clone(),
+                destination: "a".into(),
+                died_by: died_at,
+            }]
+        );
+        // The first attempt's job acts on it (and, with no cap keys and no attempt, reserves first).
+        assert_eq!(delivery_step(state, 1, later), DeliveryStep::Attempt);
+
+        // Replaying again is refused: it is pending now.
+        assert_eq!(
+            replay(&after, "a", later),
+            Err(ReplayRefusal::NotDead {
+                lead_id: unsold.id.clone(),
+                destination: "a".into(),
+                status: DeliveryStatus::Pending,
+            })
+        );
+        // Conditional on the delivery still dead and the lead's status unchanged.
+        assert!(!crate::store::preconditions_hold(&after, &t.update));
+        let mut moved = unsold.clone();
+        moved.status = LeadStatus::Routing;
+        assert!(!crate::store::preconditions_hold(&moved, &t.update));
+    }
+
+    #[test]
+    fn replay_keeps_any_other_lead_status() {
+        for status in [
+            LeadStatus::Routing,
+            LeadStatus::Delivered,
+            LeadStatus::Confirmed,
+        ] {
+            let record = lead(
+                status,
+                &[("a", DeliveryStatus::Accepted), ("b", DeliveryStatus::Dead)],
+            );
+            let t = replay(&record, "b", now()).expect("replays");
+            assert_eq!(t.update.set_status, None, "{status}");
+            assert_eq!(t.update.expect_status, [status]);
+            let after = apply(&record, &t);
+            assert_eq!(after.status, status);
+            assert_eq!(after.deliveries["b"].status, DeliveryStatus::Pending);
+            assert_eq!(after.deliveries["a"], record.deliveries["a"]);
+        }
+    }
+
+    #[test]
+    fn replay_refuses_a_missing_or_live_delivery() {
+        let record = lead(LeadStatus::Routing, &[("a", DeliveryStatus::InFlight)]);
+        let missing = replay(&record, "nobody", now()).expect_err("refused");
+        assert_eq!(
+            missing,
+            ReplayRefusal::NoSuchDelivery {
+                lead_id: record.id.clone(),
+                destination: "nobody".into()
+            }
+        );
+        assert!(missing.to_string().contains("no delivery to `nobody`"));
+        for status in DeliveryStatus::ALL {
+            if status == DeliveryStatus::Dead {
+                continue;
+            }
+            let record = lead(LeadStatus::Routing, &[("a", status)]);
+            let refusal = replay(&record, "a", now()).expect_err("refused");
+            assert_eq!(
+                refusal,
+                ReplayRefusal::NotDead {
+                    lead_id: record.id.clone(),
+                    destination: "a".into(),
+                    status
+                }
+            );
+            let message = refusal.to_string();
+            assert!(
+                message.contains(&format!("is {status}, not dead")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replayed_delivery_of_an_earlier_step_holds_the_lead_until_it_is_decided() {
+        // A waterfall: a (step 0) and then b (step 1) both died; the lead is unsold.
+        let mut record = lead(
+            LeadStatus::Unsold,
+            &[("a", DeliveryStatus::Dead), ("b", DeliveryStatus::Dead)],
+        );
+        record.deliveries.get_mut("b").expect("b").step = 1;
+        let routing = apply(&record, &replay(&record, "a", now()).expect("replays"));
+        assert_eq!(routing.status, LeadStatus::Routing);
+        // b's step is decided, but the replayed a is not: nothing settles.
+        assert_eq!(settle(&routing, now()), None);
+        let mut retrying = routing.clone();
+        retrying.deliveries.get_mut("a").expect("a").status = DeliveryStatus::Retrying;
+        assert_eq!(settle(&retrying, now()), None);
+        // Taken: delivered.
+        let mut taken = routing.clone();
+        taken.deliveries.get_mut("a").expect("a").status = DeliveryStatus::Accepted;
+        assert_eq!(
+            apply(&taken, &settle(&taken, now()).expect("settles")).status,
+            LeadStatus::Delivered
+        );
+        // Dead again: unsold again.
+        let mut dead = routing;
+        dead.deliveries.get_mut("a").expect("a").status = DeliveryStatus::Dead;
+        assert_eq!(
+            apply(&dead, &settle(&dead, now()).expect("settles")).status,
+            LeadStatus::Unsold
+        );
     }
 
     #[test]

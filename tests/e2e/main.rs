@@ -8,6 +8,7 @@ mod support;
 
 mod aws;
 mod connectors;
+mod dead_deliveries;
 mod delivery;
 mod leadsafe;
 mod partner_api;

@@ -144,6 +144,7 @@ impl Callback {
                 store: self.store.as_ref(),
                 queue: Some(self.dispatch_queue.as_ref()),
                 counters: None,
+                dead_deliveries: None,
             };
             match lifecycle::commit(ports, &lead_id, &transition).await {
                 Ok(UpdateOutcome::Applied(lead)) => {

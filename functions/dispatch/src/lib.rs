@@ -5,7 +5,10 @@
 //! transport sends it, the connector reads the answer); commit [`lifecycle::attempt_outcome`] (the outcome
 //! on the delivery and the timeline; a retry is a new job with a delay) and then [`lifecycle::settle`].
 //! A delivery recorded as accepted, rejected or dead is never posted again, however often a job is
-//! redelivered; the buyer sees the same idempotency key (`webhook-id`) on every attempt of one delivery.
+//! redelivered (an operator's replay makes a dead one pending again: [`lifecycle::replay`]); the buyer sees the same idempotency key (`webhook-id`) on every attempt of one delivery.
+//! A delivery that dies is marked for operators ([`DeadDeliveries`], listed by `leadhub-admin deliveries
+//! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
+//! failed (the record is then failed and redelivered) is not lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +25,7 @@ use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
 use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
-use leadhub::store::{cap_key, Counters, LeadStore, Reservation, UpdateOutcome};
+use leadhub::store::{cap_key, Counters, DeadDeliveries, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
 
 /// The most requests one delivery attempt may take.
@@ -35,6 +38,8 @@ pub struct Dispatch {
     pub store: Arc<dyn LeadStore>,
     /// Delivery caps: a place is taken before a buyer is first offered a lead.
     pub counters: Arc<dyn Counters>,
+    /// Markers of dead deliveries, for operators to list and replay.
+    pub dead_deliveries: Arc<dyn DeadDeliveries>,
     /// Where retries are scheduled (the dispatch queue itself).
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Outbound HTTP (built once per process).
@@ -82,6 +87,10 @@ impl Dispatch {
             DeliveryStep::Attempt => {}
             DeliveryStep::Skip(why) => {
                 tracing::info!(lead_id = %lead_id, destination = destination_id, attempt, why, "not posting");
+                // A dead delivery's marker may not have been written: write it (again; idempotent).
+                if let Some(dead) = lifecycle::dead_delivery(&lead, destination_id) {
+                    self.dead_deliveries.record(&dead).await?;
+                }
                 // The job that recorded the outcome may have died before settling the lead: settle it now
                 // (a no-op unless the lead is still routing with its deliveries decided).
                 return self.settle(&lead, now).await;
@@ -248,6 +257,7 @@ impl Dispatch {
             store: self.store.as_ref(),
             queue: Some(self.dispatch_queue.as_ref()),
             counters: Some(self.counters.as_ref()),
+            dead_deliveries: Some(self.dead_deliveries.as_ref()),
         }
     }
 

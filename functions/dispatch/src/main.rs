@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
         config: aws.config.clone(),
         store: aws.store.clone(),
         counters: aws.store.clone(),
+        dead_deliveries: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });

@@ -87,6 +87,7 @@ impl Validate {
             store: self.store.as_ref(),
             queue: Some(self.dispatch_queue.as_ref()),
             counters: Some(self.counters.as_ref()),
+            dead_deliveries: None,
         };
         match lifecycle::commit(ports, &lead.id, &transition).await? {
             UpdateOutcome::Applied(lead) => {

@@ -2,6 +2,7 @@
 //!
 //! AWS commands use the SDK's usual settings (`AWS_ENDPOINT_URL` for moto, `AWS_REGION`, credentials).
 
+mod deliveries;
 mod pump;
 
 use std::time::Duration;
@@ -40,6 +41,9 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         max_receive_count: u32,
     },
+    /// List dead deliveries, or replay one.
+    #[command(subcommand)]
+    Deliveries(deliveries::DeliveriesCommand),
     /// Play Lambda's event source mappings locally: poll the validate and dispatch queues and invoke the
     /// functions through `cargo lambda watch` with SQS events, deleting what did not fail.
     Pump {
@@ -136,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
             println!("export LEADHUB_VALIDATE_QUEUE_URL={validate}");
             println!("export LEADHUB_DISPATCH_QUEUE_URL={dispatch}");
         }
+        Command::Deliveries(command) => deliveries::run(command, &sdk().await).await?,
         Command::Pump {
             validate_queue,
             dispatch_queue,

@@ -25,7 +25,7 @@ use leadhub::live_config::LiveConfig;
 use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::{Counters, LeadStore};
+use leadhub::store::{Counters, DeadDeliveries, LeadStore};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
@@ -297,6 +297,9 @@ pub struct Stack {
     pub store: Arc<dyn LeadStore>,
     /// The same store's cap counters and sequences.
     pub counters: Arc<dyn Counters>,
+    /// The same store's dead-delivery markers (`leadhub-admin deliveries dead`; not the queues'
+    /// dead-letter queues, which are `dead_letters`).
+    pub dead_deliveries: Arc<dyn DeadDeliveries>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -394,10 +397,11 @@ max_attempts = {attempts}
     doc
 }
 
-/// The store (and its counters) and the validate and dispatch queues.
+/// The store (and its counters and dead-delivery markers) and the validate and dispatch queues.
 type Backends = (
     Arc<dyn LeadStore>,
     Arc<dyn Counters>,
+    Arc<dyn DeadDeliveries>,
     Arc<dyn JobQueue>,
     Arc<dyn JobQueue>,
 );
@@ -447,6 +451,7 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
     .context("creating the dispatch queue")?;
     let store = Arc::new(leadhub::store::dynamodb::DynamoStore::new(dynamodb, table));
     Ok((
+        store.clone(),
         store.clone(),
         store,
         Arc::new(leadhub::queue::sqs::SqsQueue::new(
@@ -525,26 +530,27 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     };
 
     let mut dead_letters = Vec::new();
-    let (store, counters, validate_queue, dispatch_queue): Backends = match &options.backend {
-        Backend::Memory => {
-            let mut queue = |name: &str| {
-                let dlq = Arc::new(MemoryQueue::new(
-                    &format!("{name}-dlq"),
-                    options.visibility_timeout,
-                ));
-                dead_letters.push(dlq.clone());
-                Arc::new(
-                    MemoryQueue::new(name, options.visibility_timeout)
-                        .with_dead_letter(dlq, options.max_receive_count),
-                )
-            };
-            let validate = queue("validate");
-            let dispatch = queue("dispatch");
-            let store = Arc::new(MemoryStore::new());
-            (store.clone(), store, validate, dispatch)
-        }
-        Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
-    };
+    let (store, counters, dead_deliveries, validate_queue, dispatch_queue): Backends =
+        match &options.backend {
+            Backend::Memory => {
+                let mut queue = |name: &str| {
+                    let dlq = Arc::new(MemoryQueue::new(
+                        &format!("{name}-dlq"),
+                        options.visibility_timeout,
+                    ));
+                    dead_letters.push(dlq.clone());
+                    Arc::new(
+                        MemoryQueue::new(name, options.visibility_timeout)
+                            .with_dead_letter(dlq, options.max_receive_count),
+                    )
+                };
+                let validate = queue("validate");
+                let dispatch = queue("dispatch");
+                let store = Arc::new(MemoryStore::new());
+                (store.clone(), store.clone(), store, validate, dispatch)
+            }
+            Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
+        };
 
     let (config, live, buyers, sandboxes) = match (demo, fixed) {
         (Some(demo), _) => {
@@ -592,6 +598,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config: live.clone(),
         store: store.clone(),
         counters: counters.clone(),
+        dead_deliveries: dead_deliveries.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
@@ -631,6 +638,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         live_config: live,
         store,
         counters,
+        dead_deliveries,
         validate_queue,
         dispatch_queue,
         dead_letters,

@@ -1,5 +1,5 @@
-//! The DynamoDB adapter of [`LeadStore`] and [`Counters`](super::Counters): one table, every race settled by
-//! a conditional write.
+//! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters) and
+//! [`DeadDeliveries`](super::DeadDeliveries): one table, every race settled by a conditional write.
 //!
 //! # Table
 //!
@@ -21,6 +21,7 @@
 //! | configuration | `CONFIG#active` | `CONFIG` | `document` S (TOML) |
 //! | cap counter | `CAP#<destination>#<window key>`, e.g. `CAP#sonar-east#day:2026-12-02` | `COUNTER` | `holders` SS (each holder as a 16-character digest; absent when none), `count` N (the number of holders), `expires_at` N, `ttl` N |
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
+//! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //!
 //! A lead item holds:
 //!
@@ -34,7 +35,7 @@
 //!   `rate_limit_wait_ms` N. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
-//!   leads, newest last;
+//!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`);
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -69,6 +70,14 @@
 //! - `counts`: `BatchGetItem`s of up to 100 keys, consistent reads, unprocessed keys asked again with
 //!   backoff; an expired counter counts 0.
 //! - `next_sequence`: `ADD seq :one` with `ReturnValues=UPDATED_NEW`, answering the new value minus one.
+//! - `record` (dead deliveries): one `PutItem` of the marker conditional on `attribute_not_exists(pk) OR
+//!   died_at <= :died_at`: the same marker again, or a later death, replaces it; a stale earlier one is a
+//!   no-op.
+//! - `list`: a `Query` of `gsi1` on `gsi1pk = DEAD AND gsi1sk >= <since, 13-digit ms>` with
+//!   `ScanIndexForward=false` (newest first), paged until the limit; markers past `expires_at` are skipped.
+//!   Index reads are eventually consistent: a marker written a moment ago may not be listed yet.
+//! - `remove`: a `DeleteItem` of the marker conditional on `died_at <= :died_by`; a failed condition (no
+//!   marker, or one of a later death) is a no-op.
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -98,8 +107,9 @@ use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus,
 use crate::verticals::Vertical;
 
 mod counters;
+mod dead_deliveries;
 
-/// The global secondary index listing a partner's leads.
+/// The global secondary index listing a partner's leads, and dead deliveries by time.
 pub const GSI1: &str = "gsi1";
 /// The attribute DynamoDB's TTL reads.
 pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -1195,6 +1205,23 @@ impl UpdateExpression {
             names: p.names,
             values: p.values,
         })
+    }
+}
+
+/// A conditional write's answer: applied, or its condition did not hold.
+fn applied<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &str,
+    condition_failed: impl Fn(&E) -> bool,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(false),
+        Err(error) => Err(sdk_error(operation, &error)),
     }
 }
 

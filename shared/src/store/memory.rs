@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, IdempotencyRecord,
-    LeadStore, LeadUpdate, Reservation, StoreError, UpdateOutcome,
+    apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
+    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, StoreError, UpdateOutcome,
 };
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 
@@ -20,6 +20,8 @@ struct Tables {
     config: Option<String>,
     counters: HashMap<String, Counter>,
     sequences: HashMap<String, u64>,
+    /// Dead-delivery markers by (lead, destination).
+    dead: BTreeMap<(LeadId, String), DeadDelivery>,
 }
 
 /// One cap counter: who is counted, until when.
@@ -34,8 +36,8 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`] and [`Counters`] in memory. Expired idempotency records, claims and counters are treated
-/// as absent, as DynamoDB's TTL would eventually remove them.
+/// A [`LeadStore`], [`Counters`] and [`DeadDeliveries`] in memory. Expired idempotency records, claims,
+/// counters and dead-delivery markers are treated as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -241,5 +243,59 @@ impl Counters for MemoryStore {
             .checked_add(1)
             .ok_or_else(|| StoreError::Unavailable("memory store: sequence exhausted".into()))?;
         Ok(value)
+    }
+}
+
+#[async_trait]
+impl DeadDeliveries for MemoryStore {
+    async fn record(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        let key = (dead.lead_id.clone(), dead.destination.clone());
+        // A later death is never replaced by an earlier one (as the DynamoDB put's condition).
+        if tables
+            .dead
+            .get(&key)
+            .is_none_or(|existing| existing.died_at <= dead.died_at)
+        {
+            tables.dead.insert(key, dead.clone());
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DeadDelivery>, StoreError> {
+        let tables = self.lock()?;
+        let now = Utc::now();
+        let mut listed: Vec<&DeadDelivery> = tables
+            .dead
+            .values()
+            .filter(|dead| dead.died_at >= since && dead.expires_at.is_none_or(|at| at > now))
+            .collect();
+        // The DynamoDB index's order: time, then lead id (fixed length), then destination; newest first.
+        listed.sort_by(|a, b| {
+            (b.died_at, &b.lead_id, &b.destination).cmp(&(a.died_at, &a.lead_id, &a.destination))
+        });
+        Ok(listed.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn remove(
+        &self,
+        lead_id: &LeadId,
+        destination: &str,
+        died_by: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        let key = (lead_id.clone(), destination.to_owned());
+        if tables
+            .dead
+            .get(&key)
+            .is_some_and(|existing| existing.died_at <= died_by)
+        {
+            tables.dead.remove(&key);
+        }
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 
 mod aws;
 mod counters_contract;
+mod dead_deliveries_contract;
 mod queue_contract;
 mod store_contract;
 mod vertical_properties;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{
-    built, millis, number, sdk_error, string, ttl_seconds, DynamoStore, Item, ItemReader,
+    applied, built, millis, number, sdk_error, string, ttl_seconds, DynamoStore, Item, ItemReader,
     MAX_ATTEMPTS, TTL_ATTRIBUTE,
 };
 use crate::store::{Counters, Reservation, StoreError};
@@ -56,23 +56,6 @@ impl CounterItem {
             members,
             expires_at: reader.time("expires_at")?,
         })
-    }
-}
-
-/// A conditional write's answer: applied, or its condition did not hold.
-fn applied<O, E, R>(
-    result: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
-    operation: &str,
-    condition_failed: impl Fn(&E) -> bool,
-) -> Result<bool, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(error) if error.as_service_error().is_some_and(&condition_failed) => Ok(false),
-        Err(error) => Err(sdk_error(operation, &error)),
     }
 }
 

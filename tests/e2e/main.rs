@@ -10,6 +10,7 @@ mod aws;
 mod connectors;
 mod delivery;
 mod leadsafe;
+mod model;
 mod partner_api;
 mod privacy;
 mod routing;

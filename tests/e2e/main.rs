@@ -11,6 +11,7 @@ mod connectors;
 mod dead_deliveries;
 mod delivery;
 mod leadsafe;
+mod model;
 mod partner_api;
 mod privacy;
 mod routing;

@@ -115,7 +115,20 @@ impl Callback {
                 now(),
             ) {
                 VerdictDecision::Apply(transition) => transition,
-                VerdictDecision::AlreadyRecorded => return Ok(answer(lead.status, false)),
+                VerdictDecision::AlreadyRecorded => {
+                    // The verdict may have sent the lead on to its next buyer and its job not have been
+                    // queued (the buyer was answered 503 and sent the verdict again): queue it again.
+                    lifecycle::send_jobs(
+                        self.dispatch_queue.as_ref(),
+                        &lifecycle::pending_jobs(&lead),
+                    )
+                    .await
+                    .map_err(|error| {
+                        tracing::error!(lead_id = %lead_id, %error, "could not queue a delivery job");
+                        Problem::unavailable(2)
+                    })?;
+                    return Ok(answer(lead.status, false));
+                }
                 VerdictDecision::NotRecordedYet => return Err(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "delivery_not_recorded_yet",

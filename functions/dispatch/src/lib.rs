@@ -93,7 +93,15 @@ impl Dispatch {
                 }
                 // The job that recorded the outcome may have died before settling the lead: settle it now
                 // (a no-op unless the lead is still routing with its deliveries decided).
-                return self.settle(&lead, now).await;
+                self.settle(&lead, now).await?;
+                // Or it settled the lead (offering the next buyers) and died before queueing their
+                // first attempts: queue them again (dispatch ignores duplicates).
+                lifecycle::send_jobs(
+                    self.dispatch_queue.as_ref(),
+                    &lifecycle::pending_jobs(&lead),
+                )
+                .await?;
+                return Ok(());
             }
             DeliveryStep::Wait(wait) => {
                 return self

@@ -48,11 +48,10 @@ impl Validate {
         };
         match lead.status {
             LeadStatus::Received => self.screen_and_route(lead).await,
-            LeadStatus::Routing => self.send_pending_jobs(&lead).await,
-            _ => {
-                tracing::info!(lead_id = %lead.id, status = %lead.status, "lead already screened");
-                Ok(())
-            }
+            // Already screened: the first attempts may not all have been queued (a send failed after the
+            // write that planned them), whatever the lead's status since (a broadcast lead another buyer
+            // took is delivered with the others still pending): queue them again.
+            _ => self.send_pending_jobs(&lead).await,
         }
     }
 

@@ -12,7 +12,8 @@ and the pump, then checks that
    (its `GET /_sandbox/received` lists the lead id);
 2. a poisoned message on the validate queue is handed to validate `maxReceiveCount` times, fails each
    time, and lands in the validate dead-letter queue;
-3. `leadhub-local --backend aws --endpoint MOTO` takes the README's heloc example to `delivered`.
+3. `leadhub-local --backend aws --endpoint MOTO` takes the README's heloc example to `delivered`;
+4. `leadhub-local --config infra/config.example.toml` runs, and a test lead on it ends `test` with its plan.
 
 Every process is started in its own process group and stopped at the end. Logs go to --work.
 """
@@ -177,6 +178,7 @@ def main():
     finally:
         processes.stop()
     check_local_on_aws(args, env)
+    check_local_on_the_example_config(args, env)
     print("lambda watch check: passed")
 
 
@@ -292,6 +294,43 @@ def check_local_on_aws(args, env):
         else:
             fail(f"leadhub-local on moto: {lead_id} is not delivered: {body}", processes, ["local-aws"])
         print(f"leadhub-local --backend aws: {lead_id} delivered", flush=True)
+    finally:
+        processes.stop()
+
+
+def check_local_on_the_example_config(args, env):
+    port = free_port()
+    env = dict(env)
+    for name in ("HELOC_LENDER_API_KEY", "SONAR_CLIENT_SECRET", "NTHERM_USERNAME", "NTHERM_PASSWORD",
+                 "LOFTY_ACCESS_TOKEN", "LOFTY_VENDOR_KEY"):
+        env[name] = "example"
+    env["LENDER_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    processes = Processes(args.work)
+    try:
+        processes.start("local-example", [os.path.join(args.bin, "leadhub-local"), "--config",
+                                          os.path.join(ROOT, "infra", "config.example.toml"),
+                                          "--addr", f"127.0.0.1:{port}"], env)
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(processes, "local-example", f"{base}/v1/openapi.json", 60)
+        with open(os.path.join(ROOT, "infra", "examples", "heloc.json"), "rb") as f:
+            request = urllib.request.Request(
+                f"{base}/v1/leads/heloc", data=f.read(), method="POST",
+                headers={"Content-Type": "application/json", "Leadhub-Test": "true",
+                         "Authorization": "Basic " + base64.b64encode(b"pk_acme:sk_acme_example").decode()})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            lead_id = json.loads(response.read())["leadId"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, body = http("GET", f"{base}/v1/leads/{lead_id}", auth="pk_acme:sk_acme_example")
+            if status == 200 and json.loads(body)["status"] == "test":
+                break
+            time.sleep(0.3)
+        else:
+            fail(f"leadhub-local --config: the test lead did not end test: {body}", processes, ["local-example"])
+        plan = [e.get("reason", "") for e in json.loads(body)["timeline"] if e.get("code") == "test_plan"]
+        if not plan or not plan[0].startswith("would be offered to: lender-webhook"):
+            fail(f"leadhub-local --config: unexpected plan {plan}", processes, ["local-example"])
+        print(f"leadhub-local --config infra/config.example.toml: test lead {lead_id}: {plan[0]}", flush=True)
     finally:
         processes.stop()
 

@@ -320,3 +320,78 @@ async fn a_test_lead_is_routed_and_explained_calls_no_buyer_takes_no_claim_and_e
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["errors"][0]["field"], "Leadhub-Test");
 }
+
+#[tokio::test]
+async fn a_crash_between_a_buyers_acceptance_and_its_record_does_not_deliver_twice_to_an_idempotent_buyer(
+) {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    let answer = post_lead(&stack, "heloc", &heloc_lead("crash-after-accept")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let id: leadhub::lead::LeadId = lead_id.parse().expect("id");
+
+    // Rewind the record to the moment between the buyer's 200 and its recording: the attempt in flight
+    // with its worker's lease run out, the lead still routing (the worker died there).
+    let lead = stack
+        .store
+        .get_lead(&id)
+        .await
+        .expect("store")
+        .expect("lead");
+    let mut state = lead.deliveries["sandbox-webhook"].clone();
+    state.status = leadhub::lead::DeliveryStatus::InFlight;
+    state.lease_until = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    state.buyer_ref = None;
+    let rewind = leadhub::store::LeadUpdate::new(chrono::Utc::now())
+        .status(leadhub::lead::LeadStatus::Routing)
+        .delivery(
+            "sandbox-webhook",
+            leadhub::store::DeliveryExpect::StatusIn(vec![leadhub::lead::DeliveryStatus::Accepted]),
+            state,
+        );
+    stack
+        .store
+        .update_lead(&id, &rewind)
+        .await
+        .expect("rewound");
+
+    // SQS hands the job out again, as it does when a worker dies.
+    let job = serde_json::to_string(&leadhub::delivery::DispatchJob::Deliver {
+        lead_id: id.clone(),
+        destination: "sandbox-webhook".into(),
+        attempt: 1,
+    })
+    .expect("json");
+    stack
+        .dispatch_queue
+        .send(&job, Duration::ZERO)
+        .await
+        .expect("send");
+    for _ in 0..200 {
+        if buyer.received_for(&lead_id).len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let posts = buyer.received_for(&lead_id);
+    assert_eq!(posts.len(), 2, "the lost answer is asked for again");
+    assert_eq!(
+        posts[0].webhook_id, posts[1].webhook_id,
+        "with the same idempotency key"
+    );
+    assert_eq!(buyer.taken(), 1, "the idempotent buyer took the lead once");
+    let accepted: Vec<&Value> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "delivery_accepted")
+        .collect();
+    assert!(
+        accepted
+            .iter()
+            .all(|e| e["reason"].as_str().is_some_and(|r| r.contains("wh-1"))),
+        "the buyer's reference is the first one: {accepted:?}"
+    );
+}

@@ -1,4 +1,5 @@
-//! A webhook buyer: takes `POST /hook` signed per Standard Webhooks, answers 200 `{"id": "wh-<n>"}`.
+//! A webhook buyer: takes `POST /hook` signed per Standard Webhooks, answers 200 `{"id": "wh-<n>"}`; as the
+//! standard asks of consumers, it dedupes on `webhook-id` (a delivery sent again gets its first answer).
 //!
 //! A bad or missing signature gets 401 `{"message": "invalid signature"}` (before any scripted answer); a
 //! body that is not JSON gets 400. Scripted answers (`fail_next`, or `POST /_sandbox/fail {"status": 503,
@@ -44,6 +45,8 @@ pub struct WebhookBuyer {
     core: Core,
     rejected_signatures: Arc<AtomicU32>,
     accepted: Arc<AtomicU64>,
+    /// The answer given to each `webhook-id` taken.
+    taken: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl WebhookBuyer {
@@ -53,6 +56,7 @@ impl WebhookBuyer {
             core: Core::default(),
             rejected_signatures: Arc::default(),
             accepted: Arc::default(),
+            taken: Arc::default(),
         }
     }
 
@@ -90,6 +94,11 @@ impl WebhookBuyer {
             .into_iter()
             .filter(|r| r.payload["data"]["leadId"] == lead_id)
             .collect()
+    }
+
+    /// How many distinct deliveries (by `webhook-id`) the buyer took.
+    pub fn taken(&self) -> usize {
+        self.taken.lock().map(|taken| taken.len()).unwrap_or(0)
     }
 
     /// Requests refused for a bad signature.
@@ -150,16 +159,42 @@ impl Emulator for WebhookBuyer {
     fn reset(&self) {
         self.core.reset();
         self.rejected_signatures.store(0, Ordering::Relaxed);
+        if let Ok(mut taken) = self.taken.lock() {
+            taken.clear();
+        }
     }
 }
 
-async fn hook(State(buyer): State<WebhookBuyer>, body: Bytes) -> Response {
+async fn hook(
+    State(buyer): State<WebhookBuyer>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
         return script::message(StatusCode::BAD_REQUEST, "body is not JSON");
     };
-    let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+    // Standard Webhooks: a consumer dedupes on `webhook-id`. A delivery seen before gets the answer it got
+    // then, and is not taken twice.
+    let webhook_id = headers
+        .get(HEADER_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let answer = {
+        let mut taken = match buyer.taken.lock() {
+            Ok(taken) => taken,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        taken
+            .entry(webhook_id)
+            .or_insert_with(|| {
+                let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                format!("wh-{n}")
+            })
+            .clone()
+    };
     // The lead id only: the rest of the body is the consumer's personal data.
     let lead_id = payload["data"]["leadId"].as_str().unwrap_or("?");
-    tracing::info!(lead_id, answer = %format!("wh-{n}"), "webhook delivery accepted");
-    (StatusCode::OK, Json(json!({"id": format!("wh-{n}")}))).into_response()
+    tracing::info!(lead_id, answer = %answer, "webhook delivery accepted");
+    (StatusCode::OK, Json(json!({"id": answer}))).into_response()
 }

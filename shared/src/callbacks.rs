@@ -69,6 +69,18 @@ impl Verdict {
     }
 }
 
+/// The most of a buyer's reason that is kept.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A buyer's reason as recorded: control characters dropped, at most [`MAX_REASON_CHARS`] characters.
+pub fn clean_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON_CHARS)
+        .collect()
+}
+
 /// The body a buyer posts to its callback URL.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -127,6 +139,15 @@ pub fn parse_verdict(body: &[u8]) -> Result<VerdictBody, VerdictError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reasons_are_cleaned_and_bounded() {
+        assert_eq!(super::clean_reason("funded\n\u{7}ok"), "fundedok");
+        assert_eq!(
+            super::clean_reason(&"x".repeat(900)).len(),
+            super::MAX_REASON_CHARS
+        );
+    }
+
     use super::*;
 
     #[test]

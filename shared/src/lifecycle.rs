@@ -357,6 +357,27 @@ pub fn delivery_step(state: &DeliveryState, attempt: u32, now: DateTime<Utc>) ->
     }
 }
 
+/// The most requests one delivery attempt may take (Lofty: lookup, then note or create).
+pub const MAX_STEPS: usize = 4;
+
+/// How long a worker holds an attempt it claimed: longer than its longest call (every step at the
+/// destination's timeout), so that a live worker never loses it; after that a redelivered job may take it
+/// over (its owner died).
+pub fn lease(timeout: Duration) -> Duration {
+    timeout
+        .saturating_mul(u32::try_from(MAX_STEPS).unwrap_or(u32::MAX))
+        .saturating_add(Duration::from_secs(10))
+}
+
+/// Whether routing `lead` takes the next value of its vertical's weighted rotation: a weighted vertical's
+/// real leads do; a test lead shows the plan without moving the rotation on.
+pub fn takes_a_rotation_turn(
+    lead: &LeadRecord,
+    strategy: Option<crate::routing::Strategy>,
+) -> bool {
+    strategy == Some(crate::routing::Strategy::Weighted) && !lead.test
+}
+
 /// The delivery's planned state (step, price), or a fresh one.
 fn planned(lead: &LeadRecord, destination: &str, now: DateTime<Utc>) -> DeliveryState {
     lead.deliveries
@@ -650,14 +671,19 @@ pub fn dead_delivery(lead: &LeadRecord, destination: &str) -> Option<DeadDeliver
     Some(dead_marker(lead, destination, state, event))
 }
 
-/// A pending delivery whose buyer's cap was full when its turn came: `skipped`, with `reason` (which cap);
-/// the lead is then settled ([`settle`]) and passes to the next buyer in line.
+/// A pending delivery whose buyer's `period` cap was full when its turn came: `skipped`; the lead is then
+/// settled ([`settle`]) and passes to the next buyer in line.
 pub fn cap_full(
     lead: &LeadRecord,
     destination: &str,
-    reason: &str,
+    period: crate::routing::CapPeriod,
     now: DateTime<Utc>,
 ) -> Transition {
+    let reason = format!(
+        "not offered: the buyer's {} cap was reached",
+        period.adjective()
+    );
+    let reason = reason.as_str();
     let update = LeadUpdate::new(now)
         .delivery(
             destination,
@@ -1541,6 +1567,21 @@ mod tests {
             .events
             .iter()
             .any(|e| e.code.as_deref() == Some("duplicate_email")));
+    }
+
+    #[test]
+    fn a_lease_outlasts_every_step_of_an_attempt() {
+        assert_eq!(lease(Duration::from_secs(5)), Duration::from_secs(30));
+        assert_eq!(lease(Duration::MAX), Duration::MAX);
+        let mut real = lead(LeadStatus::Received, &[]);
+        let weighted = Some(crate::routing::Strategy::Weighted);
+        assert!(takes_a_rotation_turn(&real, weighted));
+        assert!(!takes_a_rotation_turn(
+            &real,
+            Some(crate::routing::Strategy::Waterfall)
+        ));
+        real.test = true;
+        assert!(!takes_a_rotation_turn(&real, weighted));
     }
 
     #[test]

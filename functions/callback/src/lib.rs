@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
-use leadhub::callbacks::{parse_verdict, verify_token, VerdictBody, VerdictError};
+use leadhub::callbacks::{clean_reason, parse_verdict, verify_token, VerdictBody, VerdictError};
 use leadhub::http::{is_json, json_response, segments, Problem};
 use leadhub::lead::{now, LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, VerdictDecision};
@@ -93,10 +93,7 @@ impl Callback {
                 )],
             )
         })?;
-        let reason: Option<String> = verdict
-            .reason
-            .as_deref()
-            .map(|r| r.chars().filter(|c| !c.is_control()).take(500).collect());
+        let reason: Option<String> = verdict.reason.as_deref().map(clean_reason);
 
         // Read, decide, write; a write that lost a race is decided again on the record as it now is.
         let mut lead = self.read(&lead_id).await?;

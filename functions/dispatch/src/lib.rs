@@ -11,7 +11,6 @@
 //! failed (the record is then failed and redelivered) is not lost.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
@@ -25,11 +24,11 @@ use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
 use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
+use leadhub::routing::CapPeriod;
 use leadhub::store::{cap_key, Counters, DeadDeliveries, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
 
-/// The most requests one delivery attempt may take.
-const MAX_STEPS: usize = 4;
+use leadhub::lifecycle::MAX_STEPS;
 
 /// The delivery stage with its dependencies.
 pub struct Dispatch {
@@ -149,14 +148,14 @@ impl Dispatch {
 
         // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
         // longest call (every step at the destination's timeout) so that a live worker never loses it.
-        let lease = destination.timeout * MAX_STEPS as u32 + Duration::from_secs(10);
+        let lease = lifecycle::lease(destination.timeout);
         // A first offer takes a place in each of the buyer's caps first; a full cap skips the buyer.
         let cap_keys = if state.attempts == 0 && state.cap_keys.is_empty() {
             match self.reserve_caps(&lead, destination, now).await? {
                 Ok(keys) => keys,
-                Err(reason) => {
-                    tracing::info!(lead_id = %lead_id, destination = destination_id, "buyer's cap is full; skipped");
-                    let transition = lifecycle::cap_full(&lead, destination_id, &reason, now);
+                Err(period) => {
+                    tracing::info!(lead_id = %lead_id, destination = destination_id, period = period.as_str(), "buyer's cap is full; skipped");
+                    let transition = lifecycle::cap_full(&lead, destination_id, period, now);
                     return match lifecycle::commit(self.ports(), lead_id, &transition).await? {
                         UpdateOutcome::Applied(lead) | UpdateOutcome::Conflict(lead) => {
                             self.settle(&lead, now).await
@@ -270,13 +269,13 @@ impl Dispatch {
     }
 
     /// Take a place in each of `destination`'s caps for this lead (idempotent: a redelivered job holds the
-    /// same places). `Ok(Err(reason))` when a cap is full; the places taken meanwhile are given back.
+    /// same places). `Ok(Err(period))` when a cap is full; the places taken meanwhile are given back.
     async fn reserve_caps(
         &self,
         lead: &LeadRecord,
         destination: &Destination,
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<String>, String>, RecordError> {
+    ) -> Result<Result<Vec<String>, CapPeriod>, RecordError> {
         let holder = lifecycle::cap_holder(&lead.id, &destination.id);
         let mut taken = Vec::new();
         for (window, limit) in destination.routing.cap_windows(now) {
@@ -291,10 +290,7 @@ impl Dispatch {
                     for key in &taken {
                         self.counters.release(key, &holder).await?;
                     }
-                    return Ok(Err(format!(
-                        "not offered: the buyer's {} cap was reached",
-                        window.period.adjective()
-                    )));
+                    return Ok(Err(window.period));
                 }
             }
         }

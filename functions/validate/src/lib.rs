@@ -63,14 +63,13 @@ impl Validate {
         }
         let now = now();
         let usage = self.cap_usage(&config, &lead, now).await?;
-        let sequence = match config.routing.get(&lead.vertical) {
-            // A test lead does not move the rotation on: it shows the plan from its start.
-            Some(settings) if settings.strategy == routing::Strategy::Weighted && !lead.test => {
-                self.counters
-                    .next_sequence(&sequence_key(lead.vertical))
-                    .await?
-            }
-            _ => 0,
+        let strategy = config.routing.get(&lead.vertical).map(|s| s.strategy);
+        let sequence = if lifecycle::takes_a_rotation_turn(&lead, strategy) {
+            self.counters
+                .next_sequence(&sequence_key(lead.vertical))
+                .await?
+        } else {
+            0
         };
         let plan = routing::route(&config, &lead, &usage, now, sequence);
         if verdict == ScreeningVerdict::Passed {

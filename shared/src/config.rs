@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::crypto::{KeyedHasher, SecretHash};
+use crate::delivery::RetryPolicy;
 use crate::verticals::Vertical;
 
 /// Why a configuration was refused: the key path and what is wrong with it.
@@ -402,13 +403,6 @@ impl Destination {
     pub fn credential(&self, name: &str) -> Option<&Secret> {
         self.credentials.get(name)
     }
-}
-
-/// Backoff between delivery attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub base_delay: Duration,
-    pub max_delay: Duration,
 }
 
 /// The hub's configuration, checked.

@@ -23,5 +23,6 @@ mod sdk;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
+pub mod vertical;
 pub mod verticals;
 pub mod webhooks;

@@ -20,6 +20,7 @@ pub mod routing;
 pub mod runtime;
 pub mod screening;
 mod sdk;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

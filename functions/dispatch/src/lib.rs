@@ -18,13 +18,13 @@ use chrono::{DateTime, Utc};
 
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
-use leadhub::config::Destination;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
 use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
+use leadhub::settings::Destination;
 use leadhub::store::{cap_key, Counters, DeadDeliveries, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RetryPolicy;
 use crate::lead::LeadId;
 
 /// A message on the validate queue: screen this lead.
@@ -85,6 +84,13 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+}
+
+/// Backoff between delivery attempts (`[retry]` in the configuration, which builds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base_delay: Duration,
+    pub max_delay: Duration,
 }
 
 /// The longest a buyer's Retry-After or rate-limit reset is waited for.

@@ -9,8 +9,9 @@ use http::header::{
 use http::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 
-use crate::config::{Config, Partner};
+use crate::config::Partner;
 use crate::crypto::SecretHash;
+use crate::settings::Config;
 use crate::verticals::FieldError;
 
 /// The largest lead body the partner API takes.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::verticals::Vertical;
+use crate::vertical::Vertical;
 
 /// The current time to the millisecond: the precision every store keeps, so a record reads back as written.
 pub fn now() -> DateTime<Utc> {

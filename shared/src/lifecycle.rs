@@ -17,8 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::callbacks::Verdict;
-use crate::config::RetryPolicy;
-use crate::delivery::{retry_delay, DispatchJob, Outcome};
+use crate::delivery::{retry_delay, DispatchJob, Outcome, RetryPolicy};
 use crate::lead::{
     later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
 };

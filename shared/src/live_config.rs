@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::config::{Config, SecretSource};
+use crate::config::SecretSource;
+use crate::settings::Config;
 use crate::store::LeadStore;
 
 /// Where a refreshed document comes from and how it is checked.

@@ -1077,8 +1077,8 @@ impl PartnerReason {
 // ---- route ---------------------------------------------------------------------------------------------
 
 /// Why `destination` cannot take `lead` now, or `None` when it can.
-fn ineligible(
-    destination: &Destination,
+fn ineligible<C>(
+    destination: &Destination<C>,
     vertical: Vertical,
     lead: &Value,
     usage: &dyn CapUsage,
@@ -1149,14 +1149,14 @@ fn ineligible(
     None
 }
 
-fn offer(destination: &Destination) -> Offer {
+fn offer<C>(destination: &Destination<C>) -> Offer {
     Offer {
         destination: destination.id.clone(),
         price: destination.routing.price,
     }
 }
 
-fn single(destination: &Destination) -> Step {
+fn single<C>(destination: &Destination<C>) -> Step {
     Step {
         offers: vec![offer(destination)],
         exclusive: destination.routing.exclusive,
@@ -1167,7 +1167,7 @@ fn single(destination: &Destination) -> Step {
 /// in round `sequence` (counting from 0, from a fresh state), then the others in the order the following
 /// rounds first pick them. `buyers` are in priority order, which breaks ties. The rotation repeats every
 /// `sum of weights` rounds, so only `sequence mod total` rounds are played.
-fn weighted_order<'a>(buyers: &[&'a Destination], sequence: u64) -> Vec<&'a Destination> {
+fn weighted_order<'a, C>(buyers: &[&'a Destination<C>], sequence: u64) -> Vec<&'a Destination<C>> {
     let weights: Vec<i64> = buyers
         .iter()
         .map(|d| i64::from(d.routing.weight.max(1)))
@@ -1210,8 +1210,8 @@ fn weighted_order<'a>(buyers: &[&'a Destination], sequence: u64) -> Vec<&'a Dest
 /// and `sequence` (the vertical's weighted-rotation counter, which a store increments atomically per lead;
 /// only [`Strategy::Weighted`] reads it). Every configured destination is either in a step or in
 /// `skipped` with its reason.
-pub fn route(
-    config: &Config,
+pub fn route<C>(
+    config: &Config<C>,
     lead: &LeadRecord,
     usage: &dyn CapUsage,
     now: DateTime<Utc>,
@@ -1221,7 +1221,7 @@ pub fn route(
     let settings = config.routing.get(&vertical).copied().unwrap_or_default();
     let body = lead.lead.value();
     let mut skipped = Vec::new();
-    let mut eligible: Vec<&Destination> = Vec::new();
+    let mut eligible: Vec<&Destination<C>> = Vec::new();
     for destination in &config.destinations {
         match ineligible(destination, vertical, &body, usage, now) {
             Some(reason) => skipped.push(Skipped {
@@ -1240,7 +1240,7 @@ pub fn route(
             .map(single)
             .collect(),
         Strategy::Broadcast => {
-            let (exclusive, shared): (Vec<&Destination>, Vec<&Destination>) =
+            let (exclusive, shared): (Vec<&Destination<C>>, Vec<&Destination<C>>) =
                 eligible.iter().partition(|d| d.routing.exclusive);
             let mut steps: Vec<Step> = exclusive.into_iter().map(single).collect();
             let max = usize::try_from(settings.max_buyers).unwrap_or(usize::MAX);
@@ -1830,6 +1830,7 @@ fn check_schedule(key: &dyn Fn(&str) -> String, doc: ScheduleDoc) -> Result<Sche
 mod tests {
     use super::*;
     use crate::lead::LeadId;
+    use crate::settings::{Config, Destination};
     use crate::verticals::test_support::set;
     use serde_json::json;
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::{Config, Env};
+use crate::config::Env;
 use crate::live_config::LiveConfig;
 use crate::queue::sqs::SqsQueue;
+use crate::settings::Config;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::LeadStore;
 

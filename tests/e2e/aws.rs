@@ -180,7 +180,9 @@ async fn aws_a_stored_configuration_takes_effect_within_the_refresh_interval_and
     // A bad document (it would also resume the buyer) is never applied: leads stay unsold.
     let bad = paused.replace("enabled = false\n", "enabled = true\nweight = 0\n");
     assert_ne!(bad, paused);
-    assert!(leadhub::config::Config::from_toml(&bad, &std::collections::BTreeMap::new()).is_err());
+    assert!(
+        leadhub::settings::Config::from_toml(&bad, &std::collections::BTreeMap::new()).is_err()
+    );
     stack.store.put_config_document(&bad).await.expect("store");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     for tag in ["bad-1", "bad-2"] {

@@ -48,12 +48,12 @@ use dispatch::Dispatch;
 use http::{HeaderMap, HeaderValue};
 use leadhub::batch::RecordError;
 use leadhub::callbacks::Verdict;
-use leadhub::config::Config;
 use leadhub::crypto::SecretHash;
 use leadhub::delivery::{DispatchJob, ValidateJob};
 use leadhub::lead::{DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{delivery_step, settle, DeliveryStep};
 use leadhub::queue::{JobQueue, QueueError, ReceivedMessage};
+use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::{
     ClaimOutcome, Counters, CreateOutcome, DeadDeliveries, DeadDelivery, DeliveryExpect,

@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
-use leadhub::config::Destination;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
@@ -25,6 +24,7 @@ use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, Sche
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
+use leadhub::settings::Destination;
 use leadhub::store::{cap_key, Counters, DeadDeliveries, LeadStore, Reservation, UpdateOutcome};
 use leadhub::transport::{Transport, TransportError};
 

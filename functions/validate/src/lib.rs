@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use leadhub::batch::{self, RecordError};
-use leadhub::config::Config;
 use leadhub::delivery::ValidateJob;
 use leadhub::lead::{now, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, Ports};
@@ -18,6 +17,7 @@ use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing;
 use leadhub::screening::{self, ScreeningVerdict};
+use leadhub::settings::Config;
 use leadhub::store::{cap_key, sequence_key, Counters, LeadStore, UpdateOutcome};
 
 /// The screening stage with its dependencies.

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use leadhub::config::{Config, Env};
+use leadhub::config::Env;
 use leadhub::crypto::SecretHash;
+use leadhub::settings::Config;
 use leadhub::store::LeadStore;
 
 #[derive(Parser)]

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
             .config
             .destinations
             .iter()
-            .map(|d| format!("  {:<18} {} ({})", d.id, d.url, d.kind))
+            .map(|d| format!("  {:<18} {} ({})", d.id, d.url, d.connector.kind()))
             .collect();
         println!(
             "\nleadhub-local is running ({backend})\n\n\

@@ -34,8 +34,9 @@ use serde_json::Value;
 
 use super::{
     buyer_message, json, json_headers, reference, retry_after, secret_header, BuildError,
-    BuyerRequest, BuyerResponse, DeliveryContext, LeadFields,
+    BuyerRequest, BuyerResponse, ConnectorKind, DeliveryContext, LeadFields, Takes,
 };
+use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
 use crate::verticals::Vertical;
 
@@ -60,6 +61,20 @@ const REQUIRED: [&str; 10] = [
 ];
 
 /// The request that posts this lead to the lender.
+/// What a heloc-lender destination takes: an optional API key; HELOC leads.
+const TAKES: Takes = Takes {
+    kind: ConnectorKind::HelocLender,
+    signs: false,
+    credentials: &[],
+    optional_credentials: &[API_KEY],
+    verticals: Some(&[Vertical::Heloc]),
+};
+
+/// Check a heloc-lender destination's section (at configuration load): `TAKES`.
+pub fn check(section: &ConnectorSection<'_>) -> Result<(), ConfigError> {
+    TAKES.check(section).map(|_| ())
+}
+
 pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
     let lead = context.lead;
     if lead.vertical != Vertical::Heloc {
@@ -172,7 +187,7 @@ mod tests {
         IDEMPOTENCY_KEY,
     };
     use super::*;
-    use crate::config::{ConnectorKind, Destination};
+    use crate::connectors::{ConnectorKind, Destination};
     use crate::lead::LeadRecord;
 
     const URL: &str = "https://lender.example/api/v1/leads";

@@ -35,9 +35,42 @@ use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{excerpt, retry_after, BuildError, BuyerRequest, BuyerResponse, DeliveryContext, Next};
+use super::{
+    excerpt, retry_after, BuildError, BuyerRequest, BuyerResponse, Connector, ConnectorKind,
+    DeliveryContext, Next, Takes,
+};
+use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
 use crate::verticals::Vertical;
+
+/// The credential holding the OAuth bearer token.
+pub const ACCESS_TOKEN: &str = "access_token";
+/// The credential holding the optional vendor key (sent as `vendorKey`).
+pub const VENDOR_KEY: &str = "vendor_key";
+
+/// What a lofty destination takes: its access token, optionally a vendor key; any vertical (every lead
+/// has a contact); its `[destinations.lofty]` settings.
+const TAKES: Takes = Takes {
+    kind: ConnectorKind::Lofty,
+    signs: false,
+    credentials: &[ACCESS_TOKEN],
+    optional_credentials: &[VENDOR_KEY],
+    verticals: None,
+};
+
+/// Check a lofty destination's section (at configuration load): `TAKES`, and its settings
+/// (`[destinations.lofty]`, defaults when not given). Problems with the settings name `destinations[i].lofty`.
+pub fn check(section: &ConnectorSection<'_>) -> Result<LoftyOptions, ConfigError> {
+    let Some(table) = TAKES.check(section)? else {
+        return Ok(LoftyOptions::default());
+    };
+    let options = LoftyOptions::deserialize(table.clone())
+        .map_err(|error| ConfigError::new(section.key("lofty"), error.message().to_owned()))?;
+    options
+        .check()
+        .map_err(|problem| ConfigError::new(section.key("lofty"), problem))?;
+    Ok(options)
+}
 
 /// Per-destination settings (`[destinations.lofty]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -118,7 +151,7 @@ fn step_of(request: &BuyerRequest) -> Step {
 fn headers(context: &DeliveryContext<'_>) -> Result<HeaderMap, BuildError> {
     let destination = context.destination;
     let token = destination
-        .credential("access_token")
+        .credential(ACCESS_TOKEN)
         .ok_or_else(|| BuildError("the destination has no access_token credential".into()))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -126,7 +159,7 @@ fn headers(context: &DeliveryContext<'_>) -> Result<HeaderMap, BuildError> {
         .map_err(|_| BuildError("the access_token is not a valid header value".into()))?;
     bearer.set_sensitive(true);
     headers.insert(AUTHORIZATION, bearer);
-    if let Some(key) = destination.credential("vendor_key") {
+    if let Some(key) = destination.credential(VENDOR_KEY) {
         let mut value = HeaderValue::from_str(key.expose())
             .map_err(|_| BuildError("the vendor_key is not a valid header value".into()))?;
         value.set_sensitive(true);
@@ -142,7 +175,10 @@ fn url(context: &DeliveryContext<'_>, path: &str) -> Result<reqwest::Url, BuildE
 }
 
 fn options(context: &DeliveryContext<'_>) -> LoftyOptions {
-    context.destination.lofty.clone().unwrap_or_default()
+    match &context.destination.connector {
+        Connector::Lofty(options) => options.clone(),
+        _ => LoftyOptions::default(),
+    }
 }
 
 fn text(value: &Value, pointer: &str) -> Option<String> {
@@ -469,7 +505,6 @@ pub fn delete_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConnectorKind;
     use crate::connectors::test_support::{
         destination, example_lead, now, response, CALLBACK_URL, IDEMPOTENCY_KEY,
     };
@@ -479,20 +514,20 @@ mod tests {
     const TOKEN: &str = "eyJ-token-value";
     const VENDOR: &str = "vendor-key-value";
 
-    fn lofty(options: Option<LoftyOptions>) -> crate::config::Destination {
+    fn lofty(options: Option<LoftyOptions>) -> crate::connectors::Destination {
         let mut d = destination(
             ConnectorKind::Lofty,
             URL,
             &Vertical::ALL,
             &[("access_token", TOKEN), ("vendor_key", VENDOR)],
         );
-        d.lofty = options;
+        d.connector = Connector::Lofty(options.unwrap_or_default());
         d
     }
 
     fn context<'a>(
         lead: &'a LeadRecord,
-        destination: &'a crate::config::Destination,
+        destination: &'a crate::connectors::Destination,
     ) -> DeliveryContext<'a> {
         DeliveryContext {
             lead,

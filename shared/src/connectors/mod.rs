@@ -13,6 +13,14 @@
 //! A delivery may take several requests (Lofty's lookup, then note or create): dispatch sends [`build`]'s
 //! request, then asks [`next`] what an answer means — another request to send, or the outcome.
 //!
+//! Each connector also owns its part of a destination's configuration: `kind` names it ([`ConnectorKind`]),
+//! and its module's `check` decides what it takes — which `[destinations.credentials]` it needs or may take,
+//! whether it signs with `signing_secret` (only `webhook`), which verticals it carries, its own settings
+//! table (`[destinations.lofty]`) — from the [`ConnectorSection`] the configuration loader hands over, and
+//! gives back its typed settings ([`Connector`], kept as [`Destination::connector`]). The common rules are
+//! in `Takes`; [`Rules`] picks the connector; [`crate::settings`] passes them to [`crate::config`], which
+//! names no connector.
+//!
 //! Credentials are sent in headers marked sensitive (their `Debug` shows `Sensitive`). `classify` cannot
 //! know them, so a buyer that echoes one in a message body could put it in a reason: dispatch should pass
 //! every outcome through [`without_credentials`] before recording it.
@@ -31,12 +39,218 @@ use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::config::{ConnectorKind, Destination};
+use crate::config::{ConfigError, ConnectorRules, ConnectorSection};
 use crate::delivery::{parse_retry_after, Outcome};
 use crate::lead::LeadRecord;
+use crate::vertical::Vertical;
 
 /// An HTTP request to a buyer, ready to send, and the buyer's answer: the transport's own types.
 pub use crate::transport::{Request as BuyerRequest, Response as BuyerResponse};
+
+// ---- each buyer API's part of a destination's configuration -----------------------------------------
+
+/// A buyer endpoint with its buyer API's settings checked by its connector: what dispatch delivers to.
+pub type Destination = crate::config::Destination<Connector>;
+
+/// The buyer API a destination speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorKind {
+    /// Generic JSON POST signed per Standard Webhooks.
+    Webhook,
+    /// Sonar's generic Leads API (seed 000): `Authorization: <client secret>`.
+    Sonar,
+    /// nTherm `postLead` (seed 002): `Authorization: Basic base64(username:password)`.
+    Ntherm,
+    /// A lender taking HELOC leads in seed 001's schema: optional `Authorization: Bearer <api key>`.
+    HelocLender,
+    /// Lofty CRM (seed 004): OAuth bearer `access_token`, optional `vendor_key`; any vertical with a contact.
+    Lofty,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 5] = [
+        ConnectorKind::Webhook,
+        ConnectorKind::Sonar,
+        ConnectorKind::Ntherm,
+        ConnectorKind::HelocLender,
+        ConnectorKind::Lofty,
+    ];
+
+    /// The name used in configuration (`kind = "..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Webhook => "webhook",
+            ConnectorKind::Sonar => "sonar",
+            ConnectorKind::Ntherm => "ntherm",
+            ConnectorKind::HelocLender => "heloc-lender",
+            ConnectorKind::Lofty => "lofty",
+        }
+    }
+}
+
+impl std::str::FromStr for ConnectorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConnectorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = ConnectorKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown connector kind `{s}` (known: {})", known.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A destination's buyer API with the settings its connector checked at load ([`Rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connector {
+    Webhook,
+    Sonar,
+    Ntherm,
+    HelocLender,
+    /// With its `[destinations.lofty]` settings (defaults when not given).
+    Lofty(lofty::LoftyOptions),
+}
+
+impl Connector {
+    pub fn kind(&self) -> ConnectorKind {
+        match self {
+            Connector::Webhook => ConnectorKind::Webhook,
+            Connector::Sonar => ConnectorKind::Sonar,
+            Connector::Ntherm => ConnectorKind::Ntherm,
+            Connector::HelocLender => ConnectorKind::HelocLender,
+            Connector::Lofty(_) => ConnectorKind::Lofty,
+        }
+    }
+}
+
+/// The hub's rules for each destination's buyer-API part: `kind` names the connector, whose own `check`
+/// decides the rest (`webhook::check`, `sonar::check`, ...). [`crate::settings`] hands them to the loader.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules;
+
+impl ConnectorRules for Rules {
+    type Connector = Connector;
+
+    fn check(&self, section: &ConnectorSection<'_>) -> Result<Connector, ConfigError> {
+        let kind: ConnectorKind = section
+            .kind
+            .parse()
+            .map_err(|problem: String| ConfigError::new(section.key("kind"), problem))?;
+        Ok(match kind {
+            ConnectorKind::Webhook => webhook::check(section).map(|()| Connector::Webhook)?,
+            ConnectorKind::Sonar => sonar::check(section).map(|()| Connector::Sonar)?,
+            ConnectorKind::Ntherm => ntherm::check(section).map(|()| Connector::Ntherm)?,
+            ConnectorKind::HelocLender => {
+                heloc_lender::check(section).map(|()| Connector::HelocLender)?
+            }
+            ConnectorKind::Lofty => lofty::check(section).map(Connector::Lofty)?,
+        })
+    }
+}
+
+/// What a buyer API takes in its destination's section. Each connector module declares its own and starts
+/// its `check` with [`Takes::check`], so the rules every connector shares are held the same way.
+pub(crate) struct Takes {
+    pub kind: ConnectorKind,
+    /// Whether it signs its requests with `signing_secret` (the others authenticate with credentials).
+    pub signs: bool,
+    /// The `[destinations.credentials]` names it needs.
+    pub credentials: &'static [&'static str],
+    /// The `[destinations.credentials]` names it may take.
+    pub optional_credentials: &'static [&'static str],
+    /// The verticals it can carry; `None`: any.
+    pub verticals: Option<&'static [Vertical]>,
+}
+
+impl Takes {
+    /// Check a section against what the buyer API takes: `signing_secret` only if it signs; every credential
+    /// it needs, none it does not know (a typo must not silently drop a credential), each usable in an HTTP
+    /// header; only verticals it carries; no settings table but its own (named after its kind), which is
+    /// handed back unread. Problems name their key; secret values are never repeated.
+    pub(crate) fn check<'s>(
+        &self,
+        section: &ConnectorSection<'s>,
+    ) -> Result<Option<&'s toml::Value>, ConfigError> {
+        let kind = self.kind;
+        if !self.signs && section.signing_secret.is_some() {
+            return Err(ConfigError::new(
+                section.key("signing_secret"),
+                format!(
+                    "only webhook destinations sign their requests; a {kind} destination takes \
+                     [destinations.credentials] instead"
+                ),
+            ));
+        }
+        let credential_key = |name: &str| section.key(&format!("credentials.{name}"));
+        let takes = |name: &str| {
+            self.credentials.contains(&name) || self.optional_credentials.contains(&name)
+        };
+        if let Some(name) = section.credentials.keys().find(|name| !takes(name)) {
+            let known: Vec<&str> = self
+                .credentials
+                .iter()
+                .chain(self.optional_credentials)
+                .copied()
+                .collect();
+            let problem = if known.is_empty() {
+                format!("a {kind} destination takes no credentials")
+            } else {
+                format!(
+                    "a {kind} destination takes no credential `{name}` (it takes: {})",
+                    known.join(", ")
+                )
+            };
+            return Err(ConfigError::new(credential_key(name), problem));
+        }
+        if let Some(missing) = self
+            .credentials
+            .iter()
+            .find(|name| !section.credentials.contains_key(**name))
+        {
+            return Err(ConfigError::new(
+                credential_key(missing),
+                format!("a {kind} destination needs this credential (`env:NAME`)"),
+            ));
+        }
+        for (name, secret) in section.credentials {
+            let value = secret.expose();
+            let header_safe =
+                value.trim() == value && HeaderValue::from_str(value).is_ok() && !value.is_empty();
+            if !header_safe {
+                return Err(ConfigError::new(
+                    credential_key(name),
+                    "the secret must be printable ASCII without leading or trailing spaces (it is sent in a header)",
+                ));
+            }
+        }
+        if let Some(fit) = self.verticals {
+            if let Some(misfit) = section.verticals.iter().find(|v| !fit.contains(v)) {
+                let takes: Vec<&str> = fit.iter().map(|v| v.as_str()).collect();
+                return Err(ConfigError::new(
+                    section.key("verticals"),
+                    format!(
+                        "a {kind} destination takes only {} leads, not {misfit}",
+                        takes.join(" or ")
+                    ),
+                ));
+            }
+        }
+        if let Some(name) = section.options.keys().find(|name| **name != kind.as_str()) {
+            return Err(ConfigError::new(
+                section.key(name),
+                format!("only a {name} destination takes these settings"),
+            ));
+        }
+        Ok(section.options.get(kind.as_str()))
+    }
+}
 
 /// What a connector needs to build a request.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +270,7 @@ pub struct DeliveryContext<'a> {
 pub struct BuildError(pub String);
 
 pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
-    match context.destination.kind {
+    match context.destination.connector.kind() {
         ConnectorKind::Webhook => webhook::build(context),
         ConnectorKind::Sonar => sonar::build(context),
         ConnectorKind::Ntherm => ntherm::build(context),
@@ -79,7 +293,7 @@ pub fn next(
     response: &BuyerResponse,
     now: DateTime<Utc>,
 ) -> Next {
-    match context.destination.kind {
+    match context.destination.connector.kind() {
         ConnectorKind::Lofty => lofty::next(context, request, response, now),
         kind => Next::Done(classify(kind, response, now)),
     }
@@ -413,8 +627,8 @@ pub(crate) mod test_support {
     use http::HeaderMap;
     use serde_json::Value;
 
-    use super::BuyerResponse;
-    use crate::config::{ConnectorKind, Destination, Secret};
+    use super::{BuyerResponse, Connector, ConnectorKind, Destination};
+    use crate::config::Secret;
     use crate::lead::{LeadId, LeadRecord};
     use crate::verticals::Vertical;
 
@@ -457,7 +671,7 @@ pub(crate) mod test_support {
     ) -> Destination {
         Destination {
             id: "buyer".into(),
-            kind,
+            connector: connector(kind),
             url: reqwest::Url::parse(url).expect("url"),
             verticals: verticals.iter().copied().collect::<BTreeSet<_>>(),
             signing_secret: None,
@@ -465,11 +679,21 @@ pub(crate) mod test_support {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), Secret::new(*v)))
                 .collect::<BTreeMap<_, _>>(),
-            lofty: None,
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
             routing: Default::default(),
+        }
+    }
+
+    /// The connector of `kind` with its default settings.
+    pub fn connector(kind: ConnectorKind) -> Connector {
+        match kind {
+            ConnectorKind::Webhook => Connector::Webhook,
+            ConnectorKind::Sonar => Connector::Sonar,
+            ConnectorKind::Ntherm => Connector::Ntherm,
+            ConnectorKind::HelocLender => Connector::HelocLender,
+            ConnectorKind::Lofty => Connector::Lofty(Default::default()),
         }
     }
 
@@ -607,7 +831,7 @@ mod tests {
     fn outcomes_are_scrubbed_of_the_destinations_credentials() {
         let destination = Destination {
             id: "n".into(),
-            kind: ConnectorKind::Ntherm,
+            connector: Connector::Ntherm,
             url: reqwest::Url::parse("https://api.ntherm.example/v1/postLead").expect("url"),
             verticals: [crate::verticals::Vertical::Solar].into(),
             signing_secret: None,
@@ -616,7 +840,6 @@ mod tests {
                 ("password".to_owned(), Secret::new("pa55word!")),
             ]
             .into(),
-            lofty: None,
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,
@@ -647,5 +870,329 @@ mod tests {
             without_credentials(accepted.clone(), &destination),
             accepted
         );
+    }
+}
+
+/// Each buyer API's configuration rules, through the loader as the hub runs it (`Config::from_toml`), and
+/// each connector's `check` on its own.
+#[cfg(test)]
+mod config_rules {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::config::tests::{secrets, VALID};
+    use crate::config::{Config, Secret};
+
+    fn from_toml(
+        document: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<Config<Connector>, ConfigError> {
+        Config::load(document, secrets, &Rules)
+    }
+
+    #[test]
+    fn the_kind_names_a_connector_and_a_webhook_signs() {
+        let cases: Vec<(String, &str)> = vec![
+            (
+                VALID.replace("kind = \"webhook\"", "kind = \"fax\""),
+                "destinations[0].kind",
+            ),
+            (
+                VALID.replace("signing_secret = \"env:HOOK_SECRET\"\n", ""),
+                "destinations[0].signing_secret",
+            ),
+            (
+                VALID.replace("env:HOOK_SECRET", "env:BAD_HOOK"),
+                "destinations[0].signing_secret",
+            ),
+        ];
+        let mut secrets = secrets();
+        secrets.insert("BAD_HOOK".into(), "not base64!".into());
+        for (document, key) in cases {
+            let error = from_toml(&document, &secrets).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+        }
+        let config = from_toml(VALID, &secrets).expect("valid");
+        assert_eq!(config.destinations[0].connector, Connector::Webhook);
+    }
+
+    fn buyer_secrets() -> BTreeMap<String, String> {
+        let mut all = secrets();
+        for (name, value) in [
+            ("SONAR_SECRET", "sonar-client-secret-value"),
+            ("NTHERM_USER", "hub-user"),
+            ("NTHERM_PASSWORD", "ntherm-password-value"),
+            ("LENDER_KEY", "lender-api-key-value"),
+        ] {
+            all.insert(name.to_owned(), value.to_owned());
+        }
+        all
+    }
+
+    /// [`VALID`] plus one destination of each buyer API.
+    fn with_buyers() -> String {
+        format!(
+            r#"{VALID}
+[[destinations]]
+id = "sonar"
+kind = "sonar"
+url = "https://api.sonar.example/leads"
+verticals = ["mortgage", "heloc"]
+
+[destinations.credentials]
+client_secret = "env:SONAR_SECRET"
+
+[[destinations]]
+id = "ntherm"
+kind = "ntherm"
+url = "https://api.ntherm.example/v1/postLead"
+verticals = ["solar"]
+
+[destinations.credentials]
+username = "env:NTHERM_USER"
+password = "env:NTHERM_PASSWORD"
+
+[[destinations]]
+id = "lender-api"
+kind = "heloc-lender"
+url = "https://lender.example/api/leads"
+verticals = ["heloc"]
+
+[destinations.credentials]
+api_key = "env:LENDER_KEY"
+
+[[destinations]]
+id = "lender-open"
+kind = "heloc-lender"
+url = "https://lender2.example/api/leads"
+verticals = ["heloc"]
+"#
+        )
+    }
+
+    #[test]
+    fn buyer_apis_load_with_their_credentials() {
+        let config = from_toml(&with_buyers(), &buyer_secrets()).expect("valid");
+        let kinds: Vec<ConnectorKind> = config
+            .destinations
+            .iter()
+            .map(|d| d.connector.kind())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ConnectorKind::Webhook,
+                ConnectorKind::Sonar,
+                ConnectorKind::Ntherm,
+                ConnectorKind::HelocLender,
+                ConnectorKind::HelocLender
+            ]
+        );
+        let credential = |id: &str, name: &str| {
+            config
+                .destination(id)
+                .and_then(|d| d.credential(name))
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(
+            credential("sonar", "client_secret").as_deref(),
+            Some("sonar-client-secret-value")
+        );
+        assert_eq!(
+            credential("ntherm", "username").as_deref(),
+            Some("hub-user")
+        );
+        assert_eq!(
+            credential("ntherm", "password").as_deref(),
+            Some("ntherm-password-value")
+        );
+        assert_eq!(
+            credential("lender-api", "api_key").as_deref(),
+            Some("lender-api-key-value")
+        );
+        assert!(config
+            .destination("lender-open")
+            .is_some_and(|d| d.credentials.is_empty()));
+        assert!(config
+            .destination("lender")
+            .is_some_and(|d| d.credentials.is_empty()));
+        let debug = format!("{config:?}");
+        for value in buyer_secrets().values() {
+            assert!(
+                !debug.contains(value.as_str()),
+                "secrets must not show in Debug"
+            );
+        }
+        for kind in ConnectorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ConnectorKind>(), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn buyer_api_rules_name_their_key() {
+        let doc = with_buyers();
+        let cases: Vec<(String, &str)> = vec![
+            // sonar needs its client secret.
+            (doc.replace("client_secret = \"env:SONAR_SECRET\"\n", ""), "destinations[1].credentials.client_secret"),
+            (doc.replace("client_secret = \"env:SONAR_SECRET\"", "client_secret = \"plain-text\""), "destinations[1].credentials.client_secret"),
+            (doc.replace("env:SONAR_SECRET", "env:NOT_SET"), "destinations[1].credentials.client_secret"),
+            (doc.replace("client_secret = ", "client_secrte = "), "destinations[1].credentials.client_secrte"),
+            // ntherm needs a user name and a password.
+            (doc.replace("username = \"env:NTHERM_USER\"\n", ""), "destinations[2].credentials.username"),
+            (doc.replace("password = \"env:NTHERM_PASSWORD\"\n", ""), "destinations[2].credentials.password"),
+            (doc.replace("password = \"env:NTHERM_PASSWORD\"\n", "password = \"env:NTHERM_PASSWORD\"\napi_key = \"env:LENDER_KEY\"\n"), "destinations[2].credentials.api_key"),
+            // heloc-lender takes only an optional api_key.
+            (doc.replace("api_key = \"env:LENDER_KEY\"", "token = \"env:LENDER_KEY\""), "destinations[3].credentials.token"),
+            (doc.replace("api_key = \"env:LENDER_KEY\"", "api_key = \"env:\""), "destinations[3].credentials.api_key"),
+            // webhook keeps signing_secret and takes no credentials; the others do not sign.
+            (doc.replace("verticals = [\"heloc\"]\n\n[[destinations]]\nid = \"sonar\"", "verticals = [\"heloc\"]\n[destinations.credentials]\napi_key = \"env:LENDER_KEY\"\n\n[[destinations]]\nid = \"sonar\""), "destinations[0].credentials.api_key"),
+            (doc.replace("kind = \"sonar\"\n", "kind = \"sonar\"\nsigning_secret = \"env:HOOK_SECRET\"\n"), "destinations[1].signing_secret"),
+            // Each connector carries only its verticals.
+            (doc.replace("verticals = [\"mortgage\", \"heloc\"]", "verticals = [\"mortgage\", \"solar\"]"), "destinations[1].verticals"),
+            (doc.replace("verticals = [\"mortgage\", \"heloc\"]", "verticals = [\"real-estate\"]"), "destinations[1].verticals"),
+            (doc.replace("verticals = [\"solar\"]", "verticals = [\"solar\", \"heloc\"]"), "destinations[2].verticals"),
+            (doc.replace("kind = \"heloc-lender\"\nurl = \"https://lender.example/api/leads\"\nverticals = [\"heloc\"]", "kind = \"heloc-lender\"\nurl = \"https://lender.example/api/leads\"\nverticals = [\"mortgage\"]"), "destinations[3].verticals"),
+            (doc.replace("kind = \"heloc-lender\"", "kind = \"heloc_lender\""), "destinations[3].kind"),
+        ];
+        for (document, key) in cases {
+            assert_ne!(document, doc, "the case for {key} changes the document");
+            let error = from_toml(&document, &buyer_secrets()).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            for value in buyer_secrets().values() {
+                assert!(!error.to_string().contains(value.as_str()), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn buyer_credentials_must_fit_their_header() {
+        let cases = [
+            (
+                "NTHERM_USER",
+                "hub:user",
+                "destinations[2].credentials.username",
+            ),
+            (
+                "SONAR_SECRET",
+                " padded",
+                "destinations[1].credentials.client_secret",
+            ),
+            (
+                "LENDER_KEY",
+                "line\nbreak",
+                "destinations[3].credentials.api_key",
+            ),
+        ];
+        for (name, value, key) in cases {
+            let mut secrets = buyer_secrets();
+            secrets.insert(name.to_owned(), value.to_owned());
+            let error = from_toml(&with_buyers(), &secrets).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            assert!(!error.to_string().contains(value), "{error}");
+        }
+    }
+
+    /// [`with_buyers`] plus a lofty destination, its settings given.
+    fn with_lofty() -> String {
+        format!(
+            r#"{}
+[[destinations]]
+id = "crm"
+kind = "lofty"
+url = "https://api.lofty.example"
+verticals = ["real-estate", "heloc"]
+
+[destinations.credentials]
+access_token = "env:LENDER_KEY"
+
+[destinations.lofty]
+source = "partner-feed"
+lead_type = 2
+"#,
+            with_buyers()
+        )
+    }
+
+    #[test]
+    fn a_lofty_destination_owns_its_settings_table() {
+        let doc = with_lofty();
+        let config = from_toml(&doc, &buyer_secrets()).expect("valid");
+        let Some(Connector::Lofty(options)) = config.destination("crm").map(|d| &d.connector)
+        else {
+            panic!("a lofty destination");
+        };
+        assert_eq!(
+            (options.source.as_str(), options.lead_type),
+            ("partner-feed", Some(2))
+        );
+        assert!(options.duplicate_lookup, "defaults for keys not given");
+        let without = doc.replace(
+            "[destinations.lofty]\nsource = \"partner-feed\"\nlead_type = 2\n",
+            "",
+        );
+        let config = from_toml(&without, &buyer_secrets()).expect("valid");
+        assert_eq!(
+            config.destination("crm").map(|d| &d.connector),
+            Some(&Connector::Lofty(lofty::LoftyOptions::default()))
+        );
+        let cases: Vec<(String, &str, &str)> = vec![
+            (doc.replace("access_token = ", "acces_token = "), "destinations[5].credentials.acces_token", "takes no credential"),
+            (doc.replace("access_token = \"env:LENDER_KEY\"\n", ""), "destinations[5].credentials.access_token", "needs this credential"),
+            (doc.replace("lead_type = 2", "lead_type = 4"), "destinations[5].lofty", "lead_type"),
+            (doc.replace("lead_type = 2", "lead_typ = 2"), "destinations[5].lofty", "unknown field `lead_typ`"),
+            (doc.replace("client_secret = \"env:SONAR_SECRET\"\n", "client_secret = \"env:SONAR_SECRET\"\n\n[destinations.lofty]\nsource = \"x\"\n"), "destinations[1].lofty", "only a lofty destination takes these settings"),
+        ];
+        for (document, key, problem) in cases {
+            assert_ne!(document, doc, "the case for {key} changes the document");
+            let error = from_toml(&document, &buyer_secrets()).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            assert!(error.problem.contains(problem), "{error}");
+        }
+    }
+
+    /// Each connector's own `check`, given a section by hand: a credential it does not take is refused,
+    /// naming `destinations[i].credentials.<name>`; what it needs is enough.
+    #[test]
+    fn each_connector_refuses_a_credential_it_does_not_take() {
+        let options = BTreeMap::new();
+        for kind in ConnectorKind::ALL {
+            let needs: &[&str] = match kind {
+                ConnectorKind::Webhook | ConnectorKind::HelocLender => &[],
+                ConnectorKind::Sonar => &[sonar::CLIENT_SECRET],
+                ConnectorKind::Ntherm => &[ntherm::USERNAME, ntherm::PASSWORD],
+                ConnectorKind::Lofty => &[lofty::ACCESS_TOKEN],
+            };
+            let vertical = match kind {
+                ConnectorKind::Ntherm => Vertical::Solar,
+                _ => Vertical::Heloc,
+            };
+            let verticals = BTreeSet::from([vertical]);
+            let signing_secret = (kind == ConnectorKind::Webhook)
+                .then(|| Secret::new(secrets()["HOOK_SECRET"].clone()));
+            let credentials: BTreeMap<String, Secret> = needs
+                .iter()
+                .map(|name| ((*name).to_owned(), Secret::new("a-credential-value")))
+                .collect();
+            let section = |credentials| ConnectorSection {
+                index: 7,
+                kind: kind.as_str(),
+                verticals: &verticals,
+                signing_secret: signing_secret.as_ref(),
+                credentials,
+                options: &options,
+            };
+            let connector = Rules
+                .check(&section(&credentials))
+                .expect("what it needs is enough");
+            assert_eq!(connector.kind(), kind);
+            let mut with_bogus = credentials.clone();
+            with_bogus.insert("bogus".into(), Secret::new("a-credential-value"));
+            let error = Rules.check(&section(&with_bogus)).expect_err("bogus");
+            assert_eq!(
+                error.key, "destinations[7].credentials.bogus",
+                "{kind}: {error}"
+            );
+            assert!(!error.to_string().contains("a-credential-value"), "{error}");
+        }
     }
 }

@@ -57,9 +57,10 @@ use serde_json::{Map, Value};
 
 use super::{
     buyer_message, excerpt, json, json_headers, message_of, redact, reference, retry_after,
-    secret_header, BuildError, BuyerRequest, BuyerResponse, DeliveryContext, LeadFields,
-    MAX_MESSAGE_CHARS,
+    secret_header, BuildError, BuyerRequest, BuyerResponse, ConnectorKind, DeliveryContext,
+    LeadFields, Takes, MAX_MESSAGE_CHARS,
 };
+use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
 use crate::verticals::Vertical;
 
@@ -93,6 +94,32 @@ fn five_digit_zip(zip: &str, field: &str) -> Result<String, BuildError> {
 }
 
 /// The request that posts this lead to nTherm's `postLead`.
+/// What an ntherm destination takes: a Basic-auth user name and password; solar leads.
+const TAKES: Takes = Takes {
+    kind: ConnectorKind::Ntherm,
+    signs: false,
+    credentials: &[USERNAME, PASSWORD],
+    optional_credentials: &[],
+    verticals: Some(&[Vertical::Solar]),
+};
+
+/// Check an ntherm destination's section (at configuration load): `TAKES`, and a user name without `:`
+/// (Basic auth joins it to the password with one).
+pub fn check(section: &ConnectorSection<'_>) -> Result<(), ConfigError> {
+    TAKES.check(section)?;
+    if section
+        .credentials
+        .get(USERNAME)
+        .is_some_and(|user| user.expose().contains(':'))
+    {
+        return Err(ConfigError::new(
+            section.key(&format!("credentials.{USERNAME}")),
+            "a Basic-auth user name cannot contain `:`",
+        ));
+    }
+    Ok(())
+}
+
 pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
     let lead = context.lead;
     if lead.vertical != Vertical::Solar {
@@ -349,7 +376,7 @@ mod tests {
         IDEMPOTENCY_KEY,
     };
     use super::*;
-    use crate::config::{ConnectorKind, Destination};
+    use crate::connectors::{ConnectorKind, Destination};
     use crate::lead::LeadRecord;
 
     const URL: &str = "https://api.ntherm.com/v1/postLead";

@@ -76,8 +76,9 @@ use serde_json::{json, Map, Value};
 
 use super::{
     json, json_headers, message_of, reference, retry_after, secret_header, BuildError,
-    BuyerRequest, BuyerResponse, DeliveryContext, LeadFields,
+    BuyerRequest, BuyerResponse, ConnectorKind, DeliveryContext, LeadFields, Takes,
 };
+use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
 use crate::lead::LeadRecord;
 use crate::verticals::Vertical;
@@ -178,6 +179,20 @@ fn from_heloc(fields: &LeadFields, lead: &LeadRecord) -> Result<Value, BuildErro
 }
 
 /// The request that posts this lead to Sonar.
+/// What a sonar destination takes: its client secret; mortgage and HELOC leads.
+const TAKES: Takes = Takes {
+    kind: ConnectorKind::Sonar,
+    signs: false,
+    credentials: &[CLIENT_SECRET],
+    optional_credentials: &[],
+    verticals: Some(&[Vertical::Mortgage, Vertical::Heloc]),
+};
+
+/// Check a sonar destination's section (at configuration load): `TAKES`.
+pub fn check(section: &ConnectorSection<'_>) -> Result<(), ConfigError> {
+    TAKES.check(section).map(|_| ())
+}
+
 pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
     let lead = context.lead;
     let payload = match lead.vertical {
@@ -319,7 +334,7 @@ mod tests {
         IDEMPOTENCY_KEY,
     };
     use super::*;
-    use crate::config::{ConnectorKind, Destination};
+    use crate::connectors::{ConnectorKind, Destination};
 
     const SECRET: &str = "sonar-client-secret-9f8e7d6c5b4a";
     const URL: &str = "https://api.sonar.example/leads/generic/abc123";

@@ -11,11 +11,38 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, Method};
 use serde_json::json;
 
-use super::{excerpt, BuildError, BuyerRequest, BuyerResponse, DeliveryContext};
+use super::{
+    excerpt, BuildError, BuyerRequest, BuyerResponse, ConnectorKind, DeliveryContext, Takes,
+};
+use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::{parse_retry_after, Outcome};
 use crate::webhooks::{WebhookSecret, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 pub const EVENT_TYPE: &str = "lead.created";
+
+/// What a webhook destination takes: no credentials (it signs with `signing_secret`), any vertical.
+const TAKES: Takes = Takes {
+    kind: ConnectorKind::Webhook,
+    signs: true,
+    credentials: &[],
+    optional_credentials: &[],
+    verticals: None,
+};
+
+/// Check a webhook destination's section (at configuration load): `TAKES`, and a `signing_secret` that
+/// is a Standard Webhooks secret.
+pub fn check(section: &ConnectorSection<'_>) -> Result<(), ConfigError> {
+    TAKES.check(section)?;
+    let secret = section.signing_secret.ok_or_else(|| {
+        ConfigError::new(
+            section.key("signing_secret"),
+            "a webhook destination needs a signing secret (`env:NAME` holding whsec_...)",
+        )
+    })?;
+    WebhookSecret::parse(secret.expose())
+        .map(|_| ())
+        .map_err(|problem| ConfigError::new(section.key("signing_secret"), problem))
+}
 
 fn header(value: &str) -> Result<HeaderValue, BuildError> {
     HeaderValue::from_str(value).map_err(|_| BuildError("a header value is not valid".into()))
@@ -132,8 +159,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::{ConnectorKind, Destination, Secret};
+    use crate::config::Secret;
     use crate::connectors::test_support::response;
+    use crate::connectors::{Connector, Destination};
     use crate::lead::{LeadId, LeadRecord};
     use crate::verticals::Vertical;
 
@@ -142,12 +170,11 @@ mod tests {
     fn destination() -> Destination {
         Destination {
             id: "lender".into(),
-            kind: ConnectorKind::Webhook,
+            connector: Connector::Webhook,
             url: reqwest::Url::parse("https://buyer.example/hook").expect("url"),
             verticals: BTreeSet::from([Vertical::Heloc]),
             signing_secret: Some(Secret::new(SECRET)),
             credentials: Default::default(),
-            lofty: None,
             timeout: Duration::from_secs(5),
             max_attempts: 3,
             enabled: true,

@@ -3,7 +3,9 @@
 //! A vertical turns the bytes a partner posted into a normalised lead or the complete list of field
 //! errors, never half of each. Each module has `parse` (rules and normalisation), `schema` (the JSON Schema
 //! of its body, published in the OpenAPI document) and `example` (a valid lead); a test keeps the schema in
-//! step with the parser. Adding a vertical is one module here plus one arm in [`Vertical`].
+//! step with the parser. Adding a vertical is one module here, one variant of [`Vertical`] (declared in
+//! [`crate::vertical`], a leaf module, so that the lead model can name it without importing this one) and its
+//! arms here.
 
 pub mod fields;
 pub mod heloc;
@@ -16,41 +18,13 @@ pub(crate) mod schema_check;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-use std::fmt;
-use std::str::FromStr;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::vertical::Vertical;
 pub use fields::{FieldError, FieldErrors, ObjectReader};
 
-/// The verticals the hub takes leads for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Vertical {
-    Heloc,
-    Mortgage,
-    Solar,
-    RealEstate,
-}
-
+/// The rules of each vertical (the enum itself is [`crate::vertical`], which imports nothing of the crate).
 impl Vertical {
-    pub const ALL: [Vertical; 4] = [
-        Vertical::Heloc,
-        Vertical::Mortgage,
-        Vertical::Solar,
-        Vertical::RealEstate,
-    ];
-
-    /// The name used in URLs and config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vertical::Heloc => "heloc",
-            Vertical::Mortgage => "mortgage",
-            Vertical::Solar => "solar",
-            Vertical::RealEstate => "real-estate",
-        }
-    }
-
     /// The fields whose values must be unique across the system, as (name, JSON pointer into the lead).
     pub fn unique_fields(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -137,22 +111,6 @@ fn remove_pointer(value: &mut serde_json::Value, pointer: &str) {
         if let Some(serde_json::Value::Object(object)) = value.pointer_mut(parent) {
             object.remove(key);
         }
-    }
-}
-
-impl FromStr for Vertical {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Vertical::ALL
-            .into_iter()
-            .find(|vertical| vertical.as_str() == s)
-            .ok_or_else(|| format!("unknown vertical `{s}`"))
-    }
-}
-
-impl fmt::Display for Vertical {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

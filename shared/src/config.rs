@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::crypto::{KeyedHasher, SecretHash};
 use crate::delivery::RetryPolicy;
+use crate::ids::{DestinationId, PartnerId};
 use crate::vertical::Vertical;
 
 /// Why a configuration was refused: the key path and what is wrong with it.
@@ -239,7 +240,7 @@ fn default_max_attempts() -> u32 {
 /// A partner (lead seller).
 #[derive(Debug, Clone)]
 pub struct Partner {
-    pub id: String,
+    pub id: PartnerId,
     pub key_id: String,
     pub secret_hash: SecretHash,
     pub verticals: BTreeSet<Vertical>,
@@ -286,7 +287,7 @@ pub trait ConnectorRules {
 /// (the hub's is `crate::settings::Destination`).
 #[derive(Debug, Clone)]
 pub struct Destination<C> {
-    pub id: String,
+    pub id: DestinationId,
     /// Its buyer API (`kind`) with that API's own checked settings.
     pub connector: C,
     pub url: reqwest::Url,
@@ -335,11 +336,7 @@ pub struct Config<C> {
 const MIN_KEY_BYTES: usize = 32;
 
 fn id_ok(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    crate::ids::is_valid(id)
 }
 
 fn verticals(key: &str, names: &[String]) -> Result<BTreeSet<Vertical>, ConfigError> {
@@ -449,7 +446,8 @@ impl<C> Config<C> {
                 .map_err(|problem| ConfigError::new(key("secret_hash"), problem))?;
             partners.push(Partner {
                 verticals: verticals(&key("verticals"), &p.verticals)?,
-                id: p.id,
+                id: PartnerId::parse(&p.id)
+                    .map_err(|problem| ConfigError::new(key("id"), problem))?,
                 key_id: p.key_id,
                 secret_hash,
                 enabled: p.enabled,
@@ -537,7 +535,8 @@ impl<C> Config<C> {
             destinations.push(Destination {
                 verticals,
                 routing,
-                id: d.id,
+                id: DestinationId::parse(&d.id)
+                    .map_err(|problem| ConfigError::new(key("id"), problem))?,
                 connector,
                 url,
                 signing_secret,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::DestinationId;
 use crate::lead::LeadId;
 
 /// A message on the validate queue: screen this lead.
@@ -23,7 +24,7 @@ pub enum DispatchJob {
     #[serde(rename_all = "camelCase")]
     Deliver {
         lead_id: LeadId,
-        destination: String,
+        destination: DestinationId,
         attempt: u32,
     },
 }
@@ -195,7 +196,7 @@ mod tests {
         let id: LeadId = "lead_01JD0000000000000000000000".parse().expect("valid id");
         let job = DispatchJob::Deliver {
             lead_id: id.clone(),
-            destination: "lender".into(),
+            destination: DestinationId::parse("lender").expect("id"),
             attempt: 2,
         };
         let wire = serde_json::to_value(&job).expect("serialises");

@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod crypto;
 pub mod delivery;
 pub mod http;
+pub mod ids;
 pub mod lead;
 pub mod lifecycle;
 pub mod live_config;

@@ -80,7 +80,7 @@ impl ScheduledJob {
         ScheduledJob {
             job: DispatchJob::Deliver {
                 lead_id: lead_id.clone(),
-                destination: destination.to_owned(),
+                destination: crate::ids::DestinationId::trusted(destination),
                 attempt,
             },
             delay,
@@ -307,6 +307,52 @@ pub fn pending_jobs(lead: &LeadRecord) -> Vec<ScheduledJob> {
         .filter(|(_, state)| state.status == DeliveryStatus::Pending)
         .map(|(destination, _)| ScheduledJob::deliver(&lead.id, destination, 1, Duration::ZERO))
         .collect()
+}
+
+// ---- ingest: a replayed Idempotency-Key -------------------------------------------------------------
+
+/// What a request whose `Idempotency-Key` was seen before gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayAnswer {
+    /// The key was used with another request (method, path or body): 422.
+    OtherRequest,
+    /// The first request may still be running (its lead is not queued yet): 409, retry after this long.
+    InFlight { retry_after: Duration },
+    /// The first answer again (202 with the first lead); `requeue`: the lead is still `received` past the
+    /// first request's window, so that request may have died between its write and its send — queue the
+    /// lead again (validate is idempotent).
+    FirstAnswer { requeue: bool },
+    /// The first request's lead is gone (discarded after its send failed) but its record outlived it: drop
+    /// the record so that the partner's retry starts afresh, and answer 409 to retry at once.
+    Stale,
+}
+
+/// The answer to a replay of `first` by a request hashed `request_hash`, given the first request's lead
+/// as it is now (`None`: not stored, or gone).
+pub fn replay_answer(
+    first: &crate::store::IdempotencyRecord,
+    request_hash: Option<&str>,
+    lead: Option<&LeadRecord>,
+    now: DateTime<Utc>,
+) -> ReplayAnswer {
+    if request_hash != Some(first.request_hash.as_str()) {
+        return ReplayAnswer::OtherRequest;
+    }
+    let in_window = now < first.in_flight_until;
+    let received = lead.map(|lead| lead.status == LeadStatus::Received);
+    match received {
+        // Within the first request's window a `received` (or not yet visible) lead may not be queued:
+        // that request is still in flight. A lead past `received` was queued: the first request is done.
+        Some(true) | None if in_window => ReplayAnswer::InFlight {
+            retry_after: Duration::from_secs(
+                u64::try_from((first.in_flight_until - now).num_seconds())
+                    .unwrap_or(0)
+                    .max(1),
+            ),
+        },
+        Some(received) => ReplayAnswer::FirstAnswer { requeue: received },
+        None => ReplayAnswer::Stale,
+    }
 }
 
 // ---- dispatch ------------------------------------------------------------------------------------------
@@ -1258,7 +1304,7 @@ mod tests {
                     offers: offers
                         .iter()
                         .map(|d| crate::routing::Offer {
-                            destination: (*d).to_owned(),
+                            destination: crate::ids::DestinationId::parse(d).expect("id"),
                             price: Some(crate::routing::Cents(1850)),
                         })
                         .collect(),
@@ -1357,13 +1403,13 @@ mod tests {
         let mut nobody = steps(&[]);
         nobody.skipped = vec![
             crate::routing::Skipped {
-                destination: "secret-buyer".into(),
+                destination: crate::ids::DestinationId::parse("secret-buyer").expect("id"),
                 reason: crate::routing::SkipReason::Schedule {
                     closed: crate::routing::Closed::Hours,
                 },
             },
             crate::routing::Skipped {
-                destination: "other-secret".into(),
+                destination: crate::ids::DestinationId::parse("other-secret").expect("id"),
                 reason: crate::routing::SkipReason::Schedule {
                     closed: crate::routing::Closed::Hours,
                 },
@@ -1532,7 +1578,7 @@ mod tests {
         received.test = true;
         let mut planned = steps(&[vec!["a"], vec!["b", "c"]]);
         planned.skipped = vec![crate::routing::Skipped {
-            destination: "d".into(),
+            destination: crate::ids::DestinationId::parse("d").expect("id"),
             reason: crate::routing::SkipReason::Disabled,
         }];
         let t = screened(&received, &ScreeningVerdict::Passed, &planned, now());
@@ -1581,6 +1627,56 @@ mod tests {
         ));
         real.test = true;
         assert!(!takes_a_rotation_turn(&real, weighted));
+    }
+
+    #[test]
+    fn replays_get_the_first_answer_409_while_in_flight_or_422_for_another_request() {
+        let t0 = now();
+        let first = crate::store::IdempotencyRecord {
+            partner_id: "p1".into(),
+            key: "k".into(),
+            request_hash: "h".into(),
+            lead_id: LeadId::generate(t0),
+            created_at: t0,
+            in_flight_until: t0 + chrono::Duration::seconds(10),
+            expires_at: t0 + chrono::Duration::hours(24),
+        };
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = lead(LeadStatus::Routing, &[]);
+        let early = t0 + chrono::Duration::seconds(3);
+        let late = t0 + chrono::Duration::seconds(11);
+        assert_eq!(
+            replay_answer(&first, Some("other"), Some(&routed), early),
+            ReplayAnswer::OtherRequest
+        );
+        assert_eq!(
+            replay_answer(&first, None, Some(&routed), early),
+            ReplayAnswer::OtherRequest
+        );
+        assert_eq!(
+            replay_answer(&first, Some("h"), Some(&received), early),
+            ReplayAnswer::InFlight {
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(
+            replay_answer(&first, Some("h"), None, early),
+            ReplayAnswer::InFlight {
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(
+            replay_answer(&first, Some("h"), Some(&routed), early),
+            ReplayAnswer::FirstAnswer { requeue: false }
+        );
+        assert_eq!(
+            replay_answer(&first, Some("h"), Some(&received), late),
+            ReplayAnswer::FirstAnswer { requeue: true }
+        );
+        assert_eq!(
+            replay_answer(&first, Some("h"), None, late),
+            ReplayAnswer::Stale
+        );
     }
 
     #[test]

@@ -74,6 +74,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, Destination};
+use crate::ids::DestinationId;
 use crate::lead::LeadRecord;
 use crate::verticals::fields::StateCode;
 use crate::verticals::Vertical;
@@ -816,7 +817,7 @@ impl CapUsage for BTreeMap<(String, String), u64> {
 /// One buyer offered the lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    pub destination: String,
+    pub destination: DestinationId,
     /// To record on the delivery when the buyer accepts.
     pub price: Option<Cents>,
 }
@@ -917,7 +918,7 @@ impl fmt::Display for SkipReason {
 /// A buyer left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
-    pub destination: String,
+    pub destination: DestinationId,
     pub reason: SkipReason,
 }
 
@@ -958,7 +959,7 @@ impl RoutingPlan {
     pub fn operator_explanations(&self) -> Vec<(String, String)> {
         self.skipped
             .iter()
-            .map(|skipped| (skipped.destination.clone(), skipped.reason.to_string()))
+            .map(|skipped| (skipped.destination.to_string(), skipped.reason.to_string()))
             .collect()
     }
 
@@ -2463,7 +2464,7 @@ callback_key = "env:CALLBACK_KEY"
         let chosen: Vec<String> = (0..14)
             .map(|n| {
                 let plan = route(&config, &heloc, &NoUsage, at(NOON), n);
-                plan.steps[0].offers[0].destination.clone()
+                plan.steps[0].offers[0].destination.to_string()
             })
             .collect();
         // nginx's sequence for weights 5, 1, 1: a a b a c a a, repeating.
@@ -2500,7 +2501,7 @@ callback_key = "env:CALLBACK_KEY"
             let Some(first) = plan.steps.first() else {
                 continue;
             };
-            let id = first.offers[0].destination.clone();
+            let id = first.offers[0].destination.to_string();
             let destination = config.destination(&id).expect("configured");
             for (window, _) in destination.routing.cap_windows(at(NOON)) {
                 *usage.entry((id.clone(), window.key)).or_default() += 1;
@@ -2661,7 +2662,7 @@ callback_key = "env:CALLBACK_KEY"
         );
         let text = partner.join("\n");
         for destination in &config.destinations {
-            assert!(!text.contains(&destination.id), "{text}");
+            assert!(!text.contains(destination.id.as_str()), "{text}");
         }
         for internal in [
             "$", "18.5", "22.75", "9.99", "1850", "40", "mortgage", "day:",

@@ -48,7 +48,7 @@ async fn aws_leads_flow_through_dynamodb_and_sqs_to_the_buyer() {
     // Redelivered jobs after the recorded success: no second POST.
     let job = serde_json::to_string(&DispatchJob::Deliver {
         lead_id: lead_id.parse().expect("id"),
-        destination: "sandbox-webhook".into(),
+        destination: "sandbox-webhook".parse().expect("id"),
         attempt: 2,
     })
     .expect("json");

@@ -105,7 +105,7 @@ async fn a_dead_delivery_is_listed_and_replayed_with_the_same_webhook_id(options
     assert_eq!(marker(&stack, &lead_id).await, None);
     let job = serde_json::to_string(&DispatchJob::Deliver {
         lead_id: lead_id.clone(),
-        destination: BUYER.into(),
+        destination: BUYER.parse().expect("id"),
         attempt: 2,
     })
     .expect("json");

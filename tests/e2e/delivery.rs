@@ -250,7 +250,7 @@ async fn a_redelivered_message_never_posts_twice_after_a_recorded_success() {
     wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
     let job = DispatchJob::Deliver {
         lead_id: lead_id.parse().expect("id"),
-        destination: "sandbox-webhook".into(),
+        destination: "sandbox-webhook".parse().expect("id"),
         attempt: 1,
     };
     // SQS delivers the same message again, twice through the queue and once straight to the handler.
@@ -295,7 +295,7 @@ async fn a_lead_left_routing_after_its_outcome_was_recorded_is_settled_by_the_re
     // SQS redelivers that worker's message: nothing is posted, and the lead is settled.
     let job = DispatchJob::Deliver {
         lead_id: lead_id.parse().expect("id"),
-        destination: "sandbox-webhook".into(),
+        destination: "sandbox-webhook".parse().expect("id"),
         attempt: 1,
     };
     stack.dispatch.handle_job(&job).await.expect("handled");
@@ -318,7 +318,7 @@ async fn concurrent_duplicates_of_an_attempt_post_once() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let job = DispatchJob::Deliver {
         lead_id: lead_id.parse().expect("id"),
-        destination: "sandbox-webhook".into(),
+        destination: "sandbox-webhook".parse().expect("id"),
         attempt: 1,
     };
     let body = serde_json::to_string(&job).expect("json");
@@ -371,7 +371,7 @@ async fn a_malformed_record_in_a_batch_fails_only_itself() {
             "ok-but-missing",
             &serde_json::to_string(&DispatchJob::Deliver {
                 lead_id: "lead_01JD0000000000000000000000".parse().expect("id"),
-                destination: "x".into(),
+                destination: "x".parse().expect("id"),
                 attempt: 1,
             })
             .expect("json"),

@@ -925,7 +925,7 @@ impl Harness {
                         destination,
                         attempt,
                     } = serde_json::from_str(&message.body).expect("a dispatch job");
-                    Job::Deliver(lead_id, destination, attempt)
+                    Job::Deliver(lead_id, destination.to_string(), attempt)
                 }
             })
             .collect();

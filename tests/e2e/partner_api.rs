@@ -366,7 +366,7 @@ async fn an_idempotency_key_that_outlived_its_discarded_lead_is_freed_for_the_re
         None,
     );
     let record = IdempotencyRecord {
-        partner_id: partner.id.clone(),
+        partner_id: partner.id.to_string(),
         key: "orphan-1".into(),
         request_hash: leadhub::crypto::sha256_hex(&[b"heloc".as_slice(), b"\n", &body].concat()),
         lead_id: first.id.clone(),

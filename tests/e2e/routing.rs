@@ -359,7 +359,7 @@ async fn a_crash_between_a_buyers_acceptance_and_its_record_does_not_deliver_twi
     // SQS hands the job out again, as it does when a worker dies.
     let job = serde_json::to_string(&leadhub::delivery::DispatchJob::Deliver {
         lead_id: id.clone(),
-        destination: "sandbox-webhook".into(),
+        destination: "sandbox-webhook".parse().expect("id"),
         attempt: 1,
     })
     .expect("json");

@@ -18,6 +18,7 @@ use leadhub::http::{
 };
 use leadhub::lead::{later, now};
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
+use leadhub::lifecycle::{self, ReplayAnswer};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, StoreError};
@@ -159,7 +160,7 @@ impl Ingest {
             .as_deref()
             .map(|ssn| config.hasher.hex(&["ssn", ssn]));
         let idempotency = idempotency_key.map(|key| IdempotencyRecord {
-            partner_id: partner.id.clone(),
+            partner_id: partner.id.to_string(),
             // A test and a real post of the same body are different requests.
             request_hash: sha256_hex(
                 &[
@@ -233,46 +234,37 @@ impl Ingest {
         first: &IdempotencyRecord,
         now: DateTime<Utc>,
     ) -> Result<Response<String>, Problem> {
-        if this.map(|r| &r.request_hash) != Some(&first.request_hash) {
-            return Err(Problem::new(
+        let lead = match self.store.get_lead(&first.lead_id).await {
+            Ok(lead) => lead,
+            Err(error) => {
+                tracing::error!(lead_id = %first.lead_id, %error, "could not read a replayed lead");
+                return Err(Problem::unavailable(2));
+            }
+        };
+        let request_hash = this.map(|r| r.request_hash.as_str());
+        match lifecycle::replay_answer(first, request_hash, lead.as_ref(), now) {
+            ReplayAnswer::OtherRequest => Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request",
-            ));
-        }
-        let in_flight = |first: &IdempotencyRecord| {
-            let wait = (first.in_flight_until - now).num_seconds().max(1) as u64;
-            Problem::new(
+            )),
+            ReplayAnswer::InFlight { retry_after } => Err(Problem::new(
                 StatusCode::CONFLICT,
                 "request_in_flight",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
-            .with_retry_after(wait)
-        };
-        match self.store.get_lead(&first.lead_id).await {
-            // Within the first request's window a `received` lead may not be queued yet: that request is
-            // still in flight. A lead past `received` was queued, so the first request is done.
-            Ok(Some(lead))
-                if now < first.in_flight_until && lead.status == LeadStatus::Received =>
-            {
-                Err(in_flight(first))
-            }
-            Ok(None) if now < first.in_flight_until => Err(in_flight(first)),
-            Ok(Some(lead)) => {
-                if lead.status == LeadStatus::Received {
-                    // The first request may have died between its write and its send: queue it again.
-                    // Validate is idempotent, so a second job for a queued lead is harmless.
-                    if let Err(error) = self.enqueue(&lead.id).await {
-                        tracing::error!(lead_id = %lead.id, %error, "could not re-queue a replayed lead");
+            .with_retry_after(retry_after.as_secs())),
+            ReplayAnswer::FirstAnswer { requeue } => {
+                if requeue {
+                    if let Err(error) = self.enqueue(&first.lead_id).await {
+                        tracing::error!(lead_id = %first.lead_id, %error, "could not re-queue a replayed lead");
                         return Err(Problem::unavailable(2));
                     }
                 }
-                tracing::info!(lead_id = %lead.id, partner_id = %partner.id, "idempotent replay");
+                tracing::info!(lead_id = %first.lead_id, partner_id = %partner.id, "idempotent replay");
                 Ok(accepted(&first.lead_id))
             }
-            Ok(None) => {
-                // The first request's lead was discarded (its send failed and the partner got 503) but the
-                // record outlived it: drop the record so the partner's retry starts afresh.
+            ReplayAnswer::Stale => {
                 tracing::warn!(lead_id = %first.lead_id, "idempotency record without its lead");
                 let key = Some((first.partner_id.as_str(), first.key.as_str()));
                 if let Err(error) = self.store.discard_lead(&first.lead_id, key).await {
@@ -284,10 +276,6 @@ impl Ingest {
                     "the first request with this Idempotency-Key did not complete; retry shortly",
                 )
                 .with_retry_after(1))
-            }
-            Err(error) => {
-                tracing::error!(lead_id = %first.lead_id, %error, "could not read a replayed lead");
-                Err(Problem::unavailable(2))
             }
         }
     }
@@ -309,7 +297,7 @@ impl Ingest {
                 tracing::error!(lead_id = %lead_id, %error, "could not read a lead");
                 Problem::internal()
             })?
-            .filter(|lead| lead.partner_id == partner.id)
+            .filter(|lead| partner.id == lead.partner_id.as_str())
             .ok_or_else(not_found)?;
         Ok(json_response(StatusCode::OK, &LeadStatusView::from(&lead)))
     }

@@ -114,7 +114,7 @@ impl Validate {
         let mut wanted = Vec::new();
         for destination in config.destinations_for(lead.vertical) {
             for (window, _) in destination.routing.cap_windows(now) {
-                wanted.push((destination.id.clone(), window.key));
+                wanted.push((destination.id.to_string(), window.key));
             }
         }
         if wanted.is_empty() {

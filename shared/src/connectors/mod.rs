@@ -670,7 +670,7 @@ pub(crate) mod test_support {
         credentials: &[(&str, &str)],
     ) -> Destination {
         Destination {
-            id: "buyer".into(),
+            id: crate::ids::DestinationId::parse("buyer").expect("id"),
             connector: connector(kind),
             url: reqwest::Url::parse(url).expect("url"),
             verticals: verticals.iter().copied().collect::<BTreeSet<_>>(),
@@ -830,7 +830,7 @@ mod tests {
     #[test]
     fn outcomes_are_scrubbed_of_the_destinations_credentials() {
         let destination = Destination {
-            id: "n".into(),
+            id: crate::ids::DestinationId::parse("n").expect("id"),
             connector: Connector::Ntherm,
             url: reqwest::Url::parse("https://api.ntherm.example/v1/postLead").expect("url"),
             verticals: [crate::verticals::Vertical::Solar].into(),

@@ -169,7 +169,7 @@ mod tests {
 
     fn destination() -> Destination {
         Destination {
-            id: "lender".into(),
+            id: crate::ids::DestinationId::parse("lender").expect("id"),
             connector: Connector::Webhook,
             url: reqwest::Url::parse("https://buyer.example/hook").expect("url"),
             verticals: BTreeSet::from([Vertical::Heloc]),

@@ -4,8 +4,10 @@
 //!   Found"}`.
 //! - When an API key is configured, `Authorization: Bearer <key>` is required, else 401 `{"message":
 //!   "Unauthorized"}`.
-//! - The body is checked by the hub's own HELOC parser (`Vertical::Heloc.parse`), rule for rule: problems
-//!   give 400 `{"message": "Invalid lead", "errors": [{"field", "code", "message"}, ...]}`.
+//! - The body is checked against the seed's schema and rules with the emulator's own small checker
+//!   ([`problems`]: required fields, enums, booleans, 2-letter states, ZIPs, email format, `propertyUnits`
+//!   1-4, and the condo, multi-unit and investment rules): problems give 400 `{"message": "Invalid lead",
+//!   "errors": [{"field", "code", "message"}, ...]}`. Unknown fields are let through (the seed is silent).
 //! - "Must not already exist in the system (quotes or users)": an email already quoted, or one of the
 //!   configured users' emails (trimmed, case-insensitive), gives 409 `{"message": "Email already exists"}`.
 //! - Otherwise 201 `{"id": "quote-<n>"}`.
@@ -24,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
-use leadhub::verticals::Vertical;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -180,22 +181,23 @@ impl Emulator for HelocLender {
 }
 
 async fn create(State(lender): State<HelocLender>, body: Bytes) -> Response {
-    let parsed = match Vertical::Heloc.parse(&body) {
-        Ok(parsed) => parsed,
-        Err(errors) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"message": "Invalid lead", "errors": errors.into_vec()})),
-            )
-                .into_response()
-        }
+    let lead = match serde_json::from_slice::<Value>(&body) {
+        Ok(lead) => lead,
+        Err(_) => return script::message(StatusCode::BAD_REQUEST, "body is not JSON"),
     };
-    let email = parsed
-        .unique
-        .iter()
-        .find(|(name, _)| *name == "email")
-        .map(|(_, value)| normalize(value))
-        .unwrap_or_default();
+    let errors = problems(&lead);
+    if !errors.is_empty() {
+        let errors: Vec<Value> = errors
+            .into_iter()
+            .map(|(field, code, message)| json!({"field": field, "code": code, "message": message}))
+            .collect();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "Invalid lead", "errors": errors})),
+        )
+            .into_response();
+    }
+    let email = normalize(lead["contactInfo"]["email"].as_str().unwrap_or_default());
     let mut book = lock(&lender.book);
     if !book.emails.insert(email.clone()) {
         return script::message(StatusCode::CONFLICT, "Email already exists");
@@ -204,7 +206,304 @@ async fn create(State(lender): State<HelocLender>, body: Bytes) -> Response {
     book.quotes.push(Quote {
         id: id.clone(),
         email,
-        lead: parsed.original,
+        lead,
     });
     (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+}
+
+const BUILDING_TYPES: [&str; 5] = ["singleFamily", "multiUnit", "condo", "townhouse", "other"];
+const LOAN_PURPOSES: [&str; 5] = [
+    "debtConsolidation",
+    "homeImprovement",
+    "investment",
+    "education",
+    "other",
+];
+const PROPERTY_USAGES: [&str; 3] = ["primaryResidence", "secondHome", "investment"];
+const RENTAL_OCCUPANCIES: [&str; 3] = ["longTerm", "shortTerm", "vacant"];
+
+/// Seed 001's schema and validation rules, as (field path, code, message) problems; empty when the lead
+/// passes.
+pub fn problems(lead: &Value) -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    let mut problem = |field: &str, code: &'static str, message: String| {
+        out.push((field.to_owned(), code, message))
+    };
+    if !lead.is_object() {
+        problem("$", "invalid_type", "must be an object".into());
+        return out;
+    }
+    let at = |path: &str| {
+        path.split('.')
+            .try_fold(lead, |value, key| value.get(key))
+            .filter(|value| !value.is_null())
+    };
+    let text = |path: &str| at(path).and_then(Value::as_str).map(str::trim);
+    let required_text =
+        |path: &str, problem: &mut dyn FnMut(&str, &'static str, String)| match at(path) {
+            None => problem(path, "required", "is required".into()),
+            Some(Value::String(v)) if !v.trim().is_empty() => {}
+            Some(_) => problem(path, "invalid_type", "must be a non-empty string".into()),
+        };
+    for object in ["contactInfo", "address", "residentialAddress"] {
+        if !at(object).is_some_and(Value::is_object) {
+            problem(object, "required", "is required (an object)".into());
+        }
+    }
+    for path in [
+        "contactInfo.firstName",
+        "contactInfo.lastName",
+        "contactInfo.email",
+        "contactInfo.phone",
+        "address.street",
+        "address.city",
+        "address.state",
+        "address.zip",
+        "residentialAddress.street",
+        "residentialAddress.city",
+        "residentialAddress.state",
+        "residentialAddress.zip",
+    ] {
+        required_text(path, &mut problem);
+    }
+    for (path, values) in [
+        ("buildingType", &BUILDING_TYPES[..]),
+        ("loanPurpose", &LOAN_PURPOSES[..]),
+        ("propertyUsage", &PROPERTY_USAGES[..]),
+    ] {
+        match text(path) {
+            Some(v) if values.contains(&v) => {}
+            Some(_) => problem(
+                path,
+                "invalid_value",
+                format!("must be one of: {}", values.join(", ")),
+            ),
+            None => problem(path, "required", "is required".into()),
+        }
+    }
+    for path in [
+        "listedForSaleIn6Months",
+        "purchasedOrSubjectToMortgageIn6Months",
+        "liabilitiesIn4Years",
+    ] {
+        if !at(path).is_some_and(Value::is_boolean) {
+            problem(path, "required", "is required (true or false)".into());
+        }
+    }
+    for path in ["address.state", "residentialAddress.state"] {
+        if let Some(state) = text(path) {
+            if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_alphabetic()) {
+                problem(
+                    path,
+                    "invalid_format",
+                    "must be a 2-letter state code".into(),
+                );
+            }
+        }
+    }
+    for path in ["address.zip", "residentialAddress.zip"] {
+        if let Some(zip) = text(path) {
+            let (five, four) = zip.split_once('-').unwrap_or((zip, ""));
+            let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(five, 5) || !(four.is_empty() && !zip.contains('-') || digits(four, 4)) {
+                problem(
+                    path,
+                    "invalid_format",
+                    "must be a ZIP code (12345 or 12345-6789)".into(),
+                );
+            }
+        }
+    }
+    if let Some(email) = text("contactInfo.email") {
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| !label.is_empty())
+        });
+        if !valid {
+            problem(
+                "contactInfo.email",
+                "invalid_format",
+                "must be a valid email address".into(),
+            );
+        }
+    }
+    for path in [
+        "address.unitNumber",
+        "residentialAddress.unitNumber",
+        "statedInformation.monthlyRentalIncome",
+    ] {
+        if at(path).is_some_and(|v| !v.is_number()) {
+            problem(path, "invalid_type", "must be a number".into());
+        }
+    }
+    let units = at("propertyUnits");
+    if let Some(units) = units {
+        if !units.as_u64().is_some_and(|n| (1..=4).contains(&n)) {
+            problem(
+                "propertyUnits",
+                "out_of_range",
+                "must be 1, 2, 3 or 4".into(),
+            );
+        }
+    }
+    // Rule 1: condos give their unit number.
+    if text("buildingType") == Some("condo") && at("address.unitNumber").is_none() {
+        problem(
+            "address.unitNumber",
+            "required",
+            "is required when buildingType is condo".into(),
+        );
+    }
+    // Rule 2: multi-unit properties have 2 to 4 units.
+    if text("buildingType") == Some("multiUnit") {
+        match units.and_then(Value::as_u64) {
+            None => problem(
+                "propertyUnits",
+                "required",
+                "is required when buildingType is multiUnit".into(),
+            ),
+            Some(n) if !(2..=4).contains(&n) => problem(
+                "propertyUnits",
+                "out_of_range",
+                "must be 2 to 4 when buildingType is multiUnit".into(),
+            ),
+            Some(_) => {}
+        }
+    }
+    // Rule 3: investment properties state their occupancy, and a rented one its income (> 0).
+    if text("propertyUsage") == Some("investment") {
+        match text("statedInformation.rentalOccupancy") {
+            None => problem(
+                "statedInformation.rentalOccupancy",
+                "required",
+                "is required when propertyUsage is investment".into(),
+            ),
+            Some(occupancy) if !RENTAL_OCCUPANCIES.contains(&occupancy) => problem(
+                "statedInformation.rentalOccupancy",
+                "invalid_value",
+                format!("must be one of: {}", RENTAL_OCCUPANCIES.join(", ")),
+            ),
+            Some("vacant") => {}
+            Some(_) => match at("statedInformation.monthlyRentalIncome").and_then(Value::as_f64) {
+                None => problem(
+                    "statedInformation.monthlyRentalIncome",
+                    "required",
+                    "is required for an investment property that is not vacant".into(),
+                ),
+                Some(income) if income <= 0.0 => problem(
+                    "statedInformation.monthlyRentalIncome",
+                    "out_of_range",
+                    "must be greater than 0".into(),
+                ),
+                Some(_) => {}
+            },
+        }
+    } else if let Some(occupancy) = text("statedInformation.rentalOccupancy") {
+        if !RENTAL_OCCUPANCIES.contains(&occupancy) {
+            problem(
+                "statedInformation.rentalOccupancy",
+                "invalid_value",
+                format!("must be one of: {}", RENTAL_OCCUPANCIES.join(", ")),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::problems;
+    use serde_json::json;
+
+    fn lead() -> serde_json::Value {
+        json!({
+            "buildingType": "singleFamily", "loanPurpose": "homeImprovement", "propertyUsage": "primaryResidence",
+            "contactInfo": {"firstName": "A", "lastName": "B", "email": "a@b.example", "phone": "+17275550134"},
+            "address": {"street": "1 Main", "city": "Tampa", "state": "FL", "zip": "33606"},
+            "residentialAddress": {"street": "1 Main", "city": "Tampa", "state": "FL", "zip": "33606-1234"},
+            "listedForSaleIn6Months": false, "purchasedOrSubjectToMortgageIn6Months": false, "liabilitiesIn4Years": false
+        })
+    }
+
+    fn fields(lead: &serde_json::Value) -> Vec<String> {
+        problems(lead)
+            .into_iter()
+            .map(|(field, _, _)| field)
+            .collect()
+    }
+
+    #[test]
+    fn every_rule_of_the_seed() {
+        assert!(fields(&lead()).is_empty());
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut l = lead();
+            edit(&mut l);
+            fields(&l)
+        };
+        assert_eq!(
+            with(&|l| l["buildingType"] = json!("condo")),
+            ["address.unitNumber"]
+        );
+        assert_eq!(
+            with(&|l| l["buildingType"] = json!("multiUnit")),
+            ["propertyUnits"]
+        );
+        assert_eq!(
+            with(&|l| {
+                l["buildingType"] = json!("multiUnit");
+                l["propertyUnits"] = json!(1)
+            }),
+            ["propertyUnits"]
+        );
+        assert_eq!(with(&|l| l["propertyUnits"] = json!(5)), ["propertyUnits"]);
+        assert_eq!(
+            with(&|l| l["propertyUsage"] = json!("investment")),
+            ["statedInformation.rentalOccupancy"]
+        );
+        assert_eq!(
+            with(&|l| {
+                l["propertyUsage"] = json!("investment");
+                l["statedInformation"] =
+                    json!({"rentalOccupancy": "longTerm", "monthlyRentalIncome": 0})
+            }),
+            ["statedInformation.monthlyRentalIncome"]
+        );
+        assert!(with(&|l| {
+            l["propertyUsage"] = json!("investment");
+            l["statedInformation"] = json!({"rentalOccupancy": "vacant"})
+        })
+        .is_empty());
+        assert_eq!(
+            with(&|l| l["loanPurpose"] = json!("yacht")),
+            ["loanPurpose"]
+        );
+        assert_eq!(
+            with(&|l| l["contactInfo"]["email"] = json!("nope")),
+            ["contactInfo.email"]
+        );
+        assert_eq!(
+            with(&|l| l["address"]["state"] = json!("Florida")),
+            ["address.state"]
+        );
+        assert_eq!(
+            with(&|l| l["address"]["zip"] = json!("3360")),
+            ["address.zip"]
+        );
+        assert_eq!(
+            with(&|l| l["liabilitiesIn4Years"] = json!("no")),
+            ["liabilitiesIn4Years"]
+        );
+        assert_eq!(
+            with(&|l| {
+                l.as_object_mut()
+                    .expect("object")
+                    .remove("residentialAddress");
+            })
+            .len(),
+            5,
+            "the object and its four required fields"
+        );
+    }
 }

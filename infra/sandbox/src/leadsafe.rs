@@ -49,7 +49,42 @@ pub const ADD_PATH: &str = "/leadsafe/add";
 pub const CSV_HEADER: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason";
 
 /// The seed's reasons: the hub's LeadSafe client's own type.
-pub use leadhub::connectors::leadsafe::Reason;
+/// Why a customer is on the list: seed 003's nine reasons, spelled as the seed spells them (the emulator's
+/// own list, not the hub's client's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Reason {
+    Default,
+    RevokePaymentAuth,
+    Lawsuit,
+    RegulatoryComplaint,
+    DebtConsolidation,
+    SuspectedIdTheft,
+    Bankruptcy,
+    Abusive,
+    Deceased,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::Default,
+        Reason::RevokePaymentAuth,
+        Reason::Lawsuit,
+        Reason::RegulatoryComplaint,
+        Reason::DebtConsolidation,
+        Reason::SuspectedIdTheft,
+        Reason::Bankruptcy,
+        Reason::Abusive,
+        Reason::Deceased,
+    ];
+}
+
+impl std::str::FromStr for Reason {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        // The seed's names are the variants' names, which serde writes as they are.
+        serde_json::from_value(Value::String(s.to_owned())).map_err(|_| ())
+    }
+}
 
 /// The screening answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

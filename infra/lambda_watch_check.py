@@ -48,8 +48,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(method, url, body=None, auth=None, timeout=30):
-    headers = {"Content-Type": "application/json"}
+def http(method, url, body=None, auth=None, timeout=30, headers=None):
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
@@ -313,12 +313,11 @@ def check_local_on_the_example_config(args, env):
         base = f"http://127.0.0.1:{port}"
         wait_for_http(processes, "local-example", f"{base}/v1/openapi.json", 60)
         with open(os.path.join(ROOT, "infra", "examples", "heloc.json"), "rb") as f:
-            request = urllib.request.Request(
-                f"{base}/v1/leads/heloc", data=f.read(), method="POST",
-                headers={"Content-Type": "application/json", "Leadhub-Test": "true",
-                         "Authorization": "Basic " + base64.b64encode(b"pk_acme:sk_acme_example").decode()})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            lead_id = json.loads(response.read())["leadId"]
+            status, body = http("POST", f"{base}/v1/leads/heloc", f.read(), auth="pk_acme:sk_acme_example",
+                                headers={"Leadhub-Test": "true"})
+        if status != 202:
+            fail(f"leadhub-local --config: POST answered {status}: {body}", processes, ["local-example"])
+        lead_id = json.loads(body)["leadId"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             status, body = http("GET", f"{base}/v1/leads/{lead_id}", auth="pk_acme:sk_acme_example")

@@ -127,17 +127,7 @@ async fn an_always_failing_buyer_ends_dead_and_the_next_buyer_gets_the_lead() {
             .len(),
         1
     );
-    let statuses: BTreeMap<String, String> = view["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .map(|d| {
-            (
-                d["destination"].as_str().unwrap_or("").to_owned(),
-                d["status"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let statuses = delivery_statuses(&view);
     assert_eq!(statuses["broken"], "dead");
     assert_eq!(statuses["backup"], "accepted");
     let kinds: Vec<&str> = view["timeline"]
@@ -215,28 +205,13 @@ async fn ntherms_later_rejection_sends_the_lead_to_the_next_buyer() {
         "the next buyer got the lead"
     );
     let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(10)).await;
-    let kinds: Vec<&str> = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = timeline_kinds(&view);
     let verdict = kinds
         .iter()
         .position(|k| *k == "buyer_verdict")
         .expect("nTherm's verdict");
     assert_eq!(kinds[verdict + 1], "routing", "{kinds:?}");
-    let statuses: BTreeMap<String, String> = view["deliveries"]
-        .as_array()
-        .expect("deliveries")
-        .iter()
-        .map(|d| {
-            (
-                d["destination"].as_str().unwrap_or("").to_owned(),
-                d["status"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let statuses = delivery_statuses(&view);
     assert_eq!(statuses["ntherm"], "rejected");
     assert_eq!(statuses["solar-backup"], "accepted");
 }

@@ -199,6 +199,25 @@ pub async fn wait_for_status(
 }
 
 /// The kinds of the lead's timeline events, in order.
+/// Each delivery's status in a status view, by destination.
+#[allow(dead_code)]
+pub fn delivery_statuses(view: &Value) -> std::collections::BTreeMap<String, String> {
+    view["deliveries"]
+        .as_array()
+        .map(|deliveries| {
+            deliveries
+                .iter()
+                .map(|d| {
+                    (
+                        d["destination"].as_str().unwrap_or_default().to_owned(),
+                        d["status"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn timeline_kinds(view: &Value) -> Vec<String> {
     view["timeline"]
         .as_array()

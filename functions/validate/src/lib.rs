@@ -73,8 +73,13 @@ impl Validate {
         };
         let plan = routing::route(&config, &lead, &usage, now, sequence);
         if verdict == ScreeningVerdict::Passed {
-            for (destination, reason) in plan.operator_explanations() {
-                tracing::info!(lead_id = %lead.id, destination, reason, "buyer left out");
+            // Buyers of other verticals are not worth a line per lead.
+            for skipped in plan
+                .skipped
+                .iter()
+                .filter(|s| s.reason != routing::SkipReason::Vertical)
+            {
+                tracing::info!(lead_id = %lead.id, destination = %skipped.destination, reason = %skipped.reason, "buyer left out");
             }
             if plan.is_unsold() {
                 tracing::warn!(lead_id = %lead.id, vertical = %lead.vertical, "no buyer can take the lead");

@@ -12,30 +12,7 @@ use futures::future::join_all;
 use leadhub::store::{cap_key, sequence_key, Counters, Reservation};
 use leadhub::verticals::Vertical;
 
-macro_rules! counters_contract {
-    ($($check:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(&leadhub::store::memory::MemoryStore::new()).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                #[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
-                async fn $check() {
-                    super::$check(&crate::aws::dynamo_store().await).await;
-                }
-            )*
-        }
-    };
-}
-
-counters_contract!(
+store_contract!(
     reserve_admits_up_to_the_limit_then_is_full,
     reserve_is_idempotent_per_holder,
     release_frees_a_place_and_is_a_no_op_for_a_non_holder,

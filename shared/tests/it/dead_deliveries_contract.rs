@@ -9,30 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use leadhub::lead::LeadId;
 use leadhub::store::{DeadDeliveries, DeadDelivery};
 
-macro_rules! dead_deliveries_contract {
-    ($($check:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(&leadhub::store::memory::MemoryStore::new()).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                #[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
-                async fn $check() {
-                    super::$check(&crate::aws::dynamo_store().await).await;
-                }
-            )*
-        }
-    };
-}
-
-dead_deliveries_contract!(
+store_contract!(
     recorded_markers_are_listed_newest_first_since_a_time,
     recording_again_is_idempotent_and_a_later_death_wins,
     remove_takes_the_replayed_death_and_keeps_a_later_one,

@@ -5,6 +5,32 @@
 //! or run `moto_server -H 127.0.0.1 -p 5055` and
 //! `LEADHUB_TEST_AWS_ENDPOINT=http://127.0.0.1:5055 cargo test -p leadhub --test it -- --include-ignored`.
 
+/// The same checks over both store adapters: each `check(&store)` runs once on a fresh `MemoryStore` and
+/// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters and
+/// dead-deliveries suites (the `MemoryStore` and `DynamoStore` implement all three ports).
+macro_rules! store_contract {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(&leadhub::store::memory::MemoryStore::new()).await;
+                }
+            )*
+        }
+
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                #[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+                async fn $check() {
+                    super::$check(&crate::aws::dynamo_store().await).await;
+                }
+            )*
+        }
+    };
+}
+
 mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;

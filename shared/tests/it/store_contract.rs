@@ -18,29 +18,6 @@ use leadhub::store::{
 use leadhub::verticals::Vertical;
 use serde_json::json;
 
-macro_rules! store_contract {
-    ($($check:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(&leadhub::store::memory::MemoryStore::new()).await;
-                }
-            )*
-        }
-
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                #[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
-                async fn $check() {
-                    super::$check(&crate::aws::dynamo_store().await).await;
-                }
-            )*
-        }
-    };
-}
-
 store_contract!(
     create_then_get_round_trips_every_field,
     create_of_an_existing_id_is_already_exists,

@@ -33,6 +33,14 @@ where
         async move { (id, fut.await) }
     }))
     .await;
+    report(outcomes)
+}
+
+/// The batch response for each record's outcome (by message id): every failure is reported for retry,
+/// and logged with its message id.
+pub fn report(
+    outcomes: impl IntoIterator<Item = (Option<String>, Result<(), RecordError>)>,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (id, outcome) in outcomes {
         if let Err(error) = outcome {
@@ -49,6 +57,48 @@ where
         }
     }
     response
+}
+
+/// Which items must run one after another: items that share a key (transitively) form one group, in
+/// their given order; different groups may run concurrently. `keys[i]` are item `i`'s keys.
+pub fn groups(keys: &[Vec<String>]) -> Vec<Vec<usize>> {
+    let mut group_of_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Union-find over items: parent[i] leads to the group's first item.
+    let mut parent: Vec<usize> = (0..keys.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (item, item_keys) in keys.iter().enumerate() {
+        for key in item_keys {
+            match group_of_key.get(key.as_str()) {
+                Some(&other) => {
+                    let (a, b) = (root(&mut parent, other), root(&mut parent, item));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
+                }
+                None => {
+                    group_of_key.insert(key, item);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index_of_root: std::collections::HashMap<usize, usize> =
+        std::collections::HashMap::new();
+    for item in 0..keys.len() {
+        let r = root(&mut parent, item);
+        let at = *index_of_root.entry(r).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(item);
+    }
+    groups
 }
 
 /// Parse a record's JSON body.
@@ -69,6 +119,25 @@ mod tests {
         message.message_id = Some(id.to_owned());
         message.body = Some(body.to_owned());
         message
+    }
+
+    #[test]
+    fn items_sharing_a_key_are_grouped_in_order() {
+        let keys = |list: &[&[&str]]| -> Vec<Vec<String>> {
+            list.iter()
+                .map(|k| k.iter().map(|s| (*s).to_owned()).collect())
+                .collect()
+        };
+        assert_eq!(
+            groups(&keys(&[&["a"], &["b"], &["a", "c"], &[], &["c"], &["b"]])),
+            vec![vec![0, 2, 4], vec![1, 5], vec![3]]
+        );
+        // Two groups joined by a later item become one, still in order.
+        assert_eq!(
+            groups(&keys(&[&["x"], &["y"], &["y", "x"]])),
+            vec![vec![0, 1, 2]]
+        );
+        assert!(groups(&[]).is_empty());
     }
 
     #[tokio::test]

@@ -83,7 +83,11 @@ impl SecretSource for BTreeMap<String, String> {
     }
 }
 
-fn resolve(key: &str, reference: &str, secrets: &dyn SecretSource) -> Result<Secret, ConfigError> {
+pub(crate) fn resolve(
+    key: &str,
+    reference: &str,
+    secrets: &dyn SecretSource,
+) -> Result<Secret, ConfigError> {
     let Some(name) = reference.strip_prefix("env:") else {
         return Err(ConfigError::new(
             key,
@@ -117,6 +121,9 @@ struct Document {
     /// `[routing.<vertical>]`: each vertical's strategy (see [`crate::routing`]).
     #[serde(default)]
     routing: BTreeMap<String, crate::routing::RoutingDoc>,
+    /// `[screening]`: duplicates, suppression and LeadSafe per vertical (see [`crate::screening::policy`]).
+    #[serde(default)]
+    screening: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +227,8 @@ struct DestinationDoc {
     price: Option<toml::Value>,
     #[serde(default)]
     exclusive: bool,
+    #[serde(default)]
+    accepts_amber: bool,
     #[serde(default)]
     filters: Option<crate::routing::FiltersDoc>,
     #[serde(default)]
@@ -331,6 +340,8 @@ pub struct Config<C> {
     pub destinations: Vec<Destination<C>>,
     /// Every vertical's routing settings (defaults for those not configured).
     pub routing: BTreeMap<Vertical, crate::routing::VerticalRouting>,
+    /// Every vertical's screening, and how LeadSafe is reached.
+    pub screening: crate::screening::policy::ScreeningConfig,
 }
 
 const MIN_KEY_BYTES: usize = 32;
@@ -455,6 +466,7 @@ impl<C> Config<C> {
         }
 
         let routing = crate::routing::vertical_routing(doc.routing)?;
+        let screening = crate::screening::policy::load(doc.screening, secrets)?;
 
         let mut destinations = Vec::new();
         let mut seen = BTreeSet::new();
@@ -527,6 +539,7 @@ impl<C> Config<C> {
                     weight: d.weight,
                     price: d.price,
                     exclusive: d.exclusive,
+                    accepts_amber: d.accepts_amber,
                     filters: d.filters,
                     schedule: d.schedule,
                     caps: d.caps,
@@ -564,6 +577,7 @@ impl<C> Config<C> {
             partners,
             destinations,
             routing,
+            screening,
         })
     }
 

@@ -14,6 +14,28 @@ use crate::lead::LeadId;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateJob {
     pub lead_id: LeadId,
+    /// Which screening attempt this is (from 1): LeadSafe could not be asked, so the lead is screened again
+    /// later with a delay that grows with it. Absent in ingest's message.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(attempt: &u32) -> bool {
+    *attempt == 1
+}
+
+impl ValidateJob {
+    /// Ingest's job for a new lead.
+    pub fn new(lead_id: LeadId) -> Self {
+        ValidateJob {
+            lead_id,
+            attempt: 1,
+        }
+    }
 }
 
 /// A message on the dispatch queue.

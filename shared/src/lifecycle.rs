@@ -135,13 +135,21 @@ pub fn screened(
     plan: &RoutingPlan,
     now: DateTime<Utc>,
 ) -> Transition {
-    let update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
+    let mut update = LeadUpdate::new(now).expect(&[LeadStatus::Received]);
     if lead.test {
         return tested(verdict, plan, update, now);
     }
+    let (ScreeningVerdict::Passed { checks, .. } | ScreeningVerdict::Rejected { checks, .. }) =
+        verdict;
+    for check in checks {
+        update = update.event(
+            TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                .reason(&check.code, check.reason.clone()),
+        );
+    }
     let (code, reason) = match verdict {
-        ScreeningVerdict::Rejected { code, reason } => (code, reason),
-        ScreeningVerdict::Passed => return routed(lead, plan, update, now),
+        ScreeningVerdict::Rejected { refusal, .. } => (&refusal.code, &refusal.reason),
+        ScreeningVerdict::Passed { .. } => return routed(lead, plan, update, now),
     };
     Transition::new(
         update.status(LeadStatus::Rejected).event(
@@ -164,18 +172,28 @@ fn tested(
     now: DateTime<Utc>,
 ) -> Transition {
     let mut update = update.status(LeadStatus::Test);
+    let (ScreeningVerdict::Passed { checks, .. } | ScreeningVerdict::Rejected { checks, .. }) =
+        verdict;
+    for check in checks {
+        update = update.event(
+            TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                .reason(&check.code, check.reason.clone()),
+        );
+    }
     match verdict {
-        ScreeningVerdict::Rejected { code, reason } => {
+        ScreeningVerdict::Rejected { refusal, .. } => {
             update = update.event(
-                TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
-                    .reason(code, format!("would be rejected: {reason}")),
+                TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received).reason(
+                    &refusal.code,
+                    format!("would be rejected: {}", refusal.reason),
+                ),
             );
         }
-        ScreeningVerdict::Passed => {
+        ScreeningVerdict::Passed { .. } => {
             update = update.event(
                 TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received).reason(
                     "passed",
-                    "passed screening (duplicate check; a test lead claims nothing)",
+                    "passed screening (a test lead claims nothing and LeadSafe is not asked)",
                 ),
             );
             let steps: Vec<String> = plan
@@ -219,7 +237,7 @@ fn routed(
     now: DateTime<Utc>,
 ) -> Transition {
     let screened = TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
-        .reason("passed", "passed screening (duplicate check)");
+        .reason("passed", "passed screening");
     let explanations = plan.partner_explanations();
     if plan.is_unsold() {
         let (code, reason) = if explanations.is_empty() {
@@ -1323,10 +1341,10 @@ mod tests {
     #[test]
     fn screening_rejection_ends_the_lead_with_its_reason() {
         let received = lead(LeadStatus::Received, &[]);
-        let verdict = ScreeningVerdict::Rejected {
-            code: "duplicate_email".into(),
-            reason: "a lead with this email already exists in the system".into(),
-        };
+        let verdict = ScreeningVerdict::rejected(
+            "duplicate_email",
+            "a lead with this email already exists in the system",
+        );
         let t = screened(&received, &verdict, &plan(&["a"]), now());
         let after = apply(&received, &t);
         assert_eq!(after.status, LeadStatus::Rejected);
@@ -1344,7 +1362,7 @@ mod tests {
     #[test]
     fn a_lead_no_buyer_takes_is_unsold_at_once() {
         let received = lead(LeadStatus::Received, &[]);
-        let t = screened(&received, &ScreeningVerdict::Passed, &plan(&[]), now());
+        let t = screened(&received, &ScreeningVerdict::passed(), &plan(&[]), now());
         assert_eq!(apply(&received, &t).status, LeadStatus::Unsold);
         assert!(
             matches!(&t.events[..], [LeadEvent::Unsold { code, .. }] if code == "no_destination")
@@ -1356,7 +1374,7 @@ mod tests {
         let received = lead(LeadStatus::Received, &[]);
         let t = screened(
             &received,
-            &ScreeningVerdict::Passed,
+            &ScreeningVerdict::passed(),
             &steps(&[vec!["a", "b"], vec!["c"]]),
             now(),
         );
@@ -1415,7 +1433,7 @@ mod tests {
                 },
             },
         ];
-        let t = screened(&received, &ScreeningVerdict::Passed, &nobody, now());
+        let t = screened(&received, &ScreeningVerdict::passed(), &nobody, now());
         let after = apply(&received, &t);
         assert_eq!(after.status, LeadStatus::Unsold);
         let unsold = after.events.last().expect("an event");
@@ -1465,7 +1483,7 @@ mod tests {
             &received,
             &screened(
                 &received,
-                &ScreeningVerdict::Passed,
+                &ScreeningVerdict::passed(),
                 &plan(&["a", "b", "c"]),
                 now(),
             ),
@@ -1494,7 +1512,7 @@ mod tests {
             &received,
             &screened(
                 &received,
-                &ScreeningVerdict::Passed,
+                &ScreeningVerdict::passed(),
                 &plan(&["a", "b"]),
                 now(),
             ),
@@ -1554,7 +1572,7 @@ mod tests {
             &received,
             &screened(
                 &received,
-                &ScreeningVerdict::Passed,
+                &ScreeningVerdict::passed(),
                 &steps(&[vec!["a", "b"], vec!["c"]]),
                 now(),
             ),
@@ -1581,7 +1599,7 @@ mod tests {
             destination: crate::ids::DestinationId::parse("d").expect("id"),
             reason: crate::routing::SkipReason::Disabled,
         }];
-        let t = screened(&received, &ScreeningVerdict::Passed, &planned, now());
+        let t = screened(&received, &ScreeningVerdict::passed(), &planned, now());
         let after = apply(&received, &t);
         assert_eq!(after.status, LeadStatus::Test);
         assert!(after.deliveries.is_empty() && t.jobs.is_empty() && t.events.is_empty());
@@ -1599,10 +1617,10 @@ mod tests {
 
         let rejected = screened(
             &received,
-            &ScreeningVerdict::Rejected {
-                code: "duplicate_email".into(),
-                reason: "a lead with this email already exists in the system".into(),
-            },
+            &ScreeningVerdict::rejected(
+                "duplicate_email",
+                "a lead with this email already exists in the system",
+            ),
             &planned,
             now(),
         );

@@ -61,7 +61,7 @@
 //!   accepts ends routing ([`RoutingPlan::next_step`]).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -361,6 +361,8 @@ pub struct DestinationRouting {
     pub price: Option<Cents>,
     /// Offered the lead alone.
     pub exclusive: bool,
+    /// Takes leads LeadSafe rated Amber when the vertical's policy is `amber = "amber_buyers"`.
+    pub accepts_amber: bool,
     pub filters: Filters,
     /// `None`: always open.
     pub schedule: Option<Schedule>,
@@ -374,6 +376,7 @@ impl Default for DestinationRouting {
             weight: 1,
             price: None,
             exclusive: false,
+            accepts_amber: false,
             filters: Filters::default(),
             schedule: None,
             caps: Caps::default(),
@@ -423,6 +426,9 @@ pub struct Filters {
     /// Property ZIP code prefixes (1 to 5 digits).
     pub zip_prefixes: Option<Listed>,
     pub fields: Vec<FieldFilter>,
+    /// `skip_if_sold_within_days`: leave the buyer out when it bought the same consumer (same email or
+    /// phone) within this many days.
+    pub sold_within_days: Option<u32>,
 }
 
 /// A rule on one field of the lead.
@@ -863,6 +869,12 @@ pub enum SkipReason {
     OverMaxBuyers {
         max_buyers: u32,
     },
+    /// LeadSafe rated the lead Amber and the buyer does not take Amber leads (`accepts_amber`).
+    NotAmber,
+    /// The buyer bought the same consumer within `days` (`skip_if_sold_within_days`).
+    SoldBefore {
+        days: u32,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -911,6 +923,13 @@ impl fmt::Display for SkipReason {
             SkipReason::OverMaxBuyers { max_buyers } => {
                 write!(f, "broadcast wave already full (max_buyers = {max_buyers})")
             }
+            SkipReason::NotAmber => f.write_str(
+                "LeadSafe rated the lead Amber and this buyer does not take Amber leads",
+            ),
+            SkipReason::SoldBefore { days } => write!(
+                f,
+                "bought the same consumer within {days} days (skip_if_sold_within_days)"
+            ),
         }
     }
 }
@@ -994,6 +1013,8 @@ enum PartnerReason {
     Closed(Closed),
     Cap(CapPeriod),
     Enough,
+    NotAmber,
+    SoldBefore,
 }
 
 impl PartnerReason {
@@ -1012,6 +1033,8 @@ impl PartnerReason {
             SkipReason::Schedule { closed } => PartnerReason::Closed(*closed),
             SkipReason::Cap { window, .. } => PartnerReason::Cap(*window),
             SkipReason::OverMaxBuyers { .. } => PartnerReason::Enough,
+            SkipReason::NotAmber => PartnerReason::NotAmber,
+            SkipReason::SoldBefore { .. } => PartnerReason::SoldBefore,
         })
     }
 
@@ -1071,11 +1094,27 @@ impl PartnerReason {
                 "{subject} {} not needed: the lead was offered to as many buyers as it may go to",
                 verb("was", "were")
             ),
+            PartnerReason::NotAmber => format!(
+                "{subject} {} not take leads LeadSafe rates Amber",
+                verb("does", "do")
+            ),
+            PartnerReason::SoldBefore => {
+                format!("{subject} had already bought this consumer recently")
+            }
         }
     }
 }
 
 // ---- route ---------------------------------------------------------------------------------------------
+
+/// What screening found that routing must respect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Screened {
+    /// LeadSafe rated the lead Amber and the policy offers it only to buyers with `accepts_amber`.
+    pub amber_only: bool,
+    /// Buyers with `skip_if_sold_within_days` that bought the same consumer within their window.
+    pub sold_to: BTreeSet<DestinationId>,
+}
 
 /// Why `destination` cannot take `lead` now, or `None` when it can.
 fn ineligible<C>(
@@ -1083,6 +1122,7 @@ fn ineligible<C>(
     vertical: Vertical,
     lead: &Value,
     usage: &dyn CapUsage,
+    screened: &Screened,
     now: DateTime<Utc>,
 ) -> Option<SkipReason> {
     if !destination.verticals.contains(&vertical) {
@@ -1090,6 +1130,14 @@ fn ineligible<C>(
     }
     if !destination.enabled {
         return Some(SkipReason::Disabled);
+    }
+    if screened.amber_only && !destination.routing.accepts_amber {
+        return Some(SkipReason::NotAmber);
+    }
+    if let Some(days) = destination.routing.filters.sold_within_days {
+        if screened.sold_to.contains(&destination.id) {
+            return Some(SkipReason::SoldBefore { days });
+        }
     }
     let routing = &destination.routing;
     let address = property_address(vertical);
@@ -1218,13 +1266,25 @@ pub fn route<C>(
     now: DateTime<Utc>,
     sequence: u64,
 ) -> RoutingPlan {
+    route_screened(config, lead, usage, &Screened::default(), now, sequence)
+}
+
+/// [`route`], leaving out the buyers screening's findings exclude (Amber, bought before).
+pub fn route_screened<C>(
+    config: &Config<C>,
+    lead: &LeadRecord,
+    usage: &dyn CapUsage,
+    screened: &Screened,
+    now: DateTime<Utc>,
+    sequence: u64,
+) -> RoutingPlan {
     let vertical = lead.vertical;
     let settings = config.routing.get(&vertical).copied().unwrap_or_default();
     let body = lead.lead.value();
     let mut skipped = Vec::new();
     let mut eligible: Vec<&Destination<C>> = Vec::new();
     for destination in &config.destinations {
-        match ineligible(destination, vertical, &body, usage, now) {
+        match ineligible(destination, vertical, &body, usage, screened, now) {
             Some(reason) => skipped.push(Skipped {
                 destination: destination.id.clone(),
                 reason,
@@ -1297,6 +1357,8 @@ pub(crate) struct FiltersDoc {
     exclude_zip_prefixes: Option<Vec<String>>,
     #[serde(default)]
     fields: Vec<FieldFilterDoc>,
+    #[serde(default)]
+    skip_if_sold_within_days: Option<i64>,
 }
 
 /// One `fields` entry as written.
@@ -1344,6 +1406,7 @@ pub(crate) struct DestinationRoutingDoc {
     pub weight: Option<i64>,
     pub price: Option<toml::Value>,
     pub exclusive: bool,
+    pub accepts_amber: bool,
     pub filters: Option<FiltersDoc>,
     pub schedule: Option<ScheduleDoc>,
     pub caps: Option<CapsDoc>,
@@ -1454,6 +1517,7 @@ pub(crate) fn destination_routing(
         weight,
         price,
         exclusive: doc.exclusive,
+        accepts_amber: doc.accepts_amber,
         filters,
         schedule,
         caps,
@@ -1572,12 +1636,30 @@ fn check_filters(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let sold_within_days = doc
+        .skip_if_sold_within_days
+        .map(|days| {
+            u32::try_from(days)
+                .ok()
+                .filter(|d| (1..=MAX_SOLD_WITHIN_DAYS).contains(d))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        key("skip_if_sold_within_days"),
+                        format!("must be a whole number of days from 1 to {MAX_SOLD_WITHIN_DAYS}"),
+                    )
+                })
+        })
+        .transpose()?;
     Ok(Filters {
         states,
         zip_prefixes,
         fields,
+        sold_within_days,
     })
 }
+
+/// The longest `skip_if_sold_within_days` (two years).
+pub const MAX_SOLD_WITHIN_DAYS: u32 = 730;
 
 /// The schema of the value at `segments`, through objects' `properties` and lists' `items`.
 fn field_schema<'a>(schema: &'a Value, segments: &[String]) -> Option<&'a Value> {

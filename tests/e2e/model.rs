@@ -183,13 +183,23 @@ impl LeadStore for FaultyStore {
         key: &str,
         owner: &LeadId,
         expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         self.faults.write("claim_unique")?;
-        self.inner.claim_unique(key, owner, expires_at).await
+        self.inner.claim_unique(key, owner, expires_at, now).await
     }
 
-    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError> {
-        self.inner.unique_holder(key).await
+    async fn unique_holder(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadId>, StoreError> {
+        self.inner.unique_holder(key, now).await
+    }
+
+    async fn release_unique(&self, key: &str, owner: &LeadId) -> Result<(), StoreError> {
+        self.faults.write("release_unique")?;
+        self.inner.release_unique(key, owner).await
     }
 
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {
@@ -791,10 +801,7 @@ impl Harness {
             .await
             .expect("the lead is stored");
         assert_eq!(created, CreateOutcome::Created);
-        let body = serde_json::to_string(&ValidateJob {
-            lead_id: id.clone(),
-        })
-        .expect("serialises");
+        let body = serde_json::to_string(&ValidateJob::new(id.clone())).expect("serialises");
         lock(&self.pool).push(Message {
             target: Target::Validate,
             body,

@@ -22,12 +22,16 @@ async fn a_valid_lead_is_accepted_and_delivered_with_its_timeline() {
         [
             "received",
             "screened",
+            "screened",
             "routing",
             "delivery_attempt",
             "delivery_accepted",
             "delivered"
         ]
     );
+    // Each screening decision is on the timeline with its code: seed 001's duplicate rule, then the pass.
+    assert_eq!(view["timeline"][1]["code"], "not_duplicate");
+    assert_eq!(view["timeline"][2]["code"], "passed");
     assert_eq!(view["deliveries"][0]["destination"], "sandbox-webhook");
     assert_eq!(view["deliveries"][0]["status"], "accepted");
     // The status API never returns the lead's PII.
@@ -284,14 +288,23 @@ impl leadhub::store::LeadStore for LostFirstAnswer {
         key: &str,
         owner: &leadhub::lead::LeadId,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<leadhub::store::ClaimOutcome, leadhub::store::StoreError> {
-        self.0.claim_unique(key, owner, expires_at).await
+        self.0.claim_unique(key, owner, expires_at, now).await
     }
     async fn unique_holder(
         &self,
         key: &str,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<leadhub::lead::LeadId>, leadhub::store::StoreError> {
-        self.0.unique_holder(key).await
+        self.0.unique_holder(key, now).await
+    }
+    async fn release_unique(
+        &self,
+        key: &str,
+        owner: &leadhub::lead::LeadId,
+    ) -> Result<(), leadhub::store::StoreError> {
+        self.0.release_unique(key, owner).await
     }
     async fn get_config_document(&self) -> Result<Option<String>, leadhub::store::StoreError> {
         self.0.get_config_document().await

@@ -338,7 +338,12 @@ impl Dispatch {
             }
         }
         let lead = match lifecycle::commit(self.ports(), lead_id, &transition).await? {
-            UpdateOutcome::Applied(lead) => lead,
+            UpdateOutcome::Applied(lead) => {
+                if result == AttemptResult::Accepted {
+                    self.mark_sold(&config, &lead, destination, now).await;
+                }
+                lead
+            }
             UpdateOutcome::Conflict(current) => {
                 tracing::warn!(lead_id = %lead_id, destination, attempt, "delivery changed under us; outcome not recorded");
                 return self.settle(&current, now).await;
@@ -349,6 +354,36 @@ impl Dispatch {
             }
         };
         self.settle(&lead, now).await
+    }
+
+    /// A buyer with `skip_if_sold_within_days` bought the lead's consumer: mark it, so that routing leaves
+    /// that buyer out of the same consumer's next leads within the window. A mark not written only lets a
+    /// later lead of the consumer be offered to the buyer again.
+    async fn mark_sold(
+        &self,
+        config: &leadhub::settings::Config,
+        lead: &LeadRecord,
+        destination: &str,
+        now: DateTime<Utc>,
+    ) {
+        let Some(days) = config
+            .destination(destination)
+            .and_then(|d| d.routing.filters.sold_within_days)
+        else {
+            return;
+        };
+        if let Err(error) = leadhub::screening::mark_sold(
+            self.store.as_ref(),
+            &config.hasher,
+            lead,
+            destination,
+            days,
+            now,
+        )
+        .await
+        {
+            tracing::warn!(lead_id = %lead.id, destination, %error, "could not mark the consumer as sold to the buyer");
+        }
     }
 
     /// Move a routing lead to `delivered` once a buyer took it, or `unsold` once every delivery is settled.

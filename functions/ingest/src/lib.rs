@@ -216,10 +216,8 @@ impl Ingest {
     }
 
     async fn enqueue(&self, lead_id: &LeadId) -> Result<(), String> {
-        let job = serde_json::to_string(&ValidateJob {
-            lead_id: lead_id.clone(),
-        })
-        .map_err(|e| e.to_string())?;
+        let job =
+            serde_json::to_string(&ValidateJob::new(lead_id.clone())).map_err(|e| e.to_string())?;
         self.validate_queue
             .send(&job, Duration::ZERO)
             .await

@@ -1,22 +1,27 @@
 //! validate: screens each received lead and plans its deliveries.
 //!
-//! Per record: read the lead; screen it (the vertical's unique fields, race-free); plan its routing; and
-//! commit what [`leadhub::lifecycle::screened`] makes of the two (rejected, unsold, or routing with one
-//! delivery job per planned buyer). Redelivered messages are harmless: a lead already past `received` only
-//! has its pending jobs re-sent.
+//! Per batch: every record's lead is read first; leads that share a duplicate key are then screened one
+//! after another in order of receipt (so the earlier lead is the one that passes), the others
+//! concurrently. Per lead: screen it ([`leadhub::screening`]: duplicates, the suppression list, LeadSafe);
+//! plan its routing, leaving out buyers screening excludes (Amber, bought the consumer before); and commit
+//! what [`leadhub::lifecycle::screened`] makes of the two (rejected, unsold, or routing with one delivery
+//! job per planned buyer). Redelivered messages are harmless: a lead already past `received` only has its
+//! pending jobs re-sent.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use leadhub::batch::{self, RecordError};
 use leadhub::delivery::ValidateJob;
 use leadhub::lead::{now, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, Ports};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
-use leadhub::routing;
-use leadhub::screening::{self, ScreeningVerdict};
+use leadhub::routing::{self, Screened};
+use leadhub::screening::{self, Check, DuplicateKey, ScreeningVerdict};
 use leadhub::settings::Config;
 use leadhub::store::{cap_key, sequence_key, Counters, LeadStore, UpdateOutcome};
 
@@ -30,24 +35,110 @@ pub struct Validate {
     pub dispatch_queue: Arc<dyn JobQueue>,
 }
 
+/// A record of the batch, read.
+struct Item {
+    message_id: Option<String>,
+    job: Result<ValidateJob, RecordError>,
+    lead: Option<LeadRecord>,
+    keys: Vec<DuplicateKey>,
+}
+
 impl Validate {
+    /// Screen a batch: leads sharing a duplicate key one after another in order of receipt, the others
+    /// concurrently; each failed record is reported for retry.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        batch::run(event, |record| self.handle_record(record)).await
+        let config = self.config.get().await;
+        let mut items: Vec<Item> = join_all(
+            event
+                .records
+                .into_iter()
+                .map(|record| self.read(&config, record)),
+        )
+        .await;
+        // In order of receipt: the lead's id sorts by when it was received.
+        items.sort_by(|a, b| {
+            let at = |item: &Item| item.lead.as_ref().map(|l| (l.created_at, l.id.to_string()));
+            at(a).cmp(&at(b))
+        });
+        let keys: Vec<Vec<String>> = items
+            .iter()
+            .map(|item| item.keys.iter().map(|k| k.key.clone()).collect())
+            .collect();
+        let groups = batch::groups(&keys);
+        let mut slots: Vec<Option<Item>> = items.into_iter().map(Some).collect();
+        let groups: Vec<Vec<Item>> = groups
+            .into_iter()
+            .map(|group| group.into_iter().filter_map(|i| slots[i].take()).collect())
+            .collect();
+        let outcomes = join_all(groups.into_iter().map(|group| async move {
+            let mut outcomes = Vec::new();
+            for item in group {
+                let outcome = match item.job {
+                    Err(error) => Err(error),
+                    Ok(job) => self.validate_read(&job, item.lead, &item.keys).await,
+                };
+                outcomes.push((item.message_id, outcome));
+            }
+            outcomes
+        }))
+        .await;
+        batch::report(outcomes.into_iter().flatten())
     }
 
-    pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let job: ValidateJob = batch::parse_body(&record)?;
-        self.validate(&job).await
+    async fn read(&self, config: &Config, record: SqsMessage) -> Item {
+        let message_id = record.message_id.clone();
+        let job: Result<ValidateJob, RecordError> = batch::parse_body(&record);
+        let lead = match &job {
+            Ok(job) => match self.store.get_lead(&job.lead_id).await {
+                Ok(lead) => lead,
+                Err(error) => {
+                    return Item {
+                        message_id,
+                        job: Err(error.into()),
+                        lead: None,
+                        keys: Vec::new(),
+                    }
+                }
+            },
+            Err(_) => None,
+        };
+        let keys = lead
+            .as_ref()
+            .filter(|lead| lead.status == LeadStatus::Received)
+            .map(|lead| duplicate_keys(config, lead))
+            .unwrap_or_default();
+        Item {
+            message_id,
+            job,
+            lead,
+            keys,
+        }
     }
 
+    /// Screen one lead (a record handled on its own).
     pub async fn validate(&self, job: &ValidateJob) -> Result<(), RecordError> {
-        let Some(lead) = self.store.get_lead(&job.lead_id).await? else {
+        let config = self.config.get().await;
+        let lead = self.store.get_lead(&job.lead_id).await?;
+        let keys = lead
+            .as_ref()
+            .map(|lead| duplicate_keys(&config, lead))
+            .unwrap_or_default();
+        self.validate_read(job, lead, &keys).await
+    }
+
+    async fn validate_read(
+        &self,
+        job: &ValidateJob,
+        lead: Option<LeadRecord>,
+        keys: &[DuplicateKey],
+    ) -> Result<(), RecordError> {
+        let Some(lead) = lead else {
             // Discarded by ingest after a failed send, or expired: nothing to do.
             tracing::warn!(lead_id = %job.lead_id, "validate job for a lead that does not exist");
             return Ok(());
         };
         match lead.status {
-            LeadStatus::Received => self.screen_and_route(lead).await,
+            LeadStatus::Received => self.screen_and_route(lead, keys).await,
             // Already screened: the first attempts may not all have been queued (a send failed after the
             // write that planned them), whatever the lead's status since (a broadcast lead another buyer
             // took is delivered with the others still pending): queue them again.
@@ -55,13 +146,40 @@ impl Validate {
         }
     }
 
-    async fn screen_and_route(&self, lead: LeadRecord) -> Result<(), RecordError> {
-        let config = self.config.get().await;
-        let verdict = screening::screen(self.store.as_ref(), &config.hasher, &lead).await?;
-        if let ScreeningVerdict::Rejected { code, .. } = &verdict {
-            tracing::info!(lead_id = %lead.id, %code, "lead rejected by screening");
+    /// Screening's verdict for a received lead, its duplicate claims made.
+    async fn screen(
+        &self,
+        config: &Config,
+        lead: &LeadRecord,
+        keys: &[DuplicateKey],
+        now: DateTime<Utc>,
+    ) -> Result<ScreeningVerdict, RecordError> {
+        let policy = config.screening.for_vertical(lead.vertical);
+        let mut checks: Vec<Check> = Vec::new();
+        if let Some(rule) = &policy.duplicates {
+            let found = screening::claim_duplicates(self.store.as_ref(), keys, lead, now).await?;
+            match screening::duplicate_check(rule, &found) {
+                Ok(check) => checks.push(check),
+                Err(refusal) => return Ok(ScreeningVerdict::Rejected { checks, refusal }),
+            }
         }
+        Ok(ScreeningVerdict::Passed {
+            checks,
+            amber_only: false,
+        })
+    }
+
+    async fn screen_and_route(
+        &self,
+        lead: LeadRecord,
+        keys: &[DuplicateKey],
+    ) -> Result<(), RecordError> {
+        let config = self.config.get().await;
         let now = now();
+        let verdict = self.screen(&config, &lead, keys, now).await?;
+        if let ScreeningVerdict::Rejected { refusal, .. } = &verdict {
+            tracing::info!(lead_id = %lead.id, code = %refusal.code, "lead rejected by screening");
+        }
         let usage = self.cap_usage(&config, &lead, now).await?;
         let strategy = config.routing.get(&lead.vertical).map(|s| s.strategy);
         let sequence = if lifecycle::takes_a_rotation_turn(&lead, strategy) {
@@ -71,8 +189,18 @@ impl Validate {
         } else {
             0
         };
-        let plan = routing::route(&config, &lead, &usage, now, sequence);
-        if verdict == ScreeningVerdict::Passed {
+        let screened = Screened {
+            amber_only: matches!(
+                verdict,
+                ScreeningVerdict::Passed {
+                    amber_only: true,
+                    ..
+                }
+            ),
+            sold_to: self.sold_to(&config, &lead, now).await?,
+        };
+        let plan = routing::route_screened(&config, &lead, &usage, &screened, now, sequence);
+        if verdict.is_passed() {
             // Buyers of other verticals are not worth a line per lead.
             for skipped in plan
                 .skipped
@@ -92,7 +220,12 @@ impl Validate {
             counters: Some(self.counters.as_ref()),
             dead_deliveries: None,
         };
-        match lifecycle::commit(ports, &lead.id, &transition).await? {
+        let outcome = lifecycle::commit(ports, &lead.id, &transition).await;
+        if !verdict.is_passed() && !lead.test {
+            // Refused: its duplicate claims must not hold other leads back.
+            screening::release(self.store.as_ref(), keys, &lead.id).await;
+        }
+        match outcome? {
             UpdateOutcome::Applied(lead) => {
                 tracing::info!(lead_id = %lead.id, deliveries = lead.deliveries.len(), status = %lead.status, "lead screened");
                 Ok(())
@@ -109,12 +242,44 @@ impl Validate {
         }
     }
 
+    /// The lead's possible buyers with `skip_if_sold_within_days` that bought its consumer within it.
+    async fn sold_to(
+        &self,
+        config: &Config,
+        lead: &LeadRecord,
+        now: DateTime<Utc>,
+    ) -> Result<std::collections::BTreeSet<leadhub::ids::DestinationId>, RecordError> {
+        let mut sold = std::collections::BTreeSet::new();
+        let watching: Vec<_> = config
+            .destinations_for(lead.vertical)
+            .filter(|d| d.routing.filters.sold_within_days.is_some())
+            .collect();
+        if watching.is_empty() {
+            return Ok(sold);
+        }
+        let consumer = screening::consumer_hashes(&config.hasher, lead);
+        for destination in watching {
+            if screening::sold_before(
+                self.store.as_ref(),
+                &consumer,
+                &lead.id,
+                &destination.id,
+                now,
+            )
+            .await?
+            {
+                sold.insert(destination.id.clone());
+            }
+        }
+        Ok(sold)
+    }
+
     /// How full the caps of the lead's possible buyers are now, by (destination, window key).
     async fn cap_usage(
         &self,
         config: &Config,
         lead: &LeadRecord,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> Result<BTreeMap<(String, String), u64>, RecordError> {
         let mut wanted = Vec::new();
         for destination in config.destinations_for(lead.vertical) {
@@ -140,4 +305,14 @@ impl Validate {
         tracing::info!(lead_id = %lead.id, deliveries = lead.deliveries.len(), status = %lead.status, "lead screened");
         Ok(())
     }
+}
+
+/// The duplicate claims the lead's vertical asks of it (none when it has no duplicate rule).
+fn duplicate_keys(config: &Config, lead: &LeadRecord) -> Vec<DuplicateKey> {
+    config
+        .screening
+        .for_vertical(lead.vertical)
+        .duplicates
+        .map(|rule| screening::duplicate_keys(&config.hasher, &rule, lead))
+        .unwrap_or_default()
 }

@@ -54,9 +54,10 @@
 //!   When the condition fails, a consistent read tells `Conflict` from `NotFound`.
 //! - `discard_lead`: a `DeleteItem` of the lead conditional on `status = received`, then an unconditional
 //!   `DeleteItem` of the idempotency record (two calls: the first failing must not keep the record).
-//! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now`; when it
-//!   fails, a consistent read says who holds the key (the holder itself gets `Claimed`, and, as in the
-//!   memory store, its expiry is not moved).
+//! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now` (`now` is
+//!   the caller's clock); when it fails, a consistent read says who holds the key (the holder itself gets
+//!   `Claimed`, and, as in the memory store, its expiry is not moved). `release_unique`: a `DeleteItem`
+//!   conditional on `owner = :owner` (a failed condition is a no-op).
 //! - `reserve` (counters): one `UpdateItem` `ADD count :one, holders :h` (and `SET expires_at, ttl` if not
 //!   set) conditional on `(attribute_not_exists(pk) OR (count < :limit AND expires_at > :now)) AND NOT
 //!   contains(holders, :h)`: a new counter, or a live one with room. When it fails, a consistent read tells
@@ -461,6 +462,7 @@ impl LeadStore for DynamoStore {
         key: &str,
         owner: &LeadId,
         expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         let mut item = Item::new();
         item.insert("pk".to_owned(), string(key));
@@ -481,7 +483,7 @@ impl LeadStore for DynamoStore {
                 .condition_expression("attribute_not_exists(#pk) OR #expires_at <= :now")
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#expires_at", "expires_at")
-                .expression_attribute_values(":now", millis(Utc::now()))
+                .expression_attribute_values(":now", millis(now))
                 .send()
                 .await;
             match result {
@@ -500,9 +502,7 @@ impl LeadStore for DynamoStore {
             };
             let reader = ItemReader::new("claim", &existing);
             let holder: LeadId = reader.parse("owner")?;
-            let live = reader
-                .opt_time("expires_at")?
-                .is_none_or(|at| at > Utc::now());
+            let live = reader.opt_time("expires_at")?.is_none_or(|at| at > now);
             if live {
                 return Ok(if &holder == owner {
                     ClaimOutcome::Claimed
@@ -516,7 +516,11 @@ impl LeadStore for DynamoStore {
         ))
     }
 
-    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError> {
+    async fn unique_holder(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadId>, StoreError> {
         let Some(existing) = self
             .get_item("GetItem (claim)", key.to_owned(), "CLAIM")
             .await?
@@ -524,14 +528,31 @@ impl LeadStore for DynamoStore {
             return Ok(None);
         };
         let reader = ItemReader::new("claim", &existing);
-        let live = reader
-            .opt_time("expires_at")?
-            .is_none_or(|at| at > Utc::now());
+        let live = reader.opt_time("expires_at")?.is_none_or(|at| at > now);
         Ok(if live {
             Some(reader.parse("owner")?)
         } else {
             None
         })
+    }
+
+    async fn release_unique(&self, key: &str, owner: &LeadId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", string(key))
+            .key("sk", string("CLAIM"))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", string(owner.as_str()))
+            .send()
+            .await;
+        // A failed condition: the key is free or another lead holds it; either way it is not ours.
+        applied(result, "DeleteItem (claim)", |e| {
+            e.is_conditional_check_failed_exception()
+        })?;
+        Ok(())
     }
 
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {

@@ -137,9 +137,9 @@ impl LeadStore for MemoryStore {
         key: &str,
         owner: &LeadId,
         expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         let mut tables = self.lock()?;
-        let now = Utc::now();
         match tables.claims.get(key) {
             Some((holder, expiry)) if expiry.is_none_or(|at| at > now) => {
                 if holder == owner {
@@ -157,13 +157,28 @@ impl LeadStore for MemoryStore {
         }
     }
 
-    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError> {
+    async fn unique_holder(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadId>, StoreError> {
         let tables = self.lock()?;
-        let now = Utc::now();
         Ok(match tables.claims.get(key) {
             Some((holder, expiry)) if expiry.is_none_or(|at| at > now) => Some(holder.clone()),
             _ => None,
         })
+    }
+
+    async fn release_unique(&self, key: &str, owner: &LeadId) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if tables
+            .claims
+            .get(key)
+            .is_some_and(|(holder, _)| holder == owner)
+        {
+            tables.claims.remove(key);
+        }
+        Ok(())
     }
 
     async fn get_config_document(&self) -> Result<Option<String>, StoreError> {

@@ -178,17 +178,27 @@ pub trait LeadStore: Send + Sync {
         idempotency: Option<(&str, &str)>,
     ) -> Result<(), StoreError>;
 
-    /// Claim `key` (a keyed hash, never raw PII) for `owner`, race-free. Claiming a key one already holds
-    /// succeeds, so a redelivered message gets the same answer.
+    /// Claim `key` (a keyed hash, never raw PII) for `owner`, race-free, until `expires_at` (`None`:
+    /// forever). A claim whose expiry is at or before `now` is free. Claiming a key one already holds
+    /// succeeds without moving its expiry, so a redelivered message gets the same answer.
     async fn claim_unique(
         &self,
         key: &str,
         owner: &LeadId,
         expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Who holds the uniqueness claim `key` now, without claiming it (a test lead's duplicate check).
-    async fn unique_holder(&self, key: &str) -> Result<Option<LeadId>, StoreError>;
+    /// Who holds the uniqueness claim `key` at `now`, without claiming it (a test lead's duplicate check).
+    async fn unique_holder(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadId>, StoreError>;
+
+    /// Give up `owner`'s claim of `key` (a lead that screening then refused, or one that no longer exists).
+    /// A key `owner` does not hold is left as it is.
+    async fn release_unique(&self, key: &str, owner: &LeadId) -> Result<(), StoreError>;
 
     /// The active configuration document (TOML), if an operator stored one.
     async fn get_config_document(&self) -> Result<Option<String>, StoreError>;

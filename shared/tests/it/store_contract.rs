@@ -35,6 +35,8 @@ store_contract!(
     destination_ids_with_odd_characters,
     racing_claims_of_one_delivery_apply_once,
     claim_unique_holds_for_the_first_owner,
+    a_claim_expires_by_the_callers_clock,
+    a_released_claim_is_free_and_only_its_owner_releases_it,
     unique_holder_reads_a_claim_without_taking_it,
     expired_claim_can_be_taken_over,
     racing_owners_claim_once,
@@ -877,25 +879,25 @@ pub async fn unique_holder_reads_a_claim_without_taking_it(store: &dyn LeadStore
     let t0 = now();
     let free = claim_key("peek-free");
     let reader = LeadId::generate(t0);
-    assert_eq!(store.unique_holder(&free).await.expect("read"), None);
+    assert_eq!(store.unique_holder(&free, t0).await.expect("read"), None);
     // Reading took nothing: another lead can still claim the key.
     assert_eq!(
         store
-            .claim_unique(&free, &reader, None)
+            .claim_unique(&free, &reader, None, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
-        store.unique_holder(&free).await.expect("read"),
+        store.unique_holder(&free, t0).await.expect("read"),
         Some(reader.clone())
     );
     let expired = claim_key("peek-expired");
     store
-        .claim_unique(&expired, &reader, Some(t0 - Duration::seconds(1)))
+        .claim_unique(&expired, &reader, Some(t0 - Duration::seconds(1)), t0)
         .await
         .expect("claim");
-    assert_eq!(store.unique_holder(&expired).await.expect("read"), None);
+    assert_eq!(store.unique_holder(&expired, t0).await.expect("read"), None);
 }
 
 pub async fn claim_unique_holds_for_the_first_owner(store: &dyn LeadStore) {
@@ -906,21 +908,21 @@ pub async fn claim_unique_holds_for_the_first_owner(store: &dyn LeadStore) {
     let expiry = Some(t0 + Duration::days(30));
     assert_eq!(
         store
-            .claim_unique(&key, &first, expiry)
+            .claim_unique(&key, &first, expiry, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
         store
-            .claim_unique(&key, &first, expiry)
+            .claim_unique(&key, &first, expiry, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
         store
-            .claim_unique(&key, &second, expiry)
+            .claim_unique(&key, &second, expiry, t0)
             .await
             .expect("claim"),
         ClaimOutcome::HeldBy(first.clone())
@@ -929,21 +931,21 @@ pub async fn claim_unique_holds_for_the_first_owner(store: &dyn LeadStore) {
     let forever = claim_key("forever");
     assert_eq!(
         store
-            .claim_unique(&forever, &second, None)
+            .claim_unique(&forever, &second, None, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
         store
-            .claim_unique(&forever, &first, None)
+            .claim_unique(&forever, &first, None, t0)
             .await
             .expect("claim"),
         ClaimOutcome::HeldBy(second.clone())
     );
     assert_eq!(
         store
-            .claim_unique(&forever, &second, None)
+            .claim_unique(&forever, &second, None, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
@@ -951,7 +953,7 @@ pub async fn claim_unique_holds_for_the_first_owner(store: &dyn LeadStore) {
     // Keys are independent.
     assert_eq!(
         store
-            .claim_unique(&claim_key("other"), &second, expiry)
+            .claim_unique(&claim_key("other"), &second, expiry, t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
@@ -966,26 +968,99 @@ pub async fn expired_claim_can_be_taken_over(store: &dyn LeadStore) {
     let third = LeadId::generate(t0);
     assert_eq!(
         store
-            .claim_unique(&key, &first, Some(t0 - Duration::seconds(10)))
+            .claim_unique(&key, &first, Some(t0 - Duration::seconds(10)), t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
         store
-            .claim_unique(&key, &second, Some(t0 + Duration::days(1)))
+            .claim_unique(&key, &second, Some(t0 + Duration::days(1)), t0)
             .await
             .expect("claim"),
         ClaimOutcome::Claimed,
         "an expired claim is free"
     );
     assert_eq!(
-        store.claim_unique(&key, &third, None).await.expect("claim"),
+        store
+            .claim_unique(&key, &third, None, t0)
+            .await
+            .expect("claim"),
         ClaimOutcome::HeldBy(second.clone())
     );
     assert_eq!(
-        store.claim_unique(&key, &first, None).await.expect("claim"),
+        store
+            .claim_unique(&key, &first, None, t0)
+            .await
+            .expect("claim"),
         ClaimOutcome::HeldBy(second)
+    );
+}
+
+pub async fn a_claim_expires_by_the_callers_clock(store: &dyn LeadStore) {
+    let t0 = now();
+    let key = claim_key("window");
+    let first = LeadId::generate(t0);
+    let second = LeadId::generate(t0);
+    let ends = t0 + Duration::days(30);
+    assert_eq!(
+        store
+            .claim_unique(&key, &first, Some(ends), t0)
+            .await
+            .expect("claim"),
+        ClaimOutcome::Claimed
+    );
+    let inside = ends - Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim_unique(&key, &second, Some(inside + Duration::days(30)), inside)
+            .await
+            .expect("claim"),
+        ClaimOutcome::HeldBy(first.clone()),
+        "inside the window the first lead holds the key"
+    );
+    assert_eq!(
+        store.unique_holder(&key, inside).await.expect("read"),
+        Some(first.clone())
+    );
+    assert_eq!(store.unique_holder(&key, ends).await.expect("read"), None);
+    assert_eq!(
+        store
+            .claim_unique(&key, &second, Some(ends + Duration::days(30)), ends)
+            .await
+            .expect("claim"),
+        ClaimOutcome::Claimed,
+        "when the window has passed the key is free"
+    );
+}
+
+pub async fn a_released_claim_is_free_and_only_its_owner_releases_it(store: &dyn LeadStore) {
+    let t0 = now();
+    let key = claim_key("release");
+    let first = LeadId::generate(t0);
+    let second = LeadId::generate(t0);
+    store
+        .claim_unique(&key, &first, None, t0)
+        .await
+        .expect("claim");
+    store.release_unique(&key, &second).await.expect("release");
+    assert_eq!(
+        store.unique_holder(&key, t0).await.expect("read"),
+        Some(first.clone()),
+        "another lead cannot release it"
+    );
+    store.release_unique(&key, &first).await.expect("release");
+    assert_eq!(store.unique_holder(&key, t0).await.expect("read"), None);
+    store
+        .release_unique(&key, &first)
+        .await
+        .expect("releasing a free key is a no-op");
+    assert_eq!(
+        store
+            .claim_unique(&key, &second, None, t0)
+            .await
+            .expect("claim"),
+        ClaimOutcome::Claimed
     );
 }
 
@@ -997,7 +1072,7 @@ pub async fn racing_owners_claim_once(store: &dyn LeadStore) {
         let key = key.clone();
         async move {
             store
-                .claim_unique(&key, owner, Some(t0 + Duration::days(1)))
+                .claim_unique(&key, owner, Some(t0 + Duration::days(1)), t0)
                 .await
                 .expect("claim")
         }

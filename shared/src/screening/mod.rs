@@ -1,0 +1,544 @@
+//! Screening: the checks a lead passes before it may be sold, in the order validate runs them, each a
+//! [`Check`] the partner reads on the timeline.
+//!
+//! 1. **Duplicates** ([`policy::Duplicates`]): each of the lead's values of the listed fields (`email`,
+//!    `phone`) is claimed for it, race-free, through the store's conditional claim, for the window (0: for
+//!    ever) from when the lead was received; a value another lead holds makes it a duplicate. With
+//!    `scope = "partner"` the claim is the partner's own (two partners may each sell a consumer once). A
+//!    claim held by a lead that no longer exists (discarded by ingest, expired) or that screening refused
+//!    is stale: it is released and taken. When the lead is then refused (a duplicate of another field,
+//!    suppressed, LeadSafe), its claims are released ([`release`]). A test lead claims nothing: it is only
+//!    checked against the claims of real leads.
+//! 2. **Suppression list** (`crate::suppression`): the keyed hashes of the lead's SSN, emails and phones
+//!    against the operator's records active today.
+//! 3. **LeadSafe** (seed 003): when the vertical asks it and the lead carries an SSN, `search` (or
+//!    `search-detailed`); [`leadsafe_step`] turns the answer and the vertical's policy into the next step.
+//!
+//! The keys are keyed hashes of normalised values ([`contact_values`]): a value (PII) is never a key, never
+//! logged and never in a check's words; a rejection names the rule and its window, never the other lead.
+
+pub mod policy;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::connectors::leadsafe::{Detail, LeadSafeError, Rag};
+use crate::crypto::KeyedHasher;
+use crate::lead::{LeadId, LeadRecord, LeadStatus};
+use crate::store::{ClaimOutcome, LeadStore, StoreError};
+use crate::vertical::Vertical;
+use policy::{AmberPolicy, ContactField, Duplicates, LeadSafePolicy, OnError, Scope};
+
+/// One screening decision, as the timeline shows it: a stable code and words a partner can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub code: String,
+    pub reason: String,
+}
+
+impl Check {
+    pub fn new(code: &str, reason: impl Into<String>) -> Self {
+        Check {
+            code: code.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The result of screening one lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScreeningVerdict {
+    /// On to routing. `checks`: what was checked, in order. `amber_only`: LeadSafe rated the lead Amber and
+    /// the policy offers it only to buyers that take Amber leads.
+    Passed {
+        checks: Vec<Check>,
+        amber_only: bool,
+    },
+    /// Refused (terminal): the checks passed before, and the one that refused it.
+    Rejected { checks: Vec<Check>, refusal: Check },
+}
+
+impl ScreeningVerdict {
+    /// Passed with no checks (a vertical with nothing to check).
+    pub fn passed() -> Self {
+        ScreeningVerdict::Passed {
+            checks: Vec::new(),
+            amber_only: false,
+        }
+    }
+
+    pub fn rejected(code: &str, reason: impl Into<String>) -> Self {
+        ScreeningVerdict::Rejected {
+            checks: Vec::new(),
+            refusal: Check::new(code, reason),
+        }
+    }
+
+    pub fn is_passed(&self) -> bool {
+        matches!(self, ScreeningVerdict::Passed { .. })
+    }
+}
+
+// ---- contact values ------------------------------------------------------------------------------------
+
+/// Where a vertical's normalised lead keeps the consumer's emails and phones (JSON pointers; a pointer to
+/// an array means every string in it).
+pub fn contact_pointers(vertical: Vertical, field: ContactField) -> &'static [&'static str] {
+    match (vertical, field) {
+        (Vertical::Heloc, ContactField::Email) => &["/contactInfo/email"],
+        (Vertical::Heloc, ContactField::Phone) => &["/contactInfo/phone"],
+        (Vertical::Mortgage, ContactField::Email) => &["/borrower/email"],
+        (Vertical::Mortgage, ContactField::Phone) => &["/borrower/phone"],
+        (Vertical::Solar, ContactField::Email) => &["/email"],
+        (Vertical::Solar, ContactField::Phone) => &["/phone_number"],
+        (Vertical::RealEstate, ContactField::Email) => &["/emails"],
+        (Vertical::RealEstate, ContactField::Phone) => &["/phones"],
+    }
+}
+
+/// A value normalised for matching: an email trimmed and lower-cased; a phone as its 10 US digits (a
+/// leading country code 1 dropped). `None`: nothing to match on.
+pub fn normalize(field: ContactField, raw: &str) -> Option<String> {
+    match field {
+        ContactField::Email => {
+            let email = raw.trim().to_lowercase();
+            (!email.is_empty()).then_some(email)
+        }
+        ContactField::Phone => {
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            match digits.len() {
+                10 => Some(digits),
+                11 if digits.starts_with('1') => Some(digits[1..].to_owned()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The lead's normalised values of `field`, without repeats.
+pub fn contact_values(
+    vertical: Vertical,
+    lead: &serde_json::Value,
+    field: ContactField,
+) -> Vec<String> {
+    let mut values = BTreeSet::new();
+    for pointer in contact_pointers(vertical, field) {
+        match lead.pointer(pointer) {
+            Some(serde_json::Value::String(text)) => {
+                values.extend(normalize(field, text));
+            }
+            Some(serde_json::Value::Array(items)) => {
+                values.extend(
+                    items
+                        .iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .filter_map(|text| normalize(field, text)),
+                );
+            }
+            _ => {}
+        }
+    }
+    values.into_iter().collect()
+}
+
+/// The keyed hash of a contact value, as the suppression list and the sold-consumer marks key it:
+/// `hasher.hex(&[field, normalised value])` (an SSN's is `hasher.hex(&["ssn", digits])`, the lead's
+/// `ssn_hash`).
+pub fn contact_hash(hasher: &KeyedHasher, field: ContactField, normalized: &str) -> String {
+    hasher.hex(&[field.as_str(), normalized])
+}
+
+/// The keyed hashes of every email and phone of the lead: who the consumer is, without their PII.
+pub fn consumer_hashes(hasher: &KeyedHasher, lead: &LeadRecord) -> Vec<(ContactField, String)> {
+    let body = lead.lead.value();
+    ContactField::ALL
+        .into_iter()
+        .flat_map(|field| {
+            contact_values(lead.vertical, &body, field)
+                .into_iter()
+                .map(move |value| (field, contact_hash(hasher, field, &value)))
+        })
+        .collect()
+}
+
+// ---- duplicates ----------------------------------------------------------------------------------------
+
+/// One duplicate claim a lead makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub field: ContactField,
+    /// `DEDUPE#<vertical>#<field>#<keyed hash>`: never the value.
+    pub key: String,
+    /// `None`: for ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The store key for one value under `rule`: a keyed hash, so the value itself (PII) is never a key. Under
+/// `scope = "partner"` the partner is part of what is hashed.
+pub fn duplicate_key(
+    hasher: &KeyedHasher,
+    vertical: Vertical,
+    field: ContactField,
+    scope: Scope,
+    partner_id: &str,
+    normalized: &str,
+) -> String {
+    let (vertical, field) = (vertical.as_str(), field.as_str());
+    let hash = match scope {
+        Scope::All => hasher.hex(&[vertical, field, normalized]),
+        Scope::Partner => hasher.hex(&[vertical, field, "partner", partner_id, normalized]),
+    };
+    format!("DEDUPE#{vertical}#{field}#{hash}")
+}
+
+/// The claims `lead` makes under `rule`, in the rule's field order. The window runs from when the lead was
+/// received.
+pub fn duplicate_keys(
+    hasher: &KeyedHasher,
+    rule: &Duplicates,
+    lead: &LeadRecord,
+) -> Vec<DuplicateKey> {
+    let body = lead.lead.value();
+    let expires_at = (rule.window_days > 0).then(|| {
+        crate::lead::later(
+            lead.created_at,
+            Duration::from_secs(u64::from(rule.window_days) * 86_400),
+        )
+    });
+    rule.fields
+        .iter()
+        .flat_map(|&field| {
+            contact_values(lead.vertical, &body, field)
+                .into_iter()
+                .map(move |value| DuplicateKey {
+                    field,
+                    key: duplicate_key(
+                        hasher,
+                        lead.vertical,
+                        field,
+                        rule.scope,
+                        &lead.partner_id,
+                        &value,
+                    ),
+                    expires_at,
+                })
+        })
+        .collect()
+}
+
+/// What the duplicate check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DuplicateCheck {
+    /// Every key is this lead's (or, for a test lead, free).
+    Unique,
+    /// Another live lead holds a key of `field`; the claims this lead made before it were released.
+    Duplicate { field: ContactField },
+}
+
+/// Claim every key for `lead` (a test lead only looks), in order; stop at the first held by another live
+/// lead, releasing the claims made before it.
+pub async fn claim_duplicates(
+    store: &dyn LeadStore,
+    keys: &[DuplicateKey],
+    lead: &LeadRecord,
+    now: DateTime<Utc>,
+) -> Result<DuplicateCheck, StoreError> {
+    for (index, key) in keys.iter().enumerate() {
+        if !claim_one(store, key, lead, now).await? {
+            if !lead.test {
+                release(store, &keys[..index], &lead.id).await;
+            }
+            return Ok(DuplicateCheck::Duplicate { field: key.field });
+        }
+    }
+    Ok(DuplicateCheck::Unique)
+}
+
+/// Whether `key` is (now) the lead's, or free for a test lead. A holder that no longer exists or that
+/// screening refused does not count: its claim is released and the claim tried again.
+async fn claim_one(
+    store: &dyn LeadStore,
+    key: &DuplicateKey,
+    lead: &LeadRecord,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    // A stale holder is cleared at most a few times: each pass removes one.
+    for _ in 0..3 {
+        let holder = if lead.test {
+            match store.unique_holder(&key.key, now).await? {
+                Some(holder) if holder != lead.id => holder,
+                _ => return Ok(true),
+            }
+        } else {
+            match store
+                .claim_unique(&key.key, &lead.id, key.expires_at, now)
+                .await?
+            {
+                ClaimOutcome::Claimed => return Ok(true),
+                ClaimOutcome::HeldBy(holder) => holder,
+            }
+        };
+        if !is_stale(store, &holder).await? {
+            return Ok(false);
+        }
+        if lead.test {
+            return Ok(true);
+        }
+        store.release_unique(&key.key, &holder).await?;
+    }
+    Ok(false)
+}
+
+/// A holder whose claim no longer stands: gone (discarded by ingest, expired) or refused by screening.
+async fn is_stale(store: &dyn LeadStore, holder: &LeadId) -> Result<bool, StoreError> {
+    Ok(match store.get_lead(holder).await? {
+        None => true,
+        Some(lead) => lead.status == LeadStatus::Rejected,
+    })
+}
+
+/// Give back `lead`'s claims (it was refused after claiming them). A claim not given back is cleared by the
+/// next lead that meets it ([`claim_duplicates`] treats a refused holder as stale).
+pub async fn release(store: &dyn LeadStore, keys: &[DuplicateKey], lead: &LeadId) {
+    for key in keys {
+        if let Err(error) = store.release_unique(&key.key, lead).await {
+            tracing::warn!(lead_id = %lead, %error, "could not release a duplicate claim");
+        }
+    }
+}
+
+/// The timeline's words for the duplicate check.
+pub fn duplicate_check(rule: &Duplicates, found: &DuplicateCheck) -> Result<Check, Check> {
+    match found {
+        DuplicateCheck::Unique => Ok(Check::new(
+            "not_duplicate",
+            format!("no earlier lead with the {}", rule.describe()),
+        )),
+        DuplicateCheck::Duplicate { field } => {
+            let window = match rule.window_days {
+                0 if rule.scope == Scope::All => "already exists in the system".to_owned(),
+                0 => "was already posted by you".to_owned(),
+                days => {
+                    let from = if rule.scope == Scope::Partner {
+                        " by you"
+                    } else {
+                        ""
+                    };
+                    format!("was already posted{from} within the last {days} days")
+                }
+            };
+            Err(Check::new(
+                &format!("duplicate_{field}"),
+                format!(
+                    "a lead with this {field} {window} (duplicate rule: {})",
+                    rule.describe()
+                ),
+            ))
+        }
+    }
+}
+
+// ---- buyer-level duplicates ---------------------------------------------------------------------------
+
+/// The mark that `destination` bought the consumer known by `hash` (`skip_if_sold_within_days`).
+pub fn sold_key(destination: &str, field: ContactField, hash: &str) -> String {
+    format!("SOLD#{destination}#{field}#{hash}")
+}
+
+/// Mark that `destination` bought `lead`'s consumer (each email and phone), for `days` from `now`. A
+/// mark another sale holds is left as it is: it already says the buyer has the consumer.
+pub async fn mark_sold(
+    store: &dyn LeadStore,
+    hasher: &KeyedHasher,
+    lead: &LeadRecord,
+    destination: &str,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let until = crate::lead::later(now, Duration::from_secs(u64::from(days) * 86_400));
+    for (field, hash) in consumer_hashes(hasher, lead) {
+        store
+            .claim_unique(
+                &sold_key(destination, field, &hash),
+                &lead.id,
+                Some(until),
+                now,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether `destination` bought `lead`'s consumer (another lead with one of its emails or phones) and
+/// its mark is still live at `now`.
+pub async fn sold_before(
+    store: &dyn LeadStore,
+    consumer: &[(ContactField, String)],
+    lead: &LeadId,
+    destination: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    for (field, hash) in consumer {
+        if let Some(holder) = store
+            .unique_holder(&sold_key(destination, *field, hash), now)
+            .await?
+        {
+            if &holder != lead {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+// ---- LeadSafe ------------------------------------------------------------------------------------------
+
+/// What LeadSafe said: the result, and with `search-detailed` its details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadSafeAnswer {
+    pub result: Rag,
+    pub details: Vec<Detail>,
+}
+
+/// Why LeadSafe could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadSafeFailure {
+    /// No answer in time, unreachable, 408/425/429/5xx, or an answer that is not the seed's.
+    Unavailable {
+        what: String,
+        after: Option<Duration>,
+    },
+    /// 401/403: the credentials are wrong. A configuration failure: alarmed, never failed open.
+    Unauthorized,
+}
+
+impl LeadSafeFailure {
+    pub fn from_error(error: &LeadSafeError) -> Self {
+        match error {
+            LeadSafeError::Unauthorized => LeadSafeFailure::Unauthorized,
+            LeadSafeError::Retry { after } => LeadSafeFailure::Unavailable {
+                what: "LeadSafe asked to try again later".to_owned(),
+                after: *after,
+            },
+            LeadSafeError::Refused { status, .. } => LeadSafeFailure::Unavailable {
+                what: format!("LeadSafe refused the request ({status})"),
+                after: None,
+            },
+            LeadSafeError::Unreadable { what } => LeadSafeFailure::Unavailable {
+                what: format!("LeadSafe's answer could not be read ({what})"),
+                after: None,
+            },
+        }
+    }
+}
+
+/// What follows LeadSafe's answer under the vertical's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadSafeStep {
+    /// On to routing (Green, Amber passed, or failed open).
+    Pass { check: Check, amber_only: bool },
+    /// Refused (Red, or Amber under `amber = "reject"`).
+    Reject(Check),
+    /// Screen the lead again later; it stays `received`. `check`: the timeline's words.
+    Wait {
+        check: Check,
+        after: Option<Duration>,
+        configuration: bool,
+    },
+}
+
+fn reasons(details: &[Detail]) -> String {
+    if details.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = details
+        .iter()
+        .map(|d| match d.end_date {
+            None => format!("{} since {}", d.reason, d.start_date),
+            Some(end) => format!("{} from {} to {}", d.reason, d.start_date, end),
+        })
+        .collect();
+    format!(" ({})", listed.join("; "))
+}
+
+/// The step LeadSafe's answer (or failure) leads to under `policy`.
+pub fn leadsafe_step(
+    policy: &LeadSafePolicy,
+    answer: Result<LeadSafeAnswer, LeadSafeFailure>,
+) -> LeadSafeStep {
+    match answer {
+        Ok(LeadSafeAnswer {
+            result: Rag::Green, ..
+        }) => LeadSafeStep::Pass {
+            check: Check::new("leadsafe_green", "LeadSafe: Green, no known issue with the consumer"),
+            amber_only: false,
+        },
+        Ok(LeadSafeAnswer {
+            result: Rag::Red,
+            details,
+        }) => LeadSafeStep::Reject(Check::new(
+            "leadsafe_red",
+            format!("LeadSafe rated the consumer Red{}", reasons(&details)),
+        )),
+        Ok(LeadSafeAnswer {
+            result: Rag::Amber,
+            details,
+        }) => {
+            let why = reasons(&details);
+            match policy.amber {
+                AmberPolicy::Reject => LeadSafeStep::Reject(Check::new(
+                    "leadsafe_amber",
+                    format!("LeadSafe rated the consumer Amber{why}; Amber leads are not sold"),
+                )),
+                AmberPolicy::AmberBuyers => LeadSafeStep::Pass {
+                    check: Check::new(
+                        "leadsafe_amber",
+                        format!(
+                            "LeadSafe rated the consumer Amber{why}: offered only to buyers that take Amber leads"
+                        ),
+                    ),
+                    amber_only: true,
+                },
+                AmberPolicy::Pass => LeadSafeStep::Pass {
+                    check: Check::new(
+                        "leadsafe_amber",
+                        format!("LeadSafe rated the consumer Amber{why}; Amber leads are sold as usual"),
+                    ),
+                    amber_only: false,
+                },
+            }
+        }
+        Err(LeadSafeFailure::Unauthorized) => LeadSafeStep::Wait {
+            check: Check::new(
+                "leadsafe_unavailable",
+                "LeadSafe could not be asked (the hub's LeadSafe credentials were refused; the operators are alerted); screening will be tried again",
+            ),
+            after: None,
+            configuration: true,
+        },
+        Err(LeadSafeFailure::Unavailable { what, after }) => match policy.on_error {
+            OnError::Retry => LeadSafeStep::Wait {
+                check: Check::new(
+                    "leadsafe_unavailable",
+                    format!("LeadSafe could not be asked ({what}); screening will be tried again"),
+                ),
+                after,
+                configuration: false,
+            },
+            OnError::FailOpen => LeadSafeStep::Pass {
+                check: Check::new(
+                    "leadsafe_fail_open",
+                    format!(
+                        "LeadSafe could not be asked ({what}); passed without its check (on_error = fail_open)"
+                    ),
+                ),
+                amber_only: false,
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

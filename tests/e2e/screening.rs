@@ -47,24 +47,48 @@ async fn a_second_lead_with_the_same_email_is_rejected_as_a_duplicate() {
 }
 
 #[tokio::test]
-async fn racing_leads_with_one_email_deliver_exactly_one() {
-    let stack = stack().await;
+async fn fifty_identical_leads_posted_at_once_deliver_exactly_one() {
+    fifty_identical_leads_deliver_exactly_one(&stack().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_fifty_identical_leads_posted_at_once_deliver_exactly_one() {
+    let stack = stack_with(leadhub_local::Options {
+        backend: aws_backend("fifty"),
+        ..options()
+    })
+    .await;
+    fifty_identical_leads_deliver_exactly_one(&stack).await;
+}
+
+/// 50 copies of one HELOC lead posted at once (seed 001: the email must not already exist): one is
+/// delivered, 49 are rejected as duplicates, and the buyer is called once.
+async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack) {
     let lead = heloc_lead("race");
     let mut ids = Vec::new();
-    let answers = futures_join(&stack, &lead, 8).await;
-    for answer in answers {
-        assert_eq!(answer.status, 202);
+    for answer in futures_join(stack, &lead, 50).await {
+        assert_eq!(answer.status, 202, "{}", answer.body);
         ids.push(answer.body["leadId"].as_str().expect("leadId").to_owned());
     }
     let mut statuses = Vec::new();
     for id in &ids {
         let view = wait_for_status(
-            &stack,
+            stack,
             id,
             &["delivered", "rejected"],
-            Duration::from_secs(10),
+            Duration::from_secs(30),
         )
         .await;
+        if view["status"] == "rejected" {
+            let last = view["timeline"]
+                .as_array()
+                .expect("timeline")
+                .last()
+                .expect("event")
+                .clone();
+            assert_eq!(last["code"], "duplicate_email", "{view}");
+        }
         statuses.push(view["status"].as_str().expect("status").to_owned());
     }
     assert_eq!(
@@ -72,7 +96,86 @@ async fn racing_leads_with_one_email_deliver_exactly_one() {
         1,
         "{statuses:?}"
     );
-    assert_eq!(statuses.iter().filter(|s| *s == "rejected").count(), 7);
+    assert_eq!(statuses.iter().filter(|s| *s == "rejected").count(), 49);
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer");
+    let received: usize = ids.iter().map(|id| buyer.received_for(id).len()).sum();
+    assert_eq!(received, 1, "the buyer is offered the lead once");
+}
+
+fn mortgage_lead(email: &str) -> serde_json::Value {
+    let mut lead = leadhub::verticals::Vertical::Mortgage.example();
+    lead["borrower"]["email"] = json!(email);
+    lead["borrower"]["ssn"] = serde_json::Value::Null;
+    lead
+}
+
+#[tokio::test]
+async fn under_partner_scope_two_partners_may_each_sell_the_consumer_once() {
+    let stack = stack_with(leadhub_local::Options {
+        extra_config: "[screening.mortgage.duplicates]\nfields = [\"email\", \"phone\"]\nwindow_days = 30\nscope = \"partner\"\n".into(),
+        ..options()
+    })
+    .await;
+    let lead = mortgage_lead(&format!(
+        "scope.{}@example.com",
+        std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+    ));
+    let mine = post_lead(&stack, "mortgage", &lead).await;
+    assert_eq!(mine.status, 202, "{}", mine.body);
+    let theirs = send(
+        client()
+            .post(stack.url("/v1/leads/mortgage"))
+            .basic_auth(OTHER_KEY, Some(OTHER_SECRET))
+            .json(&lead),
+    )
+    .await;
+    assert_eq!(theirs.status, 202, "{}", theirs.body);
+    for answer in [&mine, &theirs] {
+        let id: leadhub::lead::LeadId = answer.body["leadId"]
+            .as_str()
+            .expect("leadId")
+            .parse()
+            .expect("a lead id");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let lead = stack
+                .store
+                .get_lead(&id)
+                .await
+                .expect("read")
+                .expect("stored");
+            if lead.status == leadhub::lead::LeadStatus::Delivered {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline
+                    && lead.status != leadhub::lead::LeadStatus::Rejected,
+                "each partner's copy is delivered, not {}",
+                lead.status
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let again = post_lead(&stack, "mortgage", &lead).await;
+    let id = again.body["leadId"].as_str().expect("leadId");
+    let view = wait_for_status(&stack, id, &["rejected"], Duration::from_secs(10)).await;
+    let last = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .last()
+        .expect("event")
+        .clone();
+    assert_eq!(last["code"], "duplicate_email");
+    assert_eq!(
+        last["reason"],
+        "a lead with this email was already posted by you within the last 30 days (duplicate rule: same email or phone within 30 days from the same partner)"
+    );
+    // The reason never names the other lead or its data.
+    assert!(!last.to_string().contains("scope."));
 }
 
 async fn futures_join(
@@ -93,4 +196,43 @@ async fn futures_join(
         answers.push(handle.await.expect("task"));
     }
     answers
+}
+
+#[tokio::test]
+async fn a_buyer_that_bought_the_consumer_within_its_window_is_skipped() {
+    let mut options = options();
+    options.buyer_settings.insert(
+        "sandbox-webhook".into(),
+        "[destinations.filters]\nskip_if_sold_within_days = 90\n".into(),
+    );
+    let stack = stack_with(options).await;
+    let email = format!("sold.{}@example.com", std::process::id());
+    let first = post_lead(&stack, "mortgage", &mortgage_lead(&email)).await;
+    let first_id = first.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &first_id, &["delivered"], Duration::from_secs(10)).await;
+    // The same consumer again (mortgage has no duplicate rule here): the buyer already has them.
+    let mut again = mortgage_lead(&email.to_uppercase());
+    again["borrower"]["firstName"] = json!("Janet");
+    let second = post_lead(&stack, "mortgage", &again).await;
+    let second_id = second.body["leadId"].as_str().expect("leadId").to_owned();
+    let view = wait_for_status(&stack, &second_id, &["unsold"], Duration::from_secs(10)).await;
+    let last = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .last()
+        .expect("event")
+        .clone();
+    assert_eq!(last["code"], "no_eligible_buyer");
+    assert!(
+        last["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("1 buyer had already bought this consumer recently"),
+        "{last}"
+    );
+    assert!(stack
+        .buyer("sandbox-webhook")
+        .expect("buyer")
+        .received_for(&second_id)
+        .is_empty());
 }

@@ -35,5 +35,6 @@ mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;
 mod queue_contract;
+mod screening_contract;
 mod store_contract;
 mod vertical_properties;

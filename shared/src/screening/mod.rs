@@ -24,12 +24,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::connectors::leadsafe::{Detail, LeadSafeError, Rag};
+use crate::connectors::leadsafe::{self, Detail, LeadSafeError, Rag};
+use crate::transport::{Transport, TransportError};
 use crate::crypto::KeyedHasher;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 use crate::store::{ClaimOutcome, LeadStore, StoreError};
 use crate::vertical::Vertical;
-use policy::{AmberPolicy, ContactField, Duplicates, LeadSafePolicy, OnError, Scope};
+use policy::{AmberPolicy, ContactField, Duplicates, LeadSafePolicy, LeadSafeSettings, OnError, Scope};
 
 /// One screening decision, as the timeline shows it: a stable code and words a partner can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +433,48 @@ impl LeadSafeFailure {
             },
         }
     }
+}
+
+/// Ask LeadSafe about `ssn` (9 digits): `search`, or `search-detailed` when the policy is `detailed`,
+/// through the transport with the configured timeout. The SSN is only in the request's body, which is
+/// never logged.
+pub async fn ask_leadsafe(
+    settings: &LeadSafeSettings,
+    policy: &LeadSafePolicy,
+    transport: &dyn Transport,
+    ssn: &str,
+    now: DateTime<Utc>,
+) -> Result<LeadSafeAnswer, LeadSafeFailure> {
+    let client = &settings.client;
+    let request = if policy.detailed {
+        client.search_detailed(ssn)
+    } else {
+        client.search(ssn)
+    }
+    .map_err(|_| LeadSafeFailure::Unavailable {
+        what: "the SSN kept for screening is not 9 digits".to_owned(),
+        after: None,
+    })?;
+    let response = transport
+        .send(&request, settings.timeout)
+        .await
+        .map_err(|error| LeadSafeFailure::Unavailable {
+            what: match error {
+                TransportError::Timeout(_) => format!(
+                    "no answer within {} ms",
+                    settings.timeout.as_millis()
+                ),
+                TransportError::Unreachable => "LeadSafe could not be reached".to_owned(),
+            },
+            after: None,
+        })?;
+    let read = if policy.detailed {
+        leadsafe::read_search_detailed(&response, now)
+    } else {
+        leadsafe::read_search(&response, now).map(|rag| (rag, Vec::new()))
+    };
+    read.map(|(result, details)| LeadSafeAnswer { result, details })
+        .map_err(|error| LeadSafeFailure::from_error(&client.without_credentials(error)))
 }
 
 /// What follows LeadSafe's answer under the vertical's policy.

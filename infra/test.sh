@@ -251,6 +251,9 @@ else
     run cargo clippy --workspace --all-targets -- -D warnings
 
     step "cargo test --workspace --lib --bins --tests --examples -- --include-ignored (AWS adapters on moto)"
+    # Every log line the e2e tests capture is also kept here, for the PII scan below.
+    export LEADHUB_TEST_LOG_FILE="$WORK/e2e-logs.jsonl"
+    rm -f "$LEADHUB_TEST_LOG_FILE"
     run cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 
     step "cargo test --workspace --benches (each benchmark runs once)"
@@ -300,6 +303,19 @@ else
     run cargo build -p leadhub-admin -p leadhub-sandbox -p leadhub-local
     run "$VENV/bin/python" "$ROOT/infra/lambda_watch_check.py" --moto "http://127.0.0.1:$MOTO_PORT" \
         --bin "$ROOT/target/debug" --work "$WORK/lambda-watch"
+fi
+
+# ------------------------------------------------------------------ (d4) PII scan
+# After every test that used moto: no SSN in any item or log, no sealed SSN left for a screened lead, no
+# email or phone outside a lead item or in any log (infra/pii_scan.py).
+if [[ "${LEADHUB_SKIP_CARGO:-0}" == "1" ]]; then
+    skip_step "PII scan of the moto table and the captured logs (LEADHUB_SKIP_CARGO=1)"
+else
+    step "PII scan: every item on moto and every captured log (infra/pii_scan.py)"
+    logs=("$WORK/e2e-logs.jsonl")
+    [[ -f "$WORK/leadhub-local.log" ]] && logs+=("$WORK/leadhub-local.log")
+    while IFS= read -r -d '' f; do logs+=("$f"); done < <(find "$WORK/lambda-watch" -name '*.log' -print0 2>/dev/null)
+    run "$VENV/bin/python" "$ROOT/infra/pii_scan.py" --endpoint "http://127.0.0.1:$MOTO_PORT" --logs "${logs[@]}"
 fi
 
 # ------------------------------------------------------------------ (e) template

@@ -50,10 +50,29 @@ pub fn find_token(text: &str, needle: &str) -> Option<String> {
 
 struct LogWriter(Arc<Mutex<Vec<u8>>>);
 
+/// `LEADHUB_TEST_LOG_FILE`: where every captured line is also appended, for infra/pii_scan.py to read once
+/// the whole suite has run.
+fn log_file() -> Option<&'static Mutex<std::fs::File>> {
+    static FILE: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::var_os("LEADHUB_TEST_LOG_FILE")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
+    })
+    .as_ref()
+}
+
 impl Write for LogWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if let Ok(mut buffer) = self.0.lock() {
             buffer.extend_from_slice(data);
+        }
+        if let Some(Ok(mut file)) = log_file().map(Mutex::lock) {
+            let _ = file.write_all(data);
         }
         Ok(data.len())
     }

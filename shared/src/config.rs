@@ -333,7 +333,8 @@ pub struct Config<C> {
     pub routing: BTreeMap<Vertical, crate::routing::VerticalRouting>,
 }
 
-const MIN_KEY_BYTES: usize = 32;
+/// The shortest `hub.hash_key` and `hub.callback_key` secret, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
 
 fn id_ok(id: &str) -> bool {
     crate::ids::is_valid(id)

@@ -344,7 +344,8 @@ pub struct Config<C> {
     pub screening: crate::screening::policy::ScreeningConfig,
 }
 
-const MIN_KEY_BYTES: usize = 32;
+/// The shortest `hub.hash_key` and `hub.callback_key` secret, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
 
 fn id_ok(id: &str) -> bool {
     crate::ids::is_valid(id)

@@ -23,6 +23,7 @@ pub mod screening;
 mod sdk;
 pub mod settings;
 pub mod store;
+pub mod suppression;
 pub mod telemetry;
 pub mod transport;
 pub mod vertical;

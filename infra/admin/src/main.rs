@@ -4,7 +4,9 @@
 
 mod deliveries;
 mod pump;
+mod suppression;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,6 +47,10 @@ enum Command {
     /// List dead deliveries, or replay one.
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCommand),
+    /// Import, count or remove the suppression list (values hashed under LEADHUB_HASH_KEY, the secret of
+    /// the functions' [hub] hash_key).
+    #[command(subcommand)]
+    Suppression(suppression::SuppressionCommand),
     /// Play Lambda's event source mappings locally: poll the validate and dispatch queues and invoke the
     /// functions through `cargo lambda watch` with SQS events, deleting what did not fail.
     Pump {
@@ -88,7 +94,7 @@ async fn sdk() -> aws_config::SdkConfig {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::PartnerSecret => {
             let bytes: [u8; 24] = rand::random();
@@ -142,6 +148,12 @@ async fn main() -> anyhow::Result<()> {
             println!("export LEADHUB_DISPATCH_QUEUE_URL={dispatch}");
         }
         Command::Deliveries(command) => deliveries::run(command, &sdk().await).await?,
+        Command::Suppression(command) => {
+            // Rows were refused (and reported); the good ones were done.
+            if !suppression::run(command, &sdk().await).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Pump {
             validate_queue,
             dispatch_queue,
@@ -166,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

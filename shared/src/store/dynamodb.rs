@@ -1,5 +1,6 @@
-//! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters) and
-//! [`DeadDeliveries`](super::DeadDeliveries): one table, every race settled by a conditional write.
+//! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
+//! [`DeadDeliveries`](super::DeadDeliveries) and [`Suppressions`](super::Suppressions): one table, every
+//! race settled by a conditional write.
 //!
 //! # Table
 //!
@@ -22,6 +23,7 @@
 //! | cap counter | `CAP#<destination>#<window key>`, e.g. `CAP#sonar-east#day:2026-12-02` | `COUNTER` | `holders` SS (each holder as a 16-character digest; absent when none), `count` N (the number of holders), `expires_at` N, `ttl` N |
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
+//! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
 //!
 //! A lead item holds:
 //!
@@ -35,7 +37,8 @@
 //!   `rate_limit_wait_ms` N. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
-//!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`);
+//!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records
+//!   under `SUPPRESS#<kind>`);
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -79,6 +82,16 @@
 //!   Index reads are eventually consistent: a marker written a moment ago may not be listed yet.
 //! - `remove`: a `DeleteItem` of the marker conditional on `died_at <= :died_by`; a failed condition (no
 //!   marker, or one of a later death) is a no-op.
+//! - `put_suppressions`: `PutItem` requests (each replacing the record of its key) in `BatchWriteItem`s of
+//!   25, four at once, unprocessed items sent again with exponential backoff; two records of one key in one
+//!   call are written once, the later one (BatchWriteItem refuses duplicate keys).
+//! - `find_suppressions`: a consistent `Query` on `pk`, paged (ordered by `sk`: reason, then start date).
+//! - `remove_suppressions`: the same `Query` (keys only), then `DeleteRequest`s in `BatchWriteItem`s as for
+//!   puts.
+//! - `suppression_counts`: per kind, a `Query` of `gsi1` on `gsi1pk = SUPPRESS#<kind>` with
+//!   `Select=COUNT` and a filter on the dates (`start_date <= today AND (no end_date OR end_date >
+//!   today)`; ISO dates compare as strings), paged: `ScannedCount` adds up to the records, `Count` to the
+//!   active ones. Index reads are eventually consistent.
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -109,8 +122,10 @@ use crate::verticals::Vertical;
 
 mod counters;
 mod dead_deliveries;
+mod suppressions;
 
-/// The global secondary index listing a partner's leads, and dead deliveries by time.
+/// The global secondary index listing a partner's leads, dead deliveries by time, and suppression records
+/// by kind.
 pub const GSI1: &str = "gsi1";
 /// The attribute DynamoDB's TTL reads.
 pub const TTL_ATTRIBUTE: &str = "ttl";

@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, StoreError, UpdateOutcome,
+    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, StoreError,
+    SuppressionCounts, Suppressions, UpdateOutcome,
 };
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
+use crate::suppression::{SuppressionKind, SuppressionReason, SuppressionRecord};
 
 #[derive(Default)]
 struct Tables {
@@ -22,7 +24,13 @@ struct Tables {
     sequences: HashMap<String, u64>,
     /// Dead-delivery markers by (lead, destination).
     dead: BTreeMap<(LeadId, String), DeadDelivery>,
+    /// Suppression records by value (kind, hash), then by (reason name, start date): the DynamoDB sort
+    /// key's order.
+    suppressions: BTreeMap<(SuppressionKind, String), ValueRecords>,
 }
+
+/// One suppressed value's records by (reason name, start date): the DynamoDB sort key's order.
+type ValueRecords = BTreeMap<(&'static str, NaiveDate), SuppressionRecord>;
 
 /// One cap counter: who is counted, until when.
 struct Counter {
@@ -36,7 +44,7 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`], [`Counters`] and [`DeadDeliveries`] in memory. Expired idempotency records, claims,
+/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`] and [`Suppressions`] in memory. Expired idempotency records, claims,
 /// counters and dead-delivery markers are treated as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -312,5 +320,68 @@ impl DeadDeliveries for MemoryStore {
             tables.dead.remove(&key);
         }
         Ok(())
+    }
+}
+
+/// A record's place among its value's records: the DynamoDB sort key `<reason>#<start_date>` orders the
+/// same way (a date is fixed-width, and `#` sorts before every letter).
+fn suppression_sort_key(
+    reason: SuppressionReason,
+    start_date: NaiveDate,
+) -> (&'static str, NaiveDate) {
+    (reason.as_str(), start_date)
+}
+
+#[async_trait]
+impl Suppressions for MemoryStore {
+    async fn put_suppressions(&self, records: &[SuppressionRecord]) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        for record in records {
+            tables
+                .suppressions
+                .entry((record.kind, record.hash.clone()))
+                .or_default()
+                .insert(
+                    suppression_sort_key(record.reason, record.start_date),
+                    record.clone(),
+                );
+        }
+        Ok(())
+    }
+
+    async fn find_suppressions(
+        &self,
+        kind: SuppressionKind,
+        hash: &str,
+    ) -> Result<Vec<SuppressionRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .suppressions
+            .get(&(kind, hash.to_owned()))
+            .map(|records| records.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn remove_suppressions(
+        &self,
+        kind: SuppressionKind,
+        hash: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(self
+            .lock()?
+            .suppressions
+            .remove(&(kind, hash.to_owned()))
+            .map_or(0, |records| records.len()))
+    }
+
+    async fn suppression_counts(&self, today: NaiveDate) -> Result<SuppressionCounts, StoreError> {
+        let tables = self.lock()?;
+        let mut counts = SuppressionCounts::default();
+        for ((kind, _), records) in &tables.suppressions {
+            let count = counts.of_mut(*kind);
+            count.records += records.len() as u64;
+            count.active += records.values().filter(|r| r.is_active(today)).count() as u64;
+        }
+        Ok(counts)
     }
 }

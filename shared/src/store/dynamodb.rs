@@ -1,5 +1,6 @@
-//! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters) and
-//! [`DeadDeliveries`](super::DeadDeliveries): one table, every race settled by a conditional write.
+//! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
+//! [`DeadDeliveries`](super::DeadDeliveries) and [`SealedSsns`](super::SealedSsns): one table, every race
+//! settled by a conditional write.
 //!
 //! # Table
 //!
@@ -22,6 +23,7 @@
 //! | cap counter | `CAP#<destination>#<window key>`, e.g. `CAP#sonar-east#day:2026-12-02` | `COUNTER` | `holders` SS (each holder as a 16-character digest; absent when none), `count` N (the number of holders), `expires_at` N, `ttl` N |
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
+//! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //!
 //! A lead item holds:
 //!
@@ -78,6 +80,9 @@
 //!   Index reads are eventually consistent: a marker written a moment ago may not be listed yet.
 //! - `remove`: a `DeleteItem` of the marker conditional on `died_at <= :died_by`; a failed condition (no
 //!   marker, or one of a later death) is a no-op.
+//! - `put_sealed_ssn`: an unconditional `PutItem` (a lead has one sealed SSN; putting again replaces it).
+//!   `get_sealed_ssn`: a consistent `GetItem`; an item past `expires_at` answers `None`.
+//!   `delete_sealed_ssn`: an unconditional `DeleteItem` (deleting what is not there succeeds).
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -108,6 +113,7 @@ use crate::verticals::Vertical;
 
 mod counters;
 mod dead_deliveries;
+mod sealed_ssns;
 
 /// The global secondary index listing a partner's leads, and dead deliveries by time.
 pub const GSI1: &str = "gsi1";

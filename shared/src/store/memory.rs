@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, StoreError, UpdateOutcome,
+    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, SealedSsns, StoreError,
+    UpdateOutcome,
 };
+use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 
 #[derive(Default)]
@@ -22,6 +24,8 @@ struct Tables {
     sequences: HashMap<String, u64>,
     /// Dead-delivery markers by (lead, destination).
     dead: BTreeMap<(LeadId, String), DeadDelivery>,
+    /// Sealed SSNs by lead, with their expiry.
+    sealed_ssns: HashMap<LeadId, (SealedSsn, DateTime<Utc>)>,
 }
 
 /// One cap counter: who is counted, until when.
@@ -36,8 +40,9 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`], [`Counters`] and [`DeadDeliveries`] in memory. Expired idempotency records, claims,
-/// counters and dead-delivery markers are treated as absent, as DynamoDB's TTL would eventually remove them.
+/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`] and [`SealedSsns`] in memory. Expired idempotency
+/// records, claims, counters, dead-delivery markers and sealed SSNs are treated as absent, as DynamoDB's TTL
+/// would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -57,6 +62,11 @@ impl MemoryStore {
     /// How many leads are stored (for tests).
     pub fn lead_count(&self) -> usize {
         self.tables.lock().map(|t| t.leads.len()).unwrap_or(0)
+    }
+
+    /// How many sealed SSNs are kept, expired ones included (for tests).
+    pub fn sealed_ssn_count(&self) -> usize {
+        self.tables.lock().map(|t| t.sealed_ssns.len()).unwrap_or(0)
     }
 }
 
@@ -296,6 +306,39 @@ impl DeadDeliveries for MemoryStore {
         {
             tables.dead.remove(&key);
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SealedSsns for MemoryStore {
+    async fn put_sealed_ssn(
+        &self,
+        lead: &LeadId,
+        sealed: &SealedSsn,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .sealed_ssns
+            .insert(lead.clone(), (sealed.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn get_sealed_ssn(
+        &self,
+        lead: &LeadId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedSsn>, StoreError> {
+        Ok(self
+            .lock()?
+            .sealed_ssns
+            .get(lead)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(sealed, _)| sealed.clone()))
+    }
+
+    async fn delete_sealed_ssn(&self, lead: &LeadId) -> Result<(), StoreError> {
+        self.lock()?.sealed_ssns.remove(lead);
         Ok(())
     }
 }

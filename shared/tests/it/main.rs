@@ -6,8 +6,8 @@
 //! `LEADHUB_TEST_AWS_ENDPOINT=http://127.0.0.1:5055 cargo test -p leadhub --test it -- --include-ignored`.
 
 /// The same checks over both store adapters: each `check(&store)` runs once on a fresh `MemoryStore` and
-/// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters and
-/// dead-deliveries suites (the `MemoryStore` and `DynamoStore` implement all three ports).
+/// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters,
+/// dead-deliveries and sealed-SSNs suites (the `MemoryStore` and `DynamoStore` implement all four ports).
 macro_rules! store_contract {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -35,5 +35,6 @@ mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;
 mod queue_contract;
+mod sealed_ssns_contract;
 mod store_contract;
 mod vertical_properties;

@@ -39,6 +39,7 @@ FIRST_BUILD_TIMEOUT = 900
 
 HASH_KEY = "lw-hash-key-0123456789abcdef0123456789"
 CALLBACK_KEY = "lw-callback-key-0123456789abcdef012345"
+SSN_KEY = "lw-ssn-key-0123456789abcdef0123456789ab"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
@@ -132,6 +133,7 @@ def main():
         "AWS_EC2_METADATA_DISABLED": "true",
         "LEADHUB_HASH_KEY": HASH_KEY,
         "LEADHUB_CALLBACK_KEY": CALLBACK_KEY,
+        "LEADHUB_SSN_KEY": SSN_KEY,
         "LEADHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "RUST_LOG": "info",
     })

@@ -3,6 +3,10 @@
 //! Secrets are referenced, never inlined: `env:NAME` reads an environment variable. Partner secrets are
 //! stored only as `sha256:<hex>` hashes. Every problem names the key it is about.
 //!
+//! `[hub]` holds the hub's own keys: `hash_key` (keyed hashes of PII lookup keys), `callback_key` (buyer
+//! callback tokens) and, optionally, `ssn_key` (seals the SSNs screening needs, [`SsnSealer`]) with
+//! `ssn_ttl_hours` (how long a sealed SSN is kept at most, 1 to 168, default 24).
+//!
 //! `config` splits the document and checks what is common to every destination: its id, URL, timeout and
 //! attempts, that its verticals exist, and its secret references (`signing_secret` and the
 //! `[destinations.credentials]` table of name -> `env:NAME`, resolved here). What belongs to its buyer API —
@@ -20,7 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::crypto::{KeyedHasher, SecretHash};
+use crate::crypto::{KeyedHasher, SecretHash, SsnSealer};
 use crate::delivery::RetryPolicy;
 use crate::ids::{DestinationId, PartnerId};
 use crate::vertical::Vertical;
@@ -132,6 +136,11 @@ struct HubDoc {
     public_base_url: String,
     hash_key: String,
     callback_key: String,
+    /// Seals SSNs for screening (`env:NAME`); without it no SSN is kept sealed.
+    #[serde(default)]
+    ssn_key: Option<String>,
+    #[serde(default = "default_ssn_ttl_hours")]
+    ssn_ttl_hours: u32,
     #[serde(default = "default_retention_days")]
     lead_retention_days: u32,
     #[serde(default = "default_idempotency_hours")]
@@ -144,6 +153,10 @@ struct HubDoc {
 
 fn default_config_refresh_secs() -> u32 {
     60
+}
+
+fn default_ssn_ttl_hours() -> u32 {
+    24
 }
 
 fn default_retention_days() -> u32 {
@@ -329,6 +342,12 @@ pub struct Config<C> {
     pub hasher: KeyedHasher,
     /// Signs and verifies buyer callback tokens.
     pub callback_signer: KeyedHasher,
+    /// Seals the SSN a lead carries until screening has decided (`hub.ssn_key`); `None` when the key is not
+    /// configured, and then no SSN is kept sealed.
+    pub ssn_sealer: Option<SsnSealer>,
+    /// How long a sealed SSN is kept at most (`hub.ssn_ttl_hours`, 1 to 168, default 24): the sealed item's
+    /// expiry is its lead's time of receipt plus this.
+    pub ssn_ttl: Duration,
     pub lead_retention: Duration,
     pub idempotency_ttl: Duration,
     pub idempotency_in_flight: Duration,
@@ -414,6 +433,28 @@ impl<C> Config<C> {
                     format!("the secret must be at least {MIN_KEY_BYTES} characters"),
                 ));
             }
+        }
+        let ssn_sealer = match &doc.hub.ssn_key {
+            None => None,
+            Some(reference) => {
+                let secret = resolve("hub.ssn_key", reference, secrets)?;
+                if secret == hash_key || secret == callback_key {
+                    return Err(ConfigError::new(
+                        "hub.ssn_key",
+                        "must be a secret of its own, not the one of hub.hash_key or hub.callback_key",
+                    ));
+                }
+                Some(
+                    SsnSealer::new(secret.expose())
+                        .map_err(|error| ConfigError::new("hub.ssn_key", error.to_string()))?,
+                )
+            }
+        };
+        if !(1..=168).contains(&doc.hub.ssn_ttl_hours) {
+            return Err(ConfigError::new(
+                "hub.ssn_ttl_hours",
+                "must be between 1 and 168",
+            ));
         }
         if doc.hub.idempotency_in_flight_secs == 0 || doc.hub.idempotency_ttl_hours == 0 {
             return Err(ConfigError::new(
@@ -565,6 +606,8 @@ impl<C> Config<C> {
             public_base_url,
             hasher: KeyedHasher::new(hash_key.expose().as_bytes()),
             callback_signer: KeyedHasher::new(callback_key.expose().as_bytes()),
+            ssn_sealer,
+            ssn_ttl: Duration::from_secs(u64::from(doc.hub.ssn_ttl_hours) * 3_600),
             lead_retention: Duration::from_secs(u64::from(doc.hub.lead_retention_days) * 86_400),
             idempotency_ttl: Duration::from_secs(u64::from(doc.hub.idempotency_ttl_hours) * 3_600),
             idempotency_in_flight: Duration::from_secs(u64::from(
@@ -657,6 +700,7 @@ pub(crate) mod tests {
         [
             ("HASH_KEY", "h".repeat(40)),
             ("CALLBACK_KEY", "c".repeat(40)),
+            ("SSN_KEY", "s".repeat(40)),
             (
                 "HOOK_SECRET",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
@@ -700,6 +744,57 @@ verticals = ["heloc"]
             !format!("{config:?}").contains("whsec_"),
             "secrets must not show in Debug"
         );
+        assert!(config.ssn_sealer.is_none(), "no SSN key, no sealing");
+        assert_eq!(config.ssn_ttl, Duration::from_secs(24 * 3_600));
+    }
+
+    #[test]
+    fn an_ssn_key_makes_a_sealer_and_its_ttl_is_checked() {
+        let with_key = VALID.replace(
+            "callback_key = \"env:CALLBACK_KEY\"\n",
+            "callback_key = \"env:CALLBACK_KEY\"\nssn_key = \"env:SSN_KEY\"\nssn_ttl_hours = 2\n",
+        );
+        let config = load(&with_key, &secrets()).expect("valid");
+        assert_eq!(config.ssn_ttl, Duration::from_secs(2 * 3_600));
+        let sealer = config.ssn_sealer.as_ref().expect("a sealer");
+        let sealed = sealer.seal("lead_x", "219099999");
+        let opened = SsnSealer::new(&"s".repeat(40))
+            .expect("key")
+            .open("lead_x", &sealed)
+            .expect("sealed under the configured key");
+        assert_eq!(opened.expose(), "219099999");
+        assert!(!format!("{config:?}").contains(&"s".repeat(40)));
+
+        let cases: Vec<(String, &str)> = vec![
+            (with_key.replace("env:SSN_KEY", "plaintext"), "hub.ssn_key"),
+            (
+                with_key.replace("env:SSN_KEY", "env:MISSING"),
+                "hub.ssn_key",
+            ),
+            (
+                with_key.replace("env:SSN_KEY", "env:HASH_KEY"),
+                "hub.ssn_key",
+            ),
+            (
+                with_key.replace("ssn_ttl_hours = 2", "ssn_ttl_hours = 0"),
+                "hub.ssn_ttl_hours",
+            ),
+            (
+                with_key.replace("ssn_ttl_hours = 2", "ssn_ttl_hours = 169"),
+                "hub.ssn_ttl_hours",
+            ),
+        ];
+        for (document, key) in cases {
+            let error = load(&document, &secrets()).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+        }
+        let mut short = secrets();
+        short.insert("SSN_KEY".into(), "s".repeat(31));
+        let error = load(&with_key, &short).expect_err("short");
+        assert_eq!(error.key, "hub.ssn_key", "{error}");
+        assert!(!error.to_string().contains(&"s".repeat(31)), "{error}");
+        let week = with_key.replace("ssn_ttl_hours = 2", "ssn_ttl_hours = 168");
+        assert!(load(&week, &secrets()).is_ok());
     }
 
     #[test]

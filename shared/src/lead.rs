@@ -477,7 +477,8 @@ pub struct LeadRecord {
     /// The lead as the partner posted it (without any SSN), for buyers that want it as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<serde_json::Value>,
-    /// The keyed hash of an SSN given for screening; the SSN itself is never stored.
+    /// The keyed hash of an SSN given for screening; the SSN itself is never part of the lead (a sealed copy
+    /// is kept apart until screening has decided: [`crate::store::SealedSsns`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssn_hash: Option<String>,
     pub events: Vec<TimelineEvent>,

@@ -62,7 +62,7 @@ fn post_lead(vertical: Vertical) -> Value {
                 "415": problem("The body is not sent as JSON"),
                 "422": problem("This Idempotency-Key was used with a different request"),
                 "500": {"$ref": "#/components/responses/InternalError"},
-                "503": problem_with_retry("The lead could not be queued and was not kept; retry")
+                "503": problem_with_retry("The lead could not be stored or queued and was not kept; retry")
             }
         }
     })

@@ -2976,6 +2976,7 @@ callback_key = "env:CALLBACK_KEY"
         let secrets: BTreeMap<String, String> = [
             ("LEADHUB_HASH_KEY", "h".repeat(40)),
             ("LEADHUB_CALLBACK_KEY", "c".repeat(40)),
+            ("LEADHUB_SSN_KEY", "s".repeat(40)),
             (
                 "LENDER_WEBHOOK_SECRET",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
@@ -2995,6 +2996,7 @@ callback_key = "env:CALLBACK_KEY"
             Ok(config) => config,
             Err(error) => panic!("infra/config.example.toml must load: {error}"),
         };
+        assert!(config.ssn_sealer.is_some(), "the example seals SSNs");
         assert_eq!(
             config.routing.get(&Vertical::Heloc).map(|r| r.strategy),
             Some(Strategy::Waterfall)

@@ -38,8 +38,11 @@ fn required_env(name: &str) -> anyhow::Result<String> {
 
 /// Time limits on every DynamoDB and SQS call (the SDK sets none by default). The functions make only
 /// single-item calls and sends, which answer in milliseconds; a hung connection must fail in time for the
-/// handler to act on it within its own Lambda timeout. Ingest, the tightest (10 s), makes at most three
-/// calls in a row on one lead (store, send, and the discard when the send failed): 3 x 3 s.
+/// handler to act on it within its own Lambda timeout. Ingest, the tightest (10 s), makes three calls in a
+/// row on one lead (the sealed SSN's put when it carries one, the store, the send): 3 x 3 s. When the send
+/// failed, the clean-up after it (the discard; for a sealed SSN a read and a delete too) runs against a
+/// DynamoDB that just answered; should the function time out in it all the same, the lead stays `received`
+/// (a replay with its Idempotency-Key queues it again) and the sealed SSN expires with its TTL.
 pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(std::time::Duration::from_secs(1))

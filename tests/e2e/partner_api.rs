@@ -320,6 +320,7 @@ async fn a_lead_whose_stored_answer_was_lost_is_still_accepted_and_delivered() {
     let ingest = ingest::Ingest {
         config: stack.live_config.clone(),
         store: std::sync::Arc::new(LostFirstAnswer(stack.store.clone())),
+        sealed_ssns: stack.sealed_ssns.clone(),
         validate_queue: stack.validate_queue.clone(),
     };
     let body = serde_json::to_vec(&heloc_lead("lost-answer")).expect("json");
@@ -338,6 +339,7 @@ async fn a_replay_while_the_first_lead_is_not_yet_queued_is_409_with_retry_after
     let ingest = ingest::Ingest {
         config: stack.live_config.clone(),
         store: stack.store.clone(),
+        sealed_ssns: stack.sealed_ssns.clone(),
         validate_queue: std::sync::Arc::new(leadhub::queue::memory::MemoryQueue::new(
             "held",
             Duration::from_secs(30),

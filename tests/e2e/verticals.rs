@@ -1,4 +1,5 @@
-//! Every vertical end to end, the OpenAPI document, and SSNs that are never stored.
+//! Every vertical end to end, the OpenAPI document, and SSNs that are never in a lead, a delivery or the
+//! status API (ingest's own tests look at the sealed copy kept for screening).
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ async fn the_openapi_document_is_served_without_credentials() {
 }
 
 #[tokio::test]
-async fn an_ssn_is_never_stored_or_delivered_only_its_keyed_hash() {
+async fn an_ssn_is_never_in_the_lead_its_delivery_or_the_status_api_only_its_keyed_hash() {
     let stack = stack().await;
     let mut lead = Vertical::Mortgage.example();
     lead["borrower"]["ssn"] = json!("219-09-9999");
@@ -70,4 +71,13 @@ async fn an_ssn_is_never_stored_or_delivered_only_its_keyed_hash() {
         .received_for(&lead_id);
     let text = delivered[0].payload.to_string();
     assert!(!text.contains("219-09-9999") && !text.contains("219099999") && !text.contains(&hash));
+    // The status API, timeline included, shows neither the SSN nor its hash.
+    let status = get_lead(&stack, &lead_id).await;
+    assert_eq!(status.status, 200);
+    assert!(status.body["timeline"].is_array());
+    let text = status.body.to_string();
+    assert!(
+        !text.contains("219-09-9999") && !text.contains("219099999") && !text.contains(&hash),
+        "the status API shows the SSN: {text}"
+    );
 }

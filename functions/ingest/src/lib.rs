@@ -2,7 +2,18 @@
 //! answers at once; `GET /v1/leads/{leadId}` reads its status and timeline.
 //!
 //! An accepted lead costs one DynamoDB write (a conditional put, or a transaction with the idempotency
-//! record when an `Idempotency-Key` is given) and one SQS send.
+//! record when an `Idempotency-Key` is given) and one SQS send; one more write before those when it carries
+//! an SSN that is kept sealed for screening.
+//!
+//! An SSN (mortgage's `borrower.ssn`) is never part of the lead: the lead keeps only its keyed hash
+//! (`ssn_hash`, for suppression matching). When `hub.ssn_key` is configured and the lead is not a test lead
+//! (test leads are not screened by LeadSafe), the SSN is also sealed for its lead ([`SsnSealer`]) and put in
+//! [`SealedSsns`], expiring `hub.ssn_ttl_hours` after receipt, before the lead is created; validate reads it
+//! for LeadSafe and deletes it once screening has decided. Should the lead not be created, be a replay of an
+//! earlier request, or be discarded because it could not be queued, ingest deletes the sealed SSN again
+//! (best effort: its TTL removes it otherwise).
+//!
+//! [`SsnSealer`]: leadhub::crypto::SsnSealer
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +32,7 @@ use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, ReplayAnswer};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
-use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, StoreError};
+use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, SealedSsns, StoreError};
 use leadhub::verticals::Vertical;
 use serde::Serialize;
 
@@ -30,6 +41,8 @@ pub struct Ingest {
     /// The configuration in effect (re-read from the table when due).
     pub config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
+    /// Where a lead's SSN is kept sealed for screening (the same table as `store` on AWS).
+    pub sealed_ssns: Arc<dyn SealedSsns>,
     pub validate_queue: Arc<dyn JobQueue>,
 }
 
@@ -154,11 +167,29 @@ impl Ingest {
         );
         lead.original = Some(parsed.original);
         lead.test = test;
-        // An SSN is for screening only: kept as a keyed hash, never as itself.
+        // An SSN is for screening only: the lead keeps its keyed hash, never the SSN itself.
         lead.ssn_hash = parsed
             .ssn
             .as_deref()
             .map(|ssn| config.hasher.hex(&["ssn", ssn]));
+        // LeadSafe's search needs the SSN itself: sealed for this lead, kept apart and briefly, and before
+        // the lead exists, so that validate never sees a lead whose sealed SSN is still to come.
+        let sealed_ssn = match (&config.ssn_sealer, parsed.ssn.as_deref()) {
+            (Some(sealer), Some(ssn)) if !test => {
+                let sealed = sealer.seal(lead_id.as_str(), ssn);
+                let expires_at = later(now, config.ssn_ttl);
+                if let Err(error) = self
+                    .sealed_ssns
+                    .put_sealed_ssn(&lead_id, &sealed, expires_at)
+                    .await
+                {
+                    tracing::error!(lead_id = %lead_id, partner_id = %partner.id, %error, "could not keep a sealed SSN");
+                    return Err(Problem::unavailable(2));
+                }
+                true
+            }
+            _ => false,
+        };
         let idempotency = idempotency_key.map(|key| IdempotencyRecord {
             partner_id: partner.id.to_string(),
             // A test and a real post of the same body are different requests.
@@ -180,6 +211,10 @@ impl Ingest {
         match self.store.create_lead(&lead, idempotency.as_ref()).await {
             Ok(CreateOutcome::Created) => {}
             Ok(CreateOutcome::IdempotencyKeyUsed(first)) => {
+                // This request's lead was not made: the first request's lead has its own sealed SSN.
+                if sealed_ssn {
+                    self.drop_sealed_ssn(&lead_id).await;
+                }
                 return self
                     .replay(partner, idempotency.as_ref(), &first, now)
                     .await;
@@ -189,6 +224,9 @@ impl Ingest {
             Err(StoreError::AlreadyExists(_)) if self.is_ours(&lead).await => {}
             Err(error) => {
                 tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
+                if sealed_ssn {
+                    self.drop_sealed_ssn(&lead_id).await;
+                }
                 return Err(Problem::unavailable(2));
             }
         }
@@ -197,14 +235,32 @@ impl Ingest {
             let key = idempotency
                 .as_ref()
                 .map(|r| (r.partner_id.as_str(), r.key.as_str()));
-            if let Err(error) = self.store.discard_lead(&lead_id, key).await {
-                // The lead stays `received`; a replay with the same Idempotency-Key queues it again.
-                tracing::error!(lead_id = %lead_id, %error, "could not discard an unqueued lead");
+            match self.store.discard_lead(&lead_id, key).await {
+                // A lead already past `received` is kept (its send only looked like it failed): validate has
+                // it, and its sealed SSN. Only a lead that is gone has no use for one.
+                Ok(()) if sealed_ssn => {
+                    if matches!(self.store.get_lead(&lead_id).await, Ok(None)) {
+                        self.drop_sealed_ssn(&lead_id).await;
+                    }
+                }
+                Ok(()) => {}
+                // The lead stays `received` (and its sealed SSN with it); a replay with the same
+                // Idempotency-Key queues it again.
+                Err(error) => {
+                    tracing::error!(lead_id = %lead_id, %error, "could not discard an unqueued lead");
+                }
             }
             return Err(Problem::unavailable(2));
         }
         tracing::info!(lead_id = %lead_id, partner_id = %partner.id, vertical = %vertical, "lead accepted");
         Ok(accepted(&lead_id))
+    }
+
+    /// Delete the sealed SSN of a lead that will not be screened (best effort: it expires anyway).
+    async fn drop_sealed_ssn(&self, lead_id: &LeadId) {
+        if let Err(error) = self.sealed_ssns.delete_sealed_ssn(lead_id).await {
+            tracing::warn!(lead_id = %lead_id, %error, "could not delete a sealed SSN; it expires with its TTL");
+        }
     }
 
     /// Whether the stored lead with `lead`'s id is `lead` (same partner, same time of receipt).
@@ -268,6 +324,8 @@ impl Ingest {
                 if let Err(error) = self.store.discard_lead(&first.lead_id, key).await {
                     tracing::error!(lead_id = %first.lead_id, %error, "could not drop a stale idempotency record");
                 }
+                // The first request's lead is gone: so must its sealed SSN be, if it left one.
+                self.drop_sealed_ssn(&first.lead_id).await;
                 Err(Problem::new(
                     StatusCode::CONFLICT,
                     "request_in_flight",

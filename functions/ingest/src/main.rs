@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let ingest = Arc::new(Ingest {
         config: aws.config.clone(),
         store: aws.store.clone(),
+        sealed_ssns: aws.store.clone(),
         validate_queue: aws.queue("LEADHUB_VALIDATE_QUEUE_URL")?,
     });
     lambda_http::run(service_fn(move |request: Request| {

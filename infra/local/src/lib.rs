@@ -25,7 +25,7 @@ use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::{Counters, DeadDeliveries, LeadStore};
+use leadhub::store::{Counters, DeadDeliveries, LeadStore, SealedSsns};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
@@ -300,6 +300,8 @@ pub struct Stack {
     /// The same store's dead-delivery markers (`leadhub-admin deliveries dead`; not the queues'
     /// dead-letter queues, which are `dead_letters`).
     pub dead_deliveries: Arc<dyn DeadDeliveries>,
+    /// The same store's sealed SSNs (kept by ingest until screening has decided).
+    pub sealed_ssns: Arc<dyn SealedSsns>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -345,6 +347,7 @@ pub fn demo_config(
 public_base_url = "{public_base_url}"
 hash_key = "env:LEADHUB_HASH_KEY"
 callback_key = "env:LEADHUB_CALLBACK_KEY"
+ssn_key = "env:LEADHUB_SSN_KEY"
 idempotency_in_flight_secs = {in_flight}
 config_refresh_secs = {refresh}
 
@@ -397,11 +400,12 @@ max_attempts = {attempts}
     doc
 }
 
-/// The store (and its counters and dead-delivery markers) and the validate and dispatch queues.
+/// The store (and its counters, dead-delivery markers and sealed SSNs) and the validate and dispatch queues.
 type Backends = (
     Arc<dyn LeadStore>,
     Arc<dyn Counters>,
     Arc<dyn DeadDeliveries>,
+    Arc<dyn SealedSsns>,
     Arc<dyn JobQueue>,
     Arc<dyn JobQueue>,
 );
@@ -453,6 +457,7 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
     Ok((
         store.clone(),
         store.clone(),
+        store.clone(),
         store,
         Arc::new(leadhub::queue::sqs::SqsQueue::new(
             sqs.clone(),
@@ -470,6 +475,7 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     secrets.insert("LEADHUB_HASH_KEY".into(), random_secret("hk_"));
     secrets.insert("LEADHUB_CALLBACK_KEY".into(), random_secret("ck_"));
+    secrets.insert("LEADHUB_SSN_KEY".into(), random_secret("ssnk_"));
     let mut buyers = BTreeMap::new();
     let mut destinations = Vec::new();
     for (i, id) in options.buyers.iter().enumerate() {
@@ -530,7 +536,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     };
 
     let mut dead_letters = Vec::new();
-    let (store, counters, dead_deliveries, validate_queue, dispatch_queue): Backends =
+    let (store, counters, dead_deliveries, sealed_ssns, validate_queue, dispatch_queue): Backends =
         match &options.backend {
             Backend::Memory => {
                 let mut queue = |name: &str| {
@@ -547,7 +553,14 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
                 let validate = queue("validate");
                 let dispatch = queue("dispatch");
                 let store = Arc::new(MemoryStore::new());
-                (store.clone(), store.clone(), store, validate, dispatch)
+                (
+                    store.clone(),
+                    store.clone(),
+                    store.clone(),
+                    store,
+                    validate,
+                    dispatch,
+                )
             }
             Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
         };
@@ -586,6 +599,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     let ingest = Arc::new(Ingest {
         config: live.clone(),
         store: store.clone(),
+        sealed_ssns: sealed_ssns.clone(),
         validate_queue: validate_queue.clone(),
     });
     let validate = Arc::new(Validate {
@@ -639,6 +653,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         store,
         counters,
         dead_deliveries,
+        sealed_ssns,
         validate_queue,
         dispatch_queue,
         dead_letters,

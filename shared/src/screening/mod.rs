@@ -25,12 +25,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::connectors::leadsafe::{self, Detail, LeadSafeError, Rag};
-use crate::transport::{Transport, TransportError};
 use crate::crypto::KeyedHasher;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 use crate::store::{ClaimOutcome, LeadStore, StoreError};
+use crate::transport::{Transport, TransportError};
 use crate::vertical::Vertical;
-use policy::{AmberPolicy, ContactField, Duplicates, LeadSafePolicy, LeadSafeSettings, OnError, Scope};
+use policy::{
+    AmberPolicy, ContactField, Duplicates, LeadSafePolicy, LeadSafeSettings, OnError, Scope,
+};
 
 /// One screening decision, as the timeline shows it: a stable code and words a partner can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,10 +462,9 @@ pub async fn ask_leadsafe(
         .await
         .map_err(|error| LeadSafeFailure::Unavailable {
             what: match error {
-                TransportError::Timeout(_) => format!(
-                    "no answer within {} ms",
-                    settings.timeout.as_millis()
-                ),
+                TransportError::Timeout(_) => {
+                    format!("no answer within {} ms", settings.timeout.as_millis())
+                }
                 TransportError::Unreachable => "LeadSafe could not be reached".to_owned(),
             },
             after: None,

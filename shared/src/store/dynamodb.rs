@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
-//! [`DeadDeliveries`](super::DeadDeliveries) and [`Suppressions`](super::Suppressions): one table, every
-//! race settled by a conditional write.
+//! [`DeadDeliveries`](super::DeadDeliveries), [`Suppressions`](super::Suppressions) and
+//! [`SealedSsns`](super::SealedSsns): one table, every race settled by a conditional write.
 //!
 //! # Table
 //!
@@ -24,6 +24,7 @@
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
+//! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //!
 //! A lead item holds:
 //!
@@ -92,6 +93,9 @@
 //!   `Select=COUNT` and a filter on the dates (`start_date <= today AND (no end_date OR end_date >
 //!   today)`; ISO dates compare as strings), paged: `ScannedCount` adds up to the records, `Count` to the
 //!   active ones. Index reads are eventually consistent.
+//! - `put_sealed_ssn`: an unconditional `PutItem` (a lead has one sealed SSN; putting again replaces it).
+//!   `get_sealed_ssn`: a consistent `GetItem`; an item past `expires_at` answers `None`.
+//!   `delete_sealed_ssn`: an unconditional `DeleteItem` (deleting what is not there succeeds).
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -122,6 +126,7 @@ use crate::verticals::Vertical;
 
 mod counters;
 mod dead_deliveries;
+mod sealed_ssns;
 mod suppressions;
 
 /// The global secondary index listing a partner's leads, dead deliveries by time, and suppression records

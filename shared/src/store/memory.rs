@@ -8,9 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, StoreError,
+    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, SealedSsns, StoreError,
     SuppressionCounts, Suppressions, UpdateOutcome,
 };
+use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
 use crate::suppression::{SuppressionKind, SuppressionReason, SuppressionRecord};
 
@@ -27,6 +28,8 @@ struct Tables {
     /// Suppression records by value (kind, hash), then by (reason name, start date): the DynamoDB sort
     /// key's order.
     suppressions: BTreeMap<(SuppressionKind, String), ValueRecords>,
+    /// Sealed SSNs by lead, with their expiry.
+    sealed_ssns: HashMap<LeadId, (SealedSsn, DateTime<Utc>)>,
 }
 
 /// One suppressed value's records by (reason name, start date): the DynamoDB sort key's order.
@@ -44,8 +47,9 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`] and [`Suppressions`] in memory. Expired idempotency records, claims,
-/// counters and dead-delivery markers are treated as absent, as DynamoDB's TTL would eventually remove them.
+/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`] and [`SealedSsns`] in memory. Expired
+/// idempotency records, claims, counters, dead-delivery markers and sealed SSNs are treated as absent, as
+/// DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -65,6 +69,11 @@ impl MemoryStore {
     /// How many leads are stored (for tests).
     pub fn lead_count(&self) -> usize {
         self.tables.lock().map(|t| t.leads.len()).unwrap_or(0)
+    }
+
+    /// How many sealed SSNs are kept, expired ones included (for tests).
+    pub fn sealed_ssn_count(&self) -> usize {
+        self.tables.lock().map(|t| t.sealed_ssns.len()).unwrap_or(0)
     }
 }
 
@@ -383,5 +392,38 @@ impl Suppressions for MemoryStore {
             count.active += records.values().filter(|r| r.is_active(today)).count() as u64;
         }
         Ok(counts)
+    }
+}
+
+#[async_trait]
+impl SealedSsns for MemoryStore {
+    async fn put_sealed_ssn(
+        &self,
+        lead: &LeadId,
+        sealed: &SealedSsn,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .sealed_ssns
+            .insert(lead.clone(), (sealed.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn get_sealed_ssn(
+        &self,
+        lead: &LeadId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SealedSsn>, StoreError> {
+        Ok(self
+            .lock()?
+            .sealed_ssns
+            .get(lead)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(sealed, _)| sealed.clone()))
+    }
+
+    async fn delete_sealed_ssn(&self, lead: &LeadId) -> Result<(), StoreError> {
+        self.lock()?.sealed_ssns.remove(lead);
+        Ok(())
     }
 }

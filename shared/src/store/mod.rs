@@ -1,20 +1,24 @@
 //! The `LeadStore` port: everything the handlers keep, with the conditions that make it race-free; the
-//! [`Counters`] port (cap counters and the weighted-routing sequence, in [`counters`]); and the
-//! [`DeadDeliveries`] port (markers of dead deliveries for operators, in [`dead_deliveries`]); and the
-//! [`Suppressions`] port (the suppression list, in [`suppressions`]).
+//! [`Counters`] port (cap counters and the weighted-routing sequence, in [`counters`]); the
+//! [`DeadDeliveries`] port (markers of dead deliveries for operators, in [`dead_deliveries`]); the
+//! [`Suppressions`] port (the suppression list, in [`suppressions`]); and the [`SealedSsns`] port (a
+//! lead's SSN, sealed, until screening has decided, in [`sealed_ssns`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
-//! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`).
+//! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`,
+//! `shared/tests/it/sealed_ssns_contract.rs`).
 
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
 pub mod memory;
+pub mod sealed_ssns;
 pub mod suppressions;
 
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
+pub use sealed_ssns::SealedSsns;
 pub use suppressions::{KindCounts, SuppressionCounts, Suppressions};
 
 use async_trait::async_trait;

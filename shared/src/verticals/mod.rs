@@ -34,7 +34,8 @@ impl Vertical {
     }
 
     /// Where a lead of this vertical may carry an SSN (JSON pointers). It is used for screening only and
-    /// never stored: the parser hands it over in [`ParsedLead::ssn`] and it is removed from `original`.
+    /// never part of the stored lead: the parser hands it over in [`ParsedLead::ssn`] and it is removed from
+    /// `original` (ingest keeps its keyed hash, and a sealed copy until screening has decided).
     pub fn ssn_pointers(self) -> &'static [&'static str] {
         match self {
             Vertical::Mortgage => &["/borrower/ssn"],
@@ -124,7 +125,8 @@ pub struct ParsedLead {
     /// Values that must be unique across the system for this vertical (field name, normalised value).
     /// The values are PII: they are only ever stored as keyed hashes.
     pub unique: Vec<(&'static str, String)>,
-    /// An SSN (9 digits) given for screening: never stored, only its keyed hash.
+    /// An SSN (9 digits) given for screening: never part of the stored lead, only its keyed hash (and,
+    /// apart from the lead, a sealed copy until screening has decided: [`crate::store::SealedSsns`]).
     pub ssn: Option<String>,
 }
 

@@ -238,7 +238,7 @@ pub fn schema() -> Value {
     json!({
         "type": "object",
         "title": "MortgageLead",
-        "description": "A mortgage lead: Sonar's required fields (seed 000: loan purpose, borrower first and last name and email, subject property city and state) plus optional fields. borrower.ssn is used for screening only and never stored.",
+        "description": "A mortgage lead: Sonar's required fields (seed 000: loan purpose, borrower first and last name and email, subject property city and state) plus optional fields. borrower.ssn is used for screening only and never part of the stored lead.",
         "additionalProperties": false,
         "required": ["purpose", "borrower", "property"],
         "properties": {
@@ -252,7 +252,7 @@ pub fn schema() -> Value {
                     "lastName": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LEN, "description": "Borrower's last name"},
                     "email": {"type": "string", "format": "email", "maxLength": MAX_TEXT_LEN, "description": "Borrower's email address"},
                     "phone": {"type": "string", "maxLength": MAX_TEXT_LEN, "description": "Borrower's US phone number (10 digits, optional +1; spaces, dots, dashes, parentheses allowed); normalised to E.164"},
-                    "ssn": {"type": "string", "pattern": "^\\s*[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}\\s*$", "description": "Borrower's SSN: 9 digits, optionally as 123-45-6789 or 123 45 6789; area not 000, 666 or 9xx, group not 00, serial not 0000. Used for screening only; never stored (only a keyed hash)"}
+                    "ssn": {"type": "string", "pattern": "^\\s*[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}\\s*$", "description": "Borrower's SSN: 9 digits, optionally as 123-45-6789 or 123 45 6789; area not 000, 666 or 9xx, group not 00, serial not 0000. Used for screening only: never part of the stored lead (only a keyed hash), and kept encrypted only until screening has decided"}
                 }
             },
             "property": {

@@ -7,7 +7,7 @@
 
 /// The same checks over both store adapters: each `check(&store)` runs once on a fresh `MemoryStore` and
 /// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters,
-/// dead-deliveries and suppressions suites (the `MemoryStore` and `DynamoStore` implement all four ports).
+/// dead-deliveries, suppressions and sealed-SSNs suites (the `MemoryStore` and `DynamoStore` implement all five ports).
 macro_rules! store_contract {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -36,6 +36,7 @@ mod counters_contract;
 mod dead_deliveries_contract;
 mod queue_contract;
 mod screening_contract;
+mod sealed_ssns_contract;
 mod store_contract;
 mod suppressions_contract;
 mod vertical_properties;

@@ -163,6 +163,18 @@ pub fn screened(
     })
 }
 
+/// Screening could not decide yet (LeadSafe could not be asked): the lead stays `received`, and the
+/// timeline says why and that it will be screened again. Recorded on the first wait only, so that a long
+/// outage does not fill the timeline; later waits are logged.
+pub fn screening_delayed(check: &crate::screening::Check, now: DateTime<Utc>) -> Transition {
+    Transition::new(
+        LeadUpdate::new(now).expect(&[LeadStatus::Received]).event(
+            TimelineEvent::new(now, EventKind::Screened, LeadStatus::Received)
+                .reason(&check.code, check.reason.clone()),
+        ),
+    )
+}
+
 /// A test lead ends `test`: its screening verdict, the plan it would have followed (every step, and why
 /// buyers were left out) and no delivery; nothing is queued.
 fn tested(

@@ -707,6 +707,11 @@ impl Harness {
             store: faulty.clone(),
             counters: faulty.clone(),
             dispatch_queue: queue(Target::Dispatch),
+            // The model configures no suppression list or LeadSafe: these ports stay idle.
+            suppressions: Arc::new(leadhub::store::memory::MemoryStore::new()),
+            sealed_ssns: Arc::new(leadhub::store::memory::MemoryStore::new()),
+            validate_queue: queue(Target::Validate),
+            transport: buyers.clone(),
         };
         let dispatch = Dispatch {
             config: config.clone(),

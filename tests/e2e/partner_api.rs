@@ -23,15 +23,18 @@ async fn a_valid_lead_is_accepted_and_delivered_with_its_timeline() {
             "received",
             "screened",
             "screened",
+            "screened",
             "routing",
             "delivery_attempt",
             "delivery_accepted",
             "delivered"
         ]
     );
-    // Each screening decision is on the timeline with its code: seed 001's duplicate rule, then the pass.
+    // Each screening decision is on the timeline with its code: seed 001's duplicate rule, the suppression
+    // list, then the pass.
     assert_eq!(view["timeline"][1]["code"], "not_duplicate");
-    assert_eq!(view["timeline"][2]["code"], "passed");
+    assert_eq!(view["timeline"][2]["code"], "not_suppressed");
+    assert_eq!(view["timeline"][3]["code"], "passed");
     assert_eq!(view["deliveries"][0]["destination"], "sandbox-webhook");
     assert_eq!(view["deliveries"][0]["status"], "accepted");
     // The status API never returns the lead's PII.

@@ -21,9 +21,13 @@ use leadhub::lifecycle::{self, Ports};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::{self, Screened};
-use leadhub::screening::{self, Check, DuplicateKey, ScreeningVerdict};
+use leadhub::screening::policy::LeadSafePolicy;
+use leadhub::screening::{self, Check, DuplicateKey, LeadSafeStep, ScreeningVerdict};
 use leadhub::settings::Config;
-use leadhub::store::{cap_key, sequence_key, Counters, LeadStore, UpdateOutcome};
+use leadhub::store::{
+    cap_key, sequence_key, Counters, LeadStore, SealedSsns, Suppressions, UpdateOutcome,
+};
+use leadhub::transport::Transport;
 
 /// The screening stage with its dependencies.
 pub struct Validate {
@@ -33,6 +37,24 @@ pub struct Validate {
     /// Cap usage (to leave full buyers out) and the weighted rotation's sequence.
     pub counters: Arc<dyn Counters>,
     pub dispatch_queue: Arc<dyn JobQueue>,
+    /// The operator's suppression list.
+    pub suppressions: Arc<dyn Suppressions>,
+    /// Where ingest keeps a lead's SSN sealed until screening has decided.
+    pub sealed_ssns: Arc<dyn SealedSsns>,
+    /// The validate queue itself: a lead LeadSafe could not be asked about is screened again later.
+    pub validate_queue: Arc<dyn JobQueue>,
+    /// Outbound HTTP (LeadSafe).
+    pub transport: Arc<dyn Transport>,
+}
+
+/// What screening made of a received lead.
+enum Screen {
+    Decided(ScreeningVerdict),
+    /// LeadSafe could not be asked: screen the lead again later.
+    Wait {
+        check: Check,
+        after: Option<std::time::Duration>,
+    },
 }
 
 /// A record of the batch, read.
@@ -138,11 +160,15 @@ impl Validate {
             return Ok(());
         };
         match lead.status {
-            LeadStatus::Received => self.screen_and_route(lead, keys).await,
+            LeadStatus::Received => self.screen_and_route(lead, keys, job.attempt).await,
             // Already screened: the first attempts may not all have been queued (a send failed after the
             // write that planned them), whatever the lead's status since (a broadcast lead another buyer
-            // took is delivered with the others still pending): queue them again.
-            _ => self.send_pending_jobs(&lead).await,
+            // took is delivered with the others still pending): queue them again. The sealed SSN may have
+            // outlived the decision (the delete after it failed): delete it now.
+            _ => {
+                self.forget_ssn(&lead).await?;
+                self.send_pending_jobs(&lead).await
+            }
         }
     }
 
@@ -153,30 +179,178 @@ impl Validate {
         lead: &LeadRecord,
         keys: &[DuplicateKey],
         now: DateTime<Utc>,
-    ) -> Result<ScreeningVerdict, RecordError> {
+    ) -> Result<Screen, RecordError> {
         let policy = config.screening.for_vertical(lead.vertical);
         let mut checks: Vec<Check> = Vec::new();
         if let Some(rule) = &policy.duplicates {
             let found = screening::claim_duplicates(self.store.as_ref(), keys, lead, now).await?;
             match screening::duplicate_check(rule, &found) {
                 Ok(check) => checks.push(check),
-                Err(refusal) => return Ok(ScreeningVerdict::Rejected { checks, refusal }),
+                Err(refusal) => {
+                    return Ok(Screen::Decided(ScreeningVerdict::Rejected {
+                        checks,
+                        refusal,
+                    }))
+                }
             }
         }
-        Ok(ScreeningVerdict::Passed {
+        if policy.suppression {
+            match screening::check_suppression(
+                self.suppressions.as_ref(),
+                &config.hasher,
+                lead,
+                now.date_naive(),
+            )
+            .await?
+            {
+                Ok(check) => checks.push(check),
+                Err(refusal) => {
+                    return Ok(Screen::Decided(ScreeningVerdict::Rejected {
+                        checks,
+                        refusal,
+                    }))
+                }
+            }
+        }
+        let mut amber_only = false;
+        if let Some(leadsafe) = &policy.leadsafe {
+            let step = if lead.test {
+                None
+            } else if lead.ssn_hash.is_none() {
+                checks.push(Check::new(
+                    "leadsafe_not_asked",
+                    "no SSN was given, so LeadSafe was not asked",
+                ));
+                None
+            } else {
+                Some(self.ask_leadsafe(config, leadsafe, lead, now).await?)
+            };
+            match step {
+                None => {}
+                Some(LeadSafeStep::Pass {
+                    check,
+                    amber_only: amber,
+                }) => {
+                    checks.push(check);
+                    amber_only = amber;
+                }
+                Some(LeadSafeStep::Reject(refusal)) => {
+                    return Ok(Screen::Decided(ScreeningVerdict::Rejected {
+                        checks,
+                        refusal,
+                    }))
+                }
+                Some(LeadSafeStep::Wait { check, after, .. }) => {
+                    return Ok(Screen::Wait { check, after })
+                }
+            }
+        }
+        Ok(Screen::Decided(ScreeningVerdict::Passed {
             checks,
-            amber_only: false,
-        })
+            amber_only,
+        }))
+    }
+
+    /// LeadSafe's step for a lead with an SSN: its sealed copy opened and searched.
+    async fn ask_leadsafe(
+        &self,
+        config: &Config,
+        policy: &LeadSafePolicy,
+        lead: &LeadRecord,
+        now: DateTime<Utc>,
+    ) -> Result<LeadSafeStep, RecordError> {
+        let Some(settings) = &config.screening.leadsafe else {
+            // The configuration check makes this impossible; refuse rather than pass unscreened.
+            return Ok(screening::leadsafe_without_ssn(policy));
+        };
+        let Some(sealer) = &config.ssn_sealer else {
+            return Ok(screening::leadsafe_without_ssn(policy));
+        };
+        let Some(sealed) = self.sealed_ssns.get_sealed_ssn(&lead.id, now).await? else {
+            tracing::warn!(lead_id = %lead.id, "the sealed SSN is gone (expired): LeadSafe cannot be asked");
+            return Ok(screening::leadsafe_without_ssn(policy));
+        };
+        let ssn = match sealer.open(lead.id.as_str(), &sealed) {
+            Ok(ssn) => ssn,
+            Err(error) => {
+                tracing::error!(lead_id = %lead.id, %error, "the sealed SSN could not be opened (was hub.ssn_key changed?)");
+                return Ok(screening::leadsafe_without_ssn(policy));
+            }
+        };
+        let answer =
+            screening::ask_leadsafe(settings, policy, self.transport.as_ref(), ssn.expose(), now)
+                .await;
+        match &answer {
+            Ok(answer) => {
+                tracing::info!(lead_id = %lead.id, result = %answer.result, "LeadSafe answered")
+            }
+            Err(screening::LeadSafeFailure::Unauthorized) => {
+                tracing::error!(lead_id = %lead.id, alarm = "leadsafe_credentials_refused", "LeadSafe refused the hub's credentials: check [screening.leadsafe] api_key and client_secret; leads wait in received")
+            }
+            Err(screening::LeadSafeFailure::Unavailable { what, .. }) => {
+                tracing::warn!(lead_id = %lead.id, problem = %what, "LeadSafe could not be asked")
+            }
+        }
+        Ok(screening::leadsafe_step(policy, answer))
+    }
+
+    /// Delete the lead's sealed SSN once screening has decided (only its keyed hash remains). A copy not
+    /// deleted here is deleted by the next delivery of the job, and expires by TTL in any case.
+    async fn forget_ssn(&self, lead: &LeadRecord) -> Result<(), RecordError> {
+        if lead.ssn_hash.is_some() {
+            self.sealed_ssns.delete_sealed_ssn(&lead.id).await?;
+        }
+        Ok(())
+    }
+
+    /// LeadSafe could not be asked: the lead stays `received` and is screened again after a backoff (its
+    /// duplicate claims stay its own). The first wait is on the timeline.
+    async fn wait(
+        &self,
+        config: &Config,
+        lead: &LeadRecord,
+        attempt: u32,
+        check: &Check,
+        after: Option<std::time::Duration>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecordError> {
+        let delay = leadhub::delivery::retry_delay(&config.retry, attempt, after, rand::random())
+            .min(leadhub::queue::MAX_DELAY);
+        if attempt == 1 {
+            let ports = Ports {
+                store: self.store.as_ref(),
+                queue: None,
+                counters: None,
+                dead_deliveries: None,
+            };
+            lifecycle::commit(ports, &lead.id, &lifecycle::screening_delayed(check, now)).await?;
+        }
+        let job = ValidateJob {
+            lead_id: lead.id.clone(),
+            attempt: attempt.saturating_add(1),
+        };
+        let body = serde_json::to_string(&job).map_err(|error| {
+            RecordError::Malformed(format!("a validate job did not serialise: {error}"))
+        })?;
+        self.validate_queue.send(&body, delay).await?;
+        tracing::info!(lead_id = %lead.id, attempt, delay_ms = delay.as_millis() as u64, "screening will be tried again");
+        Ok(())
     }
 
     async fn screen_and_route(
         &self,
         lead: LeadRecord,
         keys: &[DuplicateKey],
+        attempt: u32,
     ) -> Result<(), RecordError> {
         let config = self.config.get().await;
         let now = now();
-        let verdict = self.screen(&config, &lead, keys, now).await?;
+        let verdict = match self.screen(&config, &lead, keys, now).await? {
+            Screen::Decided(verdict) => verdict,
+            Screen::Wait { check, after } => {
+                return self.wait(&config, &lead, attempt, &check, after, now).await
+            }
+        };
         if let ScreeningVerdict::Rejected { refusal, .. } = &verdict {
             tracing::info!(lead_id = %lead.id, code = %refusal.code, "lead rejected by screening");
         }
@@ -225,7 +399,11 @@ impl Validate {
             // Refused: its duplicate claims must not hold other leads back.
             screening::release(self.store.as_ref(), keys, &lead.id).await;
         }
-        match outcome? {
+        let outcome = outcome?;
+        // Screening has decided (here or in another delivery of the message): only the keyed hash of the
+        // SSN remains.
+        self.forget_ssn(&lead).await?;
+        match outcome {
             UpdateOutcome::Applied(lead) => {
                 tracing::info!(lead_id = %lead.id, deliveries = lead.deliveries.len(), status = %lead.status, "lead screened");
                 Ok(())

@@ -15,6 +15,10 @@ async fn main() -> Result<(), Error> {
         store: aws.store.clone(),
         counters: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
+        suppressions: aws.store.clone(),
+        sealed_ssns: aws.store.clone(),
+        validate_queue: aws.queue("LEADHUB_VALIDATE_QUEUE_URL")?,
+        transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let validate = validate.clone();

@@ -25,7 +25,7 @@ use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::{Counters, DeadDeliveries, LeadStore, SealedSsns};
+use leadhub::store::{Counters, DeadDeliveries, LeadStore, SealedSsns, Suppressions};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
@@ -302,6 +302,8 @@ pub struct Stack {
     pub dead_deliveries: Arc<dyn DeadDeliveries>,
     /// The same store's sealed SSNs (kept by ingest until screening has decided).
     pub sealed_ssns: Arc<dyn SealedSsns>,
+    /// The same store's suppression list.
+    pub suppressions: Arc<dyn Suppressions>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -400,15 +402,37 @@ max_attempts = {attempts}
     doc
 }
 
-/// The store (and its counters, dead-delivery markers and sealed SSNs) and the validate and dispatch queues.
-type Backends = (
-    Arc<dyn LeadStore>,
-    Arc<dyn Counters>,
-    Arc<dyn DeadDeliveries>,
-    Arc<dyn SealedSsns>,
-    Arc<dyn JobQueue>,
-    Arc<dyn JobQueue>,
-);
+/// The store's ports (one store implements them all) and the validate and dispatch queues.
+struct Backends {
+    store: Arc<dyn LeadStore>,
+    counters: Arc<dyn Counters>,
+    dead_deliveries: Arc<dyn DeadDeliveries>,
+    sealed_ssns: Arc<dyn SealedSsns>,
+    suppressions: Arc<dyn Suppressions>,
+    validate_queue: Arc<dyn JobQueue>,
+    dispatch_queue: Arc<dyn JobQueue>,
+}
+
+impl Backends {
+    fn of<S>(
+        store: Arc<S>,
+        validate_queue: Arc<dyn JobQueue>,
+        dispatch_queue: Arc<dyn JobQueue>,
+    ) -> Self
+    where
+        S: LeadStore + Counters + DeadDeliveries + SealedSsns + Suppressions + 'static,
+    {
+        Backends {
+            store: store.clone(),
+            counters: store.clone(),
+            dead_deliveries: store.clone(),
+            sealed_ssns: store.clone(),
+            suppressions: store,
+            validate_queue,
+            dispatch_queue,
+        }
+    }
+}
 
 async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow::Result<Backends> {
     let mut loader =
@@ -454,10 +478,7 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
     .await
     .context("creating the dispatch queue")?;
     let store = Arc::new(leadhub::store::dynamodb::DynamoStore::new(dynamodb, table));
-    Ok((
-        store.clone(),
-        store.clone(),
-        store.clone(),
+    Ok(Backends::of(
         store,
         Arc::new(leadhub::queue::sqs::SqsQueue::new(
             sqs.clone(),
@@ -536,34 +557,36 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     };
 
     let mut dead_letters = Vec::new();
-    let (store, counters, dead_deliveries, sealed_ssns, validate_queue, dispatch_queue): Backends =
-        match &options.backend {
-            Backend::Memory => {
-                let mut queue = |name: &str| {
-                    let dlq = Arc::new(MemoryQueue::new(
-                        &format!("{name}-dlq"),
-                        options.visibility_timeout,
-                    ));
-                    dead_letters.push(dlq.clone());
-                    Arc::new(
-                        MemoryQueue::new(name, options.visibility_timeout)
-                            .with_dead_letter(dlq, options.max_receive_count),
-                    )
-                };
-                let validate = queue("validate");
-                let dispatch = queue("dispatch");
-                let store = Arc::new(MemoryStore::new());
-                (
-                    store.clone(),
-                    store.clone(),
-                    store.clone(),
-                    store,
-                    validate,
-                    dispatch,
+    let backends: Backends = match &options.backend {
+        Backend::Memory => {
+            let mut queue = |name: &str| {
+                let dlq = Arc::new(MemoryQueue::new(
+                    &format!("{name}-dlq"),
+                    options.visibility_timeout,
+                ));
+                dead_letters.push(dlq.clone());
+                Arc::new(
+                    MemoryQueue::new(name, options.visibility_timeout)
+                        .with_dead_letter(dlq, options.max_receive_count),
                 )
-            }
-            Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
-        };
+            };
+            let validate = queue("validate");
+            let dispatch = queue("dispatch");
+            Backends::of(Arc::new(MemoryStore::new()), validate, dispatch)
+        }
+        Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
+    };
+    let Backends {
+        store,
+        counters,
+        dead_deliveries,
+        sealed_ssns,
+        suppressions,
+        validate_queue,
+        dispatch_queue,
+    } = backends;
+    let transport: Arc<dyn leadhub::transport::Transport> =
+        Arc::new(leadhub::transport::ReqwestTransport::new());
 
     let (config, live, buyers, sandboxes) = match (demo, fixed) {
         (Some(demo), _) => {
@@ -607,6 +630,10 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         store: store.clone(),
         counters: counters.clone(),
         dispatch_queue: dispatch_queue.clone(),
+        suppressions: suppressions.clone(),
+        sealed_ssns: sealed_ssns.clone(),
+        validate_queue: validate_queue.clone(),
+        transport: transport.clone(),
     });
     let dispatch = Arc::new(Dispatch {
         config: live.clone(),
@@ -614,7 +641,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         counters: counters.clone(),
         dead_deliveries: dead_deliveries.clone(),
         dispatch_queue: dispatch_queue.clone(),
-        transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
+        transport: transport.clone(),
     });
     let callback = Arc::new(Callback {
         config: live.clone(),
@@ -654,6 +681,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         counters,
         dead_deliveries,
         sealed_ssns,
+        suppressions,
         validate_queue,
         dispatch_queue,
         dead_letters,

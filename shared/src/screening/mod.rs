@@ -27,7 +27,8 @@ use chrono::{DateTime, Utc};
 use crate::connectors::leadsafe::{self, Detail, LeadSafeError, Rag};
 use crate::crypto::KeyedHasher;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
-use crate::store::{ClaimOutcome, LeadStore, StoreError};
+use crate::store::{ClaimOutcome, LeadStore, StoreError, Suppressions};
+use crate::suppression::{self, SuppressionKind};
 use crate::transport::{Transport, TransportError};
 use crate::vertical::Vertical;
 use policy::{
@@ -146,11 +147,60 @@ pub fn contact_values(
     values.into_iter().collect()
 }
 
-/// The keyed hash of a contact value, as the suppression list and the sold-consumer marks key it:
-/// `hasher.hex(&[field, normalised value])` (an SSN's is `hasher.hex(&["ssn", digits])`, the lead's
-/// `ssn_hash`).
+/// The keyed hash of a contact value, as the suppression list ([`suppression::hash`]) and the
+/// sold-consumer marks key it (an SSN's is the lead's `ssn_hash`, the same function's).
 pub fn contact_hash(hasher: &KeyedHasher, field: ContactField, normalized: &str) -> String {
-    hasher.hex(&[field.as_str(), normalized])
+    suppression::hash(hasher, suppression_kind(field), normalized)
+}
+
+fn suppression_kind(field: ContactField) -> SuppressionKind {
+    match field {
+        ContactField::Email => SuppressionKind::Email,
+        ContactField::Phone => SuppressionKind::Phone,
+    }
+}
+
+// ---- the suppression list ------------------------------------------------------------------------------
+
+/// The suppression list's verdict on `lead` today: its SSN's keyed hash, and each email's and phone's,
+/// against the records active today.
+pub async fn check_suppression(
+    store: &dyn Suppressions,
+    hasher: &KeyedHasher,
+    lead: &LeadRecord,
+    today: chrono::NaiveDate,
+) -> Result<Result<Check, Check>, StoreError> {
+    let mut probes: Vec<(SuppressionKind, String)> = Vec::new();
+    if let Some(hash) = &lead.ssn_hash {
+        probes.push((SuppressionKind::Ssn, hash.clone()));
+    }
+    probes.extend(
+        consumer_hashes(hasher, lead)
+            .into_iter()
+            .map(|(field, hash)| (suppression_kind(field), hash)),
+    );
+    Ok(
+        match suppression::active_match(store, &probes, today).await? {
+            None => Ok(Check::new(
+                "not_suppressed",
+                "the consumer is not on the suppression list",
+            )),
+            Some(record) => {
+                let what = match record.kind {
+                    SuppressionKind::Ssn => "SSN",
+                    SuppressionKind::Email => "email",
+                    SuppressionKind::Phone => "phone",
+                };
+                Err(Check::new(
+                    "suppressed",
+                    format!(
+                        "the consumer's {what} is on the suppression list ({}, since {})",
+                        record.reason, record.start_date
+                    ),
+                ))
+            }
+        },
+    )
 }
 
 /// The keyed hashes of every email and phone of the lead: who the consumer is, without their PII.
@@ -505,6 +555,25 @@ fn reasons(details: &[Detail]) -> String {
         })
         .collect();
     format!(" ({})", listed.join("; "))
+}
+
+/// The step when LeadSafe cannot be asked because the lead's SSN is no longer held (its sealed copy
+/// expired after `hub.ssn_ttl_hours`, or could not be opened): failed open when the policy says so,
+/// refused otherwise (the lead cannot be screened any more, and is not sold unscreened).
+pub fn leadsafe_without_ssn(policy: &LeadSafePolicy) -> LeadSafeStep {
+    match policy.on_error {
+        OnError::FailOpen => LeadSafeStep::Pass {
+            check: Check::new(
+                "leadsafe_fail_open",
+                "LeadSafe could not be asked (the SSN kept for screening had expired); passed without its check (on_error = fail_open)",
+            ),
+            amber_only: false,
+        },
+        OnError::Retry => LeadSafeStep::Reject(Check::new(
+            "leadsafe_unavailable",
+            "LeadSafe could not be asked before the SSN kept for screening expired; the lead was not offered to buyers",
+        )),
+    }
 }
 
 /// The step LeadSafe's answer (or failure) leads to under `policy`.

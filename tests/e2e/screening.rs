@@ -236,3 +236,72 @@ async fn a_buyer_that_bought_the_consumer_within_its_window_is_skipped() {
         .received_for(&second_id)
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_consumer_on_the_suppression_list_is_rejected_while_the_record_is_active() {
+    use leadhub::suppression::{self, SuppressionKind, SuppressionReason, SuppressionRecord};
+    let stack = stack().await;
+    let email = format!("optout.{}@example.com", std::process::id());
+    let today = chrono::Utc::now().date_naive();
+    let hasher = &stack.config.hasher;
+    let record = |kind, value: &str, start, end| SuppressionRecord {
+        kind,
+        hash: suppression::hash(hasher, kind, value),
+        reason: SuppressionReason::OptOut,
+        start_date: start,
+        end_date: end,
+        source: "import".into(),
+    };
+    stack
+        .suppressions
+        .put_suppressions(&[
+            record(
+                SuppressionKind::Email,
+                &email,
+                today - chrono::Duration::days(3),
+                None,
+            ),
+            // Ended yesterday: no longer active.
+            record(
+                SuppressionKind::Phone,
+                "8135550100",
+                today - chrono::Duration::days(30),
+                Some(today),
+            ),
+        ])
+        .await
+        .expect("put");
+    let id = post_lead(&stack, "mortgage", &mortgage_lead(&email.to_uppercase()))
+        .await
+        .body["leadId"]
+        .as_str()
+        .expect("leadId")
+        .to_owned();
+    let view = wait_for_status(&stack, &id, &["rejected"], Duration::from_secs(10)).await;
+    let last = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .last()
+        .expect("event")
+        .clone();
+    assert_eq!(last["code"], "suppressed");
+    assert_eq!(
+        last["reason"],
+        format!(
+            "the consumer's email is on the suppression list (OptOut, since {})",
+            today - chrono::Duration::days(3)
+        )
+    );
+    let mut other = mortgage_lead(&format!("fine.{}@example.com", std::process::id()));
+    other["borrower"]["phone"] = json!("(813) 555-0100");
+    let id = post_lead(&stack, "mortgage", &other).await.body["leadId"]
+        .as_str()
+        .expect("leadId")
+        .to_owned();
+    let view = wait_for_status(&stack, &id, &["delivered"], Duration::from_secs(10)).await;
+    assert!(view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .any(|e| e["code"] == "not_suppressed"));
+}

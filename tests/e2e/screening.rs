@@ -305,3 +305,73 @@ async fn a_consumer_on_the_suppression_list_is_rejected_while_the_record_is_acti
         .iter()
         .any(|e| e["code"] == "not_suppressed"));
 }
+
+#[tokio::test]
+async fn within_one_batch_the_earlier_of_two_duplicates_is_the_one_that_passes() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use leadhub::delivery::ValidateJob;
+    use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
+    let stack = stack().await;
+    let body = leadhub::verticals::Vertical::Heloc
+        .parse(&serde_json::to_vec(&heloc_lead("batch")).expect("json"))
+        .expect("a valid lead")
+        .lead;
+    let t0 = chrono::Utc::now();
+    let earlier = LeadRecord::received(
+        LeadId::generate(t0),
+        "demo",
+        leadhub::verticals::Vertical::Heloc,
+        body.clone(),
+        t0,
+        None,
+    );
+    let t1 = t0 + chrono::Duration::milliseconds(5);
+    let later = LeadRecord::received(
+        LeadId::generate(t1),
+        "demo",
+        leadhub::verticals::Vertical::Heloc,
+        body,
+        t1,
+        None,
+    );
+    for lead in [&earlier, &later] {
+        stack.store.create_lead(lead, None).await.expect("create");
+    }
+    // The later lead's message comes first in the batch, as SQS may hand them out.
+    let mut event = SqsEvent::default();
+    event.records = [&later, &earlier]
+        .iter()
+        .enumerate()
+        .map(|(i, lead)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body =
+                Some(serde_json::to_string(&ValidateJob::new(lead.id.clone())).expect("json"));
+            message
+        })
+        .collect();
+    let response = stack.validate.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let status = |id: &LeadId| {
+        let store = stack.store.clone();
+        let id = id.clone();
+        async move {
+            store
+                .get_lead(&id)
+                .await
+                .expect("read")
+                .expect("stored")
+                .status
+        }
+    };
+    assert_ne!(
+        status(&earlier.id).await,
+        LeadStatus::Rejected,
+        "the earlier lead passes"
+    );
+    assert_eq!(
+        status(&later.id).await,
+        LeadStatus::Rejected,
+        "the later one is the duplicate"
+    );
+}

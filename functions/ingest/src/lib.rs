@@ -173,9 +173,11 @@ impl Ingest {
             .as_deref()
             .map(|ssn| config.hasher.hex(&["ssn", ssn]));
         // LeadSafe's search needs the SSN itself: sealed for this lead, kept apart and briefly, and before
-        // the lead exists, so that validate never sees a lead whose sealed SSN is still to come.
+        // the lead exists, so that validate never sees a lead whose sealed SSN is still to come. Only
+        // where the vertical's screening asks LeadSafe.
+        let asks_leadsafe = config.screening.for_vertical(vertical).leadsafe.is_some();
         let sealed_ssn = match (&config.ssn_sealer, parsed.ssn.as_deref()) {
-            (Some(sealer), Some(ssn)) if !test => {
+            (Some(sealer), Some(ssn)) if !test && asks_leadsafe => {
                 let sealed = sealer.seal(lead_id.as_str(), ssn);
                 let expires_at = later(now, config.ssn_ttl);
                 if let Err(error) = self

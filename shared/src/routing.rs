@@ -2999,7 +2999,10 @@ callback_key = "env:CALLBACK_KEY"
             Err(error) => panic!("infra/config.example.toml must load: {error}"),
         };
         assert!(config.ssn_sealer.is_some(), "the example seals SSNs");
-        assert!(config.screening.uses_leadsafe(), "the example screens mortgage with LeadSafe");
+        assert!(
+            config.screening.uses_leadsafe(),
+            "the example screens mortgage with LeadSafe"
+        );
         assert_eq!(
             config.routing.get(&Vertical::Heloc).map(|r| r.strategy),
             Some(Strategy::Waterfall)

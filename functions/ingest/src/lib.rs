@@ -226,7 +226,9 @@ impl Ingest {
             Err(StoreError::AlreadyExists(_)) if self.is_ours(&lead).await => {}
             Err(error) => {
                 tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
-                if sealed_ssn {
+                // The write may have landed all the same (a timeout): only a lead known to be absent has
+                // no use for its sealed SSN; otherwise it expires by itself.
+                if sealed_ssn && matches!(self.store.get_lead(&lead_id).await, Ok(None)) {
                     self.drop_sealed_ssn(&lead_id).await;
                 }
                 return Err(Problem::unavailable(2));

@@ -8,7 +8,7 @@
 //! api_key = "env:LEADSAFE_API_KEY"
 //! client_secret = "env:LEADSAFE_CLIENT_SECRET"
 //! client_code = "acme"                  # the ClientCode of `leadhub-admin leadsafe export`
-//! timeout_ms = 5000                     # one search, whole exchange
+//! timeout_ms = 5000                     # one search, whole exchange (100 to 10000)
 //!
 //! [screening.mortgage]
 //! leadsafe = true                       # ask LeadSafe when the lead carries an SSN (default false)
@@ -216,6 +216,10 @@ struct LeadSafeDoc {
 fn default_timeout_ms() -> u64 {
     5000
 }
+
+/// The longest LeadSafe `timeout_ms`: well inside validate's 30 s Lambda timeout, which a batch's
+/// searches share.
+pub const MAX_LEADSAFE_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -467,10 +471,10 @@ fn leadsafe(doc: LeadSafeDoc, secrets: &dyn SecretSource) -> Result<LeadSafeSett
             "is required: the name LeadSafe's account manager gives (or base_url for a sandbox)",
         )),
     };
-    if !(100..=60_000).contains(&doc.timeout_ms) {
+    if !(100..=MAX_LEADSAFE_TIMEOUT_MS).contains(&doc.timeout_ms) {
         return Err(ConfigError::new(
             key("timeout_ms"),
-            "must be between 100 and 60000",
+            format!("must be between 100 and {MAX_LEADSAFE_TIMEOUT_MS}"),
         ));
     }
     if let Some(code) = &doc.client_code {

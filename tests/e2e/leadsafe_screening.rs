@@ -288,3 +288,35 @@ async fn a_test_lead_is_not_sent_to_leadsafe() {
     wait_for_status(&stack, &id, &["test"], Duration::from_secs(10)).await;
     assert!(leadsafe(&stack).searched().is_empty());
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_leadsafe_screening_on_dynamodb_leaves_only_the_keyed_hash() {
+    let stack = stack_with(Options {
+        backend: aws_backend("leadsafe"),
+        ..leadsafe_options("detailed = true")
+    })
+    .await;
+    let green = post(&stack, GREEN).await;
+    let red = post(&stack, RED).await;
+    wait_for_status(&stack, &green, &["delivered"], Duration::from_secs(30)).await;
+    let view = wait_for_status(&stack, &red, &["rejected"], Duration::from_secs(30)).await;
+    assert_eq!(
+        view["timeline"]
+            .as_array()
+            .expect("timeline")
+            .last()
+            .expect("event")["code"],
+        "leadsafe_red"
+    );
+    for id in [&green, &red] {
+        sealed_copy_gone(&stack, id).await;
+        let lead = stack
+            .store
+            .get_lead(&id.parse().expect("a lead id"))
+            .await
+            .expect("read")
+            .expect("stored");
+        assert!(lead.ssn_hash.is_some(), "the keyed hash stays");
+    }
+}

@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
         let screening = match &stack.leadsafe {
             Some((_, running)) => format!(
                 "\nscreening: mortgage leads with an SSN are checked with the LeadSafe sandbox at {} \
-                 (seeded with seed 003's sample: 123-45-6789 is Red, 111-22-2333 Amber, any other SSN Green)\n",
+                 (seeded with seed 003's sample; README \"Screening\" names SSNs that are Red, Amber and Green)\n",
                 running.url("")
             ),
             None => String::new(),

@@ -474,7 +474,7 @@ impl Fields<'_> {
 }
 
 /// `YYYY-MM-DD`, exactly: four digits, two, two.
-fn parse_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     let b = text.as_bytes();
     let shaped = b.len() == 10
         && b[4] == b'-'

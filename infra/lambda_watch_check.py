@@ -304,7 +304,7 @@ def check_local_on_the_example_config(args, env):
     port = free_port()
     env = dict(env)
     for name in ("HELOC_LENDER_API_KEY", "SONAR_CLIENT_SECRET", "NTHERM_USERNAME", "NTHERM_PASSWORD",
-                 "LOFTY_ACCESS_TOKEN", "LOFTY_VENDOR_KEY"):
+                 "LOFTY_ACCESS_TOKEN", "LOFTY_VENDOR_KEY", "LEADSAFE_API_KEY", "LEADSAFE_CLIENT_SECRET"):
         env[name] = "example"
     env["LENDER_WEBHOOK_SECRET"] = WEBHOOK_SECRET
     processes = Processes(args.work)

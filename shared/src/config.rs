@@ -509,6 +509,19 @@ impl<C> Config<C> {
 
         let routing = crate::routing::vertical_routing(doc.routing)?;
         let screening = crate::screening::policy::load(doc.screening, secrets)?;
+        if ssn_sealer.is_none() {
+            if let Some(vertical) = Vertical::ALL
+                .into_iter()
+                .find(|v| screening.for_vertical(*v).leadsafe.is_some())
+            {
+                return Err(ConfigError::new(
+                    "hub.ssn_key",
+                    format!(
+                        "screening.{vertical}.leadsafe needs the SSN kept sealed until LeadSafe has answered: set hub.ssn_key (an env: reference)"
+                    ),
+                ));
+            }
+        }
 
         let mut destinations = Vec::new();
         let mut seen = BTreeSet::new();
@@ -795,6 +808,34 @@ verticals = ["heloc"]
         assert!(!error.to_string().contains(&"s".repeat(31)), "{error}");
         let week = with_key.replace("ssn_ttl_hours = 2", "ssn_ttl_hours = 168");
         assert!(load(&week, &secrets()).is_ok());
+    }
+
+    #[test]
+    fn leadsafe_screening_needs_the_ssn_key() {
+        let leadsafe = "\n[screening.leadsafe]\nenvironment = \"prod\"\nprovider = \"acme\"\napi_key = \"env:HASH_KEY\"\nclient_secret = \"env:CALLBACK_KEY\"\n[screening.mortgage]\nleadsafe = true\n";
+        let error = load(&format!("{VALID}{leadsafe}"), &secrets()).expect_err("no ssn_key");
+        assert_eq!(error.key, "hub.ssn_key", "{error}");
+        assert!(
+            error.problem.contains("screening.mortgage.leadsafe"),
+            "{error}"
+        );
+        let with_key = VALID.replace(
+            "callback_key = \"env:CALLBACK_KEY\"\n",
+            "callback_key = \"env:CALLBACK_KEY\"\nssn_key = \"env:SSN_KEY\"\n",
+        );
+        let config = load(&format!("{with_key}{leadsafe}"), &secrets()).expect("valid");
+        assert!(config.screening.uses_leadsafe());
+        assert_eq!(
+            config
+                .screening
+                .leadsafe
+                .as_ref()
+                .expect("leadsafe")
+                .client
+                .base_url()
+                .as_str(),
+            "https://acme.leadsafe.tech/"
+        );
     }
 
     #[test]

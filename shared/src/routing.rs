@@ -2987,6 +2987,8 @@ callback_key = "env:CALLBACK_KEY"
             ("HELOC_LENDER_API_KEY", "lender-key".to_owned()),
             ("LOFTY_ACCESS_TOKEN", "lofty-token".to_owned()),
             ("LOFTY_VENDOR_KEY", "lofty-vendor".to_owned()),
+            ("LEADSAFE_API_KEY", "leadsafe-key".to_owned()),
+            ("LEADSAFE_CLIENT_SECRET", "leadsafe-secret".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -2997,6 +2999,10 @@ callback_key = "env:CALLBACK_KEY"
             Err(error) => panic!("infra/config.example.toml must load: {error}"),
         };
         assert!(config.ssn_sealer.is_some(), "the example seals SSNs");
+        assert!(
+            config.screening.uses_leadsafe(),
+            "the example screens mortgage with LeadSafe"
+        );
         assert_eq!(
             config.routing.get(&Vertical::Heloc).map(|r| r.strategy),
             Some(Strategy::Waterfall)

@@ -35,6 +35,9 @@ async fn aws_leads_flow_through_dynamodb_and_sqs_to_the_buyer() {
         timeline_kinds(&view),
         [
             "received",
+            // duplicates, the suppression list, passed
+            "screened",
+            "screened",
             "screened",
             "routing",
             "delivery_attempt",

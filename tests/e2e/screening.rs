@@ -236,3 +236,142 @@ async fn a_buyer_that_bought_the_consumer_within_its_window_is_skipped() {
         .received_for(&second_id)
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_consumer_on_the_suppression_list_is_rejected_while_the_record_is_active() {
+    use leadhub::suppression::{self, SuppressionKind, SuppressionReason, SuppressionRecord};
+    let stack = stack().await;
+    let email = format!("optout.{}@example.com", std::process::id());
+    let today = chrono::Utc::now().date_naive();
+    let hasher = &stack.config.hasher;
+    let record = |kind, value: &str, start, end| SuppressionRecord {
+        kind,
+        hash: suppression::hash(hasher, kind, value),
+        reason: SuppressionReason::OptOut,
+        start_date: start,
+        end_date: end,
+        source: "import".into(),
+    };
+    stack
+        .suppressions
+        .put_suppressions(&[
+            record(
+                SuppressionKind::Email,
+                &email,
+                today - chrono::Duration::days(3),
+                None,
+            ),
+            // Ended yesterday: no longer active.
+            record(
+                SuppressionKind::Phone,
+                "8135550100",
+                today - chrono::Duration::days(30),
+                Some(today),
+            ),
+        ])
+        .await
+        .expect("put");
+    let id = post_lead(&stack, "mortgage", &mortgage_lead(&email.to_uppercase()))
+        .await
+        .body["leadId"]
+        .as_str()
+        .expect("leadId")
+        .to_owned();
+    let view = wait_for_status(&stack, &id, &["rejected"], Duration::from_secs(10)).await;
+    let last = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .last()
+        .expect("event")
+        .clone();
+    assert_eq!(last["code"], "suppressed");
+    assert_eq!(
+        last["reason"],
+        format!(
+            "the consumer's email is on the suppression list (OptOut, since {})",
+            today - chrono::Duration::days(3)
+        )
+    );
+    let mut other = mortgage_lead(&format!("fine.{}@example.com", std::process::id()));
+    other["borrower"]["phone"] = json!("(813) 555-0100");
+    let id = post_lead(&stack, "mortgage", &other).await.body["leadId"]
+        .as_str()
+        .expect("leadId")
+        .to_owned();
+    let view = wait_for_status(&stack, &id, &["delivered"], Duration::from_secs(10)).await;
+    assert!(view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .any(|e| e["code"] == "not_suppressed"));
+}
+
+#[tokio::test]
+async fn within_one_batch_the_earlier_of_two_duplicates_is_the_one_that_passes() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use leadhub::delivery::ValidateJob;
+    use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
+    let stack = stack().await;
+    let body = leadhub::verticals::Vertical::Heloc
+        .parse(&serde_json::to_vec(&heloc_lead("batch")).expect("json"))
+        .expect("a valid lead")
+        .lead;
+    let t0 = chrono::Utc::now();
+    let earlier = LeadRecord::received(
+        LeadId::generate(t0),
+        "demo",
+        leadhub::verticals::Vertical::Heloc,
+        body.clone(),
+        t0,
+        None,
+    );
+    let t1 = t0 + chrono::Duration::milliseconds(5);
+    let later = LeadRecord::received(
+        LeadId::generate(t1),
+        "demo",
+        leadhub::verticals::Vertical::Heloc,
+        body,
+        t1,
+        None,
+    );
+    for lead in [&earlier, &later] {
+        stack.store.create_lead(lead, None).await.expect("create");
+    }
+    // The later lead's message comes first in the batch, as SQS may hand them out.
+    let mut event = SqsEvent::default();
+    event.records = [&later, &earlier]
+        .iter()
+        .enumerate()
+        .map(|(i, lead)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body =
+                Some(serde_json::to_string(&ValidateJob::new(lead.id.clone())).expect("json"));
+            message
+        })
+        .collect();
+    let response = stack.validate.handle_batch(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let status = |id: &LeadId| {
+        let store = stack.store.clone();
+        let id = id.clone();
+        async move {
+            store
+                .get_lead(&id)
+                .await
+                .expect("read")
+                .expect("stored")
+                .status
+        }
+    };
+    assert_ne!(
+        status(&earlier.id).await,
+        LeadStatus::Rejected,
+        "the earlier lead passes"
+    );
+    assert_eq!(
+        status(&later.id).await,
+        LeadStatus::Rejected,
+        "the later one is the duplicate"
+    );
+}

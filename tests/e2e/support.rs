@@ -93,6 +93,8 @@ pub fn options() -> Options {
         visibility_timeout: Duration::from_secs(1),
         max_receive_count: 3,
         idempotency_in_flight_secs: 1,
+        // LeadSafe only where a test asks for it (tests/e2e/screening.rs).
+        leadsafe: None,
         ..Options::default()
     }
 }

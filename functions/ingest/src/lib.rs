@@ -173,9 +173,11 @@ impl Ingest {
             .as_deref()
             .map(|ssn| config.hasher.hex(&["ssn", ssn]));
         // LeadSafe's search needs the SSN itself: sealed for this lead, kept apart and briefly, and before
-        // the lead exists, so that validate never sees a lead whose sealed SSN is still to come.
+        // the lead exists, so that validate never sees a lead whose sealed SSN is still to come. Only
+        // where the vertical's screening asks LeadSafe.
+        let asks_leadsafe = config.screening.for_vertical(vertical).leadsafe.is_some();
         let sealed_ssn = match (&config.ssn_sealer, parsed.ssn.as_deref()) {
-            (Some(sealer), Some(ssn)) if !test => {
+            (Some(sealer), Some(ssn)) if !test && asks_leadsafe => {
                 let sealed = sealer.seal(lead_id.as_str(), ssn);
                 let expires_at = later(now, config.ssn_ttl);
                 if let Err(error) = self
@@ -224,7 +226,9 @@ impl Ingest {
             Err(StoreError::AlreadyExists(_)) if self.is_ours(&lead).await => {}
             Err(error) => {
                 tracing::error!(partner_id = %partner.id, %error, "could not store a lead");
-                if sealed_ssn {
+                // The write may have landed all the same (a timeout): only a lead known to be absent has
+                // no use for its sealed SSN; otherwise it expires by itself.
+                if sealed_ssn && matches!(self.store.get_lead(&lead_id).await, Ok(None)) {
                     self.drop_sealed_ssn(&lead_id).await;
                 }
                 return Err(Problem::unavailable(2));

@@ -22,10 +22,10 @@ use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::{self, Screened};
 use leadhub::screening::policy::LeadSafePolicy;
-use leadhub::screening::{self, Check, DuplicateKey, LeadSafeStep, ScreeningVerdict};
+use leadhub::screening::{self, Check, DuplicateKey, LeadSafeStep, ScreeningVerdict, SsnMissing};
 use leadhub::settings::Config;
 use leadhub::store::{
-    cap_key, sequence_key, Counters, LeadStore, SealedSsns, Suppressions, UpdateOutcome,
+    cap_key, sequence_key, Counters, LeadStore, SealedSsns, StoreError, Suppressions, UpdateOutcome,
 };
 use leadhub::transport::Transport;
 
@@ -92,12 +92,25 @@ impl Validate {
             .into_iter()
             .map(|group| group.into_iter().filter_map(|i| slots[i].take()).collect())
             .collect();
+        let config = &config;
         let outcomes = join_all(groups.into_iter().map(|group| async move {
             let mut outcomes = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for item in group {
                 let outcome = match item.job {
                     Err(error) => Err(error),
-                    Ok(job) => self.validate_read(&job, item.lead, &item.keys).await,
+                    // The same lead twice in one batch (a redelivery): the later message reads what the
+                    // earlier one decided.
+                    Ok(job) if !seen.insert(job.lead_id.clone()) => {
+                        match self.store.get_lead(&job.lead_id).await {
+                            Ok(lead) => self.validate_read(config, &job, lead, &item.keys).await,
+                            Err(error) => Err(error.into()),
+                        }
+                    }
+                    Ok(job) => {
+                        self.validate_read(config, &job, item.lead, &item.keys)
+                            .await
+                    }
                 };
                 outcomes.push((item.message_id, outcome));
             }
@@ -145,11 +158,12 @@ impl Validate {
             .as_ref()
             .map(|lead| duplicate_keys(&config, lead))
             .unwrap_or_default();
-        self.validate_read(job, lead, &keys).await
+        self.validate_read(&config, job, lead, &keys).await
     }
 
     async fn validate_read(
         &self,
+        config: &Config,
         job: &ValidateJob,
         lead: Option<LeadRecord>,
         keys: &[DuplicateKey],
@@ -160,7 +174,7 @@ impl Validate {
             return Ok(());
         };
         match lead.status {
-            LeadStatus::Received => self.screen_and_route(lead, keys, job.attempt).await,
+            LeadStatus::Received => self.screen_and_route(config, lead, keys, job.attempt).await,
             // Already screened: the first attempts may not all have been queued (a send failed after the
             // write that planned them), whatever the lead's status since (a broadcast lead another buyer
             // took is delivered with the others still pending): queue them again. The sealed SSN may have
@@ -183,7 +197,14 @@ impl Validate {
         let policy = config.screening.for_vertical(lead.vertical);
         let mut checks: Vec<Check> = Vec::new();
         if let Some(rule) = &policy.duplicates {
-            let found = screening::claim_duplicates(self.store.as_ref(), keys, lead, now).await?;
+            let found = screening::claim_duplicates(
+                self.store.as_ref(),
+                keys,
+                lead,
+                config.lead_retention,
+                now,
+            )
+            .await?;
             match screening::duplicate_check(rule, &found) {
                 Ok(check) => checks.push(check),
                 Err(refusal) => {
@@ -259,22 +280,35 @@ impl Validate {
         lead: &LeadRecord,
         now: DateTime<Utc>,
     ) -> Result<LeadSafeStep, RecordError> {
-        let Some(settings) = &config.screening.leadsafe else {
-            // The configuration check makes this impossible; refuse rather than pass unscreened.
-            return Ok(screening::leadsafe_without_ssn(policy));
+        // The configuration check makes a missing [screening.leadsafe] or hub.ssn_key impossible here.
+        let (Some(settings), Some(sealer)) = (&config.screening.leadsafe, &config.ssn_sealer)
+        else {
+            return Ok(screening::leadsafe_without_ssn(policy, SsnMissing::Gone));
         };
-        let Some(sealer) = &config.ssn_sealer else {
-            return Ok(screening::leadsafe_without_ssn(policy));
-        };
-        let Some(sealed) = self.sealed_ssns.get_sealed_ssn(&lead.id, now).await? else {
-            tracing::warn!(lead_id = %lead.id, "the sealed SSN is gone (expired): LeadSafe cannot be asked");
-            return Ok(screening::leadsafe_without_ssn(policy));
+        let sealed = match self.sealed_ssns.get_sealed_ssn(&lead.id, now).await {
+            Ok(Some(sealed)) => sealed,
+            Ok(None) => {
+                tracing::warn!(lead_id = %lead.id, "no sealed SSN (expired, or never kept): LeadSafe cannot be asked");
+                return Ok(screening::leadsafe_without_ssn(policy, SsnMissing::Gone));
+            }
+            // An item that does not read (a form this build does not know) never will: decide now.
+            Err(StoreError::Corrupt(what)) => {
+                tracing::error!(lead_id = %lead.id, problem = %what, "the sealed SSN item could not be read");
+                return Ok(screening::leadsafe_without_ssn(
+                    policy,
+                    SsnMissing::Unreadable,
+                ));
+            }
+            Err(error) => return Err(error.into()),
         };
         let ssn = match sealer.open(lead.id.as_str(), &sealed) {
             Ok(ssn) => ssn,
             Err(error) => {
                 tracing::error!(lead_id = %lead.id, %error, "the sealed SSN could not be opened (was hub.ssn_key changed?)");
-                return Ok(screening::leadsafe_without_ssn(policy));
+                return Ok(screening::leadsafe_without_ssn(
+                    policy,
+                    SsnMissing::Unreadable,
+                ));
             }
         };
         let answer =
@@ -316,6 +350,16 @@ impl Validate {
     ) -> Result<(), RecordError> {
         let delay = leadhub::delivery::retry_delay(&config.retry, attempt, after, rand::random())
             .min(leadhub::queue::MAX_DELAY);
+        let job = ValidateJob {
+            lead_id: lead.id.clone(),
+            attempt: attempt.saturating_add(1),
+        };
+        let body = serde_json::to_string(&job).map_err(|error| {
+            RecordError::Malformed(format!("a validate job did not serialise: {error}"))
+        })?;
+        // Queued first, so that a failed send (the record is retried) does not leave the wait on the
+        // timeline twice.
+        self.validate_queue.send(&body, delay).await?;
         if attempt == 1 {
             let ports = Ports {
                 store: self.store.as_ref(),
@@ -325,36 +369,28 @@ impl Validate {
             };
             lifecycle::commit(ports, &lead.id, &lifecycle::screening_delayed(check, now)).await?;
         }
-        let job = ValidateJob {
-            lead_id: lead.id.clone(),
-            attempt: attempt.saturating_add(1),
-        };
-        let body = serde_json::to_string(&job).map_err(|error| {
-            RecordError::Malformed(format!("a validate job did not serialise: {error}"))
-        })?;
-        self.validate_queue.send(&body, delay).await?;
         tracing::info!(lead_id = %lead.id, attempt, delay_ms = delay.as_millis() as u64, "screening will be tried again");
         Ok(())
     }
 
     async fn screen_and_route(
         &self,
+        config: &Config,
         lead: LeadRecord,
         keys: &[DuplicateKey],
         attempt: u32,
     ) -> Result<(), RecordError> {
-        let config = self.config.get().await;
         let now = now();
-        let verdict = match self.screen(&config, &lead, keys, now).await? {
+        let verdict = match self.screen(config, &lead, keys, now).await? {
             Screen::Decided(verdict) => verdict,
             Screen::Wait { check, after } => {
-                return self.wait(&config, &lead, attempt, &check, after, now).await
+                return self.wait(config, &lead, attempt, &check, after, now).await
             }
         };
         if let ScreeningVerdict::Rejected { refusal, .. } = &verdict {
             tracing::info!(lead_id = %lead.id, code = %refusal.code, "lead rejected by screening");
         }
-        let usage = self.cap_usage(&config, &lead, now).await?;
+        let usage = self.cap_usage(config, &lead, now).await?;
         let strategy = config.routing.get(&lead.vertical).map(|s| s.strategy);
         let sequence = if lifecycle::takes_a_rotation_turn(&lead, strategy) {
             self.counters
@@ -371,9 +407,9 @@ impl Validate {
                     ..
                 }
             ),
-            sold_to: self.sold_to(&config, &lead, now).await?,
+            sold_to: self.sold_to(config, &lead, now).await?,
         };
-        let plan = routing::route_screened(&config, &lead, &usage, &screened, now, sequence);
+        let plan = routing::route_screened(config, &lead, &usage, &screened, now, sequence);
         if verdict.is_passed() {
             // Buyers of other verticals are not worth a line per lead.
             for skipped in plan
@@ -394,12 +430,15 @@ impl Validate {
             counters: Some(self.counters.as_ref()),
             dead_deliveries: None,
         };
-        let outcome = lifecycle::commit(ports, &lead.id, &transition).await;
-        if !verdict.is_passed() && !lead.test {
-            // Refused: its duplicate claims must not hold other leads back.
+        let outcome = lifecycle::commit(ports, &lead.id, &transition).await?;
+        if !verdict.is_passed()
+            && !lead.test
+            && matches!(outcome, UpdateOutcome::Applied(_) | UpdateOutcome::NotFound)
+        {
+            // Refused (by this decision, not another delivery's): its duplicate claims must not hold other
+            // leads back. A claim not given back here is cleared by the next lead that meets it.
             screening::release(self.store.as_ref(), keys, &lead.id).await;
         }
-        let outcome = outcome?;
         // Screening has decided (here or in another delivery of the message): only the keyed hash of the
         // SSN remains.
         self.forget_ssn(&lead).await?;

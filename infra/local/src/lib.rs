@@ -30,6 +30,7 @@ use leadhub::store::{
 };
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
+use leadhub_sandbox::leadsafe::{LeadSafe, LeadSafeConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
 use leadhub_sandbox::ntherm::{Ntherm, NthermConfig};
 use leadhub_sandbox::sonar::{Sonar, SonarConfig};
@@ -91,7 +92,28 @@ pub struct Options {
     /// Routing keys (TOML lines such as `priority = 1` or `[destinations.caps]` tables) added to the webhook
     /// buyer destination of this id.
     pub buyer_settings: BTreeMap<String, String>,
+    /// Start the LeadSafe sandbox (seed 003, loaded with the seed's CSV sample) and screen mortgage leads
+    /// with it: these are the lines of `[screening.mortgage]` after `leadsafe = true` (e.g. `detailed =
+    /// true`). `None`: no LeadSafe.
+    pub leadsafe: Option<String>,
 }
+
+/// The demo's LeadSafe policy for mortgage leads.
+pub const DEMO_LEADSAFE_POLICY: &str =
+    "detailed = true\namber = \"amber_buyers\"\non_error = \"retry\"\n";
+
+/// Seed 003's CSV upload sample: the records the LeadSafe sandbox starts with (123-45-6789 is Red for
+/// Default, 111-22-2333's RevokePaymentAuth has ended: Amber).
+pub const LEADSAFE_SEED_CSV: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
+exampleco,123456789,2024-01-05,,Default
+exampleco,111222333,2024-01-06,2024-02-12,RevokePaymentAuth
+exampleco,240120120,2024-01-07,,Lawsuit
+exampleco,411411411,2024-01-08,,RegulatoryComplaint
+exampleco,910910910,2024-01-09,,DebtConsolidation
+exampleco,761789231,2024-01-10,2024-02-19,Default
+exampleco,123123123,2024-01-11,,SuspectedIdTheft
+exampleco,412421341,2024-01-12,,Bankruptcy
+";
 
 impl Default for Options {
     fn default() -> Self {
@@ -116,6 +138,7 @@ impl Default for Options {
             config_refresh_secs: 60,
             extra_config: String::new(),
             buyer_settings: BTreeMap::new(),
+            leadsafe: Some(DEMO_LEADSAFE_POLICY.to_owned()),
         }
     }
 }
@@ -320,6 +343,8 @@ pub struct Stack {
     pub buyers: Buyers,
     /// The seed APIs' sandboxes, when started.
     pub sandboxes: Option<SeedSandboxes>,
+    /// The LeadSafe sandbox screening mortgage leads, when started ([`Options::leadsafe`]).
+    pub leadsafe: Option<(LeadSafe, Running)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -531,6 +556,42 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
     } else {
         None
     };
+    let leadsafe = match &options.leadsafe {
+        None => None,
+        Some(policy) => {
+            let key = random_secret("ls_");
+            let secret = random_secret("lss_");
+            secrets.insert("LEADHUB_SANDBOX_LEADSAFE_KEY".into(), key.clone());
+            secrets.insert("LEADHUB_SANDBOX_LEADSAFE_SECRET".into(), secret.clone());
+            let sandbox = LeadSafe::new(LeadSafeConfig::new(key, secret));
+            sandbox
+                .load_csv(LEADSAFE_SEED_CSV)
+                .map_err(|problem| anyhow::anyhow!("the LeadSafe sample: {problem}"))?;
+            let running = sandbox
+                .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .context("starting the LeadSafe sandbox")?;
+            document.push_str(&format!(
+                r#"
+# Mortgage leads that carry an SSN are screened with LeadSafe (its sandbox, seeded with seed 003's sample).
+[screening.leadsafe]
+environment = "dev"
+base_url = "{url}"
+api_key = "env:LEADHUB_SANDBOX_LEADSAFE_KEY"
+client_secret = "env:LEADHUB_SANDBOX_LEADSAFE_SECRET"
+client_code = "leadhub-demo"
+timeout_ms = {timeout}
+
+[screening.mortgage]
+leadsafe = true
+{policy}
+"#,
+                url = running.url(""),
+                timeout = options.buyer_timeout_ms,
+            ));
+            Some((sandbox, running))
+        }
+    };
     let config = Config::from_toml(&document, &secrets).context("the demo configuration")?;
     Ok(Demo {
         config,
@@ -538,6 +599,7 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
         secrets,
         buyers,
         sandboxes,
+        leadsafe,
     })
 }
 
@@ -548,6 +610,7 @@ struct Demo {
     secrets: BTreeMap<String, String>,
     buyers: Buyers,
     sandboxes: Option<SeedSandboxes>,
+    leadsafe: Option<(LeadSafe, Running)>,
 }
 
 /// Start everything.
@@ -601,7 +664,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
     let transport: Arc<dyn leadhub::transport::Transport> =
         Arc::new(leadhub::transport::ReqwestTransport::new());
 
-    let (config, live, buyers, sandboxes) = match (demo, fixed) {
+    let (config, live, buyers, sandboxes, leadsafe) = match (demo, fixed) {
         (Some(demo), _) => {
             let config = Arc::new(demo.config);
             let live = if options.stored_config {
@@ -621,12 +684,13 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
             } else {
                 LiveConfig::fixed(config.clone())
             };
-            (config, live, demo.buyers, demo.sandboxes)
+            (config, live, demo.buyers, demo.sandboxes, demo.leadsafe)
         }
         (None, Some(config)) => (
             config.clone(),
             LiveConfig::fixed(config),
             BTreeMap::new(),
+            None,
             None,
         ),
         (None, None) => anyhow::bail!("no configuration"),
@@ -708,6 +772,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         callback,
         buyers,
         sandboxes,
+        leadsafe,
         tasks,
     })
 }

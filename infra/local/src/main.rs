@@ -112,12 +112,20 @@ async fn main() -> anyhow::Result<()> {
                 buyers.push(format!("  {id:<18} {}", running.url("")));
             }
         }
+        let screening = match &stack.leadsafe {
+            Some((_, running)) => format!(
+                "\nscreening: mortgage leads with an SSN are checked with the LeadSafe sandbox at {} \
+                 (seeded with seed 003's sample: 123-45-6789 is Red, 111-22-2333 Amber, any other SSN Green)\n",
+                running.url("")
+            ),
+            None => String::new(),
+        };
         println!(
             "\nleadhub-local is running ({backend})\n\n\
              partner API   http://{addr}\n\
              partner key   {key}\n\
              secret        {secret}\n\
-             sandbox buyers (heloc -> texas-buyer for TX leads, then heloc-lender; mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n\n\
+             sandbox buyers (heloc -> texas-buyer for TX leads, then heloc-lender; mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n{screening}\n\
              try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
              --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
             addr = stack.addr,

@@ -291,15 +291,17 @@ pub enum DuplicateCheck {
 }
 
 /// Claim every key for `lead` (a test lead only looks), in order; stop at the first held by another live
-/// lead, releasing the claims made before it.
+/// lead, releasing the claims made before it. `retention`: how long the store keeps a lead
+/// (`hub.lead_retention_days`), to tell a holder that was discarded from one that expired.
 pub async fn claim_duplicates(
     store: &dyn LeadStore,
     keys: &[DuplicateKey],
     lead: &LeadRecord,
+    retention: Duration,
     now: DateTime<Utc>,
 ) -> Result<DuplicateCheck, StoreError> {
     for (index, key) in keys.iter().enumerate() {
-        if !claim_one(store, key, lead, now).await? {
+        if !claim_one(store, key, lead, retention, now).await? {
             if !lead.test {
                 release(store, &keys[..index], &lead.id).await;
             }
@@ -309,12 +311,13 @@ pub async fn claim_duplicates(
     Ok(DuplicateCheck::Unique)
 }
 
-/// Whether `key` is (now) the lead's, or free for a test lead. A holder that no longer exists or that
+/// Whether `key` is (now) the lead's, or free for a test lead. A holder that was discarded or that
 /// screening refused does not count: its claim is released and the claim tried again.
 async fn claim_one(
     store: &dyn LeadStore,
     key: &DuplicateKey,
     lead: &LeadRecord,
+    retention: Duration,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     // A stale holder is cleared at most a few times: each pass removes one.
@@ -333,7 +336,7 @@ async fn claim_one(
                 ClaimOutcome::HeldBy(holder) => holder,
             }
         };
-        if !is_stale(store, &holder).await? {
+        if !is_stale(store, &holder, retention, now).await? {
             return Ok(false);
         }
         if lead.test {
@@ -341,13 +344,29 @@ async fn claim_one(
         }
         store.release_unique(&key.key, &holder).await?;
     }
-    Ok(false)
+    // Holders keep going stale under us: let the record be retried rather than call it a duplicate.
+    Err(StoreError::Unavailable(
+        "a duplicate claim kept changing hands; screening will be tried again".to_owned(),
+    ))
 }
 
-/// A holder whose claim no longer stands: gone (discarded by ingest, expired) or refused by screening.
-async fn is_stale(store: &dyn LeadStore, holder: &LeadId) -> Result<bool, StoreError> {
+/// A holder whose claim no longer stands: refused by screening, or gone while it could not have expired
+/// yet (ingest discarded it). A holder gone after the store's retention expired as leads do: its claim
+/// still stands for the rest of its window ("for ever" outlives the lead item).
+async fn is_stale(
+    store: &dyn LeadStore,
+    holder: &LeadId,
+    retention: Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     Ok(match store.get_lead(holder).await? {
-        None => true,
+        None => {
+            let received = DateTime::from_timestamp_millis(
+                i64::try_from(holder.timestamp_millis()).unwrap_or(i64::MAX),
+            )
+            .unwrap_or(now);
+            crate::lead::later(received, retention) > now
+        }
         Some(lead) => lead.status == LeadStatus::Rejected,
     })
 }
@@ -557,21 +576,34 @@ fn reasons(details: &[Detail]) -> String {
     format!(" ({})", listed.join("; "))
 }
 
-/// The step when LeadSafe cannot be asked because the lead's SSN is no longer held (its sealed copy
-/// expired after `hub.ssn_ttl_hours`, or could not be opened): failed open when the policy says so,
-/// refused otherwise (the lead cannot be screened any more, and is not sold unscreened).
-pub fn leadsafe_without_ssn(policy: &LeadSafePolicy) -> LeadSafeStep {
+/// Why the lead's SSN is not at hand for LeadSafe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsnMissing {
+    /// The sealed copy is gone: it expired (`hub.ssn_ttl_hours`) before LeadSafe could be asked, or was
+    /// never kept (the vertical did not ask LeadSafe when the lead was posted).
+    Gone,
+    /// The sealed copy does not open (`hub.ssn_key` changed, or the item is damaged).
+    Unreadable,
+}
+
+/// The step when LeadSafe cannot be asked because the lead's SSN is not at hand: failed open when the
+/// policy says so, refused otherwise (the lead can no longer be screened, and is not sold unscreened).
+pub fn leadsafe_without_ssn(policy: &LeadSafePolicy, why: SsnMissing) -> LeadSafeStep {
+    let what = match why {
+        SsnMissing::Gone => "the SSN kept for screening had expired or was never kept",
+        SsnMissing::Unreadable => "the SSN kept for screening could not be opened",
+    };
     match policy.on_error {
         OnError::FailOpen => LeadSafeStep::Pass {
             check: Check::new(
                 "leadsafe_fail_open",
-                "LeadSafe could not be asked (the SSN kept for screening had expired); passed without its check (on_error = fail_open)",
+                format!("LeadSafe could not be asked ({what}); passed without its check (on_error = fail_open)"),
             ),
             amber_only: false,
         },
         OnError::Retry => LeadSafeStep::Reject(Check::new(
             "leadsafe_unavailable",
-            "LeadSafe could not be asked before the SSN kept for screening expired; the lead was not offered to buyers",
+            format!("LeadSafe could not be asked ({what}); the lead was not offered to buyers"),
         )),
     }
 }

@@ -8,7 +8,7 @@
 //! api_key = "env:LEADSAFE_API_KEY"
 //! client_secret = "env:LEADSAFE_CLIENT_SECRET"
 //! client_code = "acme"                  # the ClientCode of `leadhub-admin leadsafe export`
-//! timeout_ms = 5000                     # one search, whole exchange
+//! timeout_ms = 5000                     # one search, whole exchange (100 to 10000)
 //! report_retention_days = 30            # 1..=365: how long a reported status's sealed SSN is kept
 //!
 //! [screening.mortgage]
@@ -231,6 +231,10 @@ fn default_timeout_ms() -> u64 {
 fn default_report_retention_days() -> u32 {
     DEFAULT_REPORT_RETENTION_DAYS
 }
+
+/// The longest LeadSafe `timeout_ms`: well inside validate's 30 s Lambda timeout, which a batch's
+/// searches share.
+pub const MAX_LEADSAFE_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -482,10 +486,10 @@ fn leadsafe(doc: LeadSafeDoc, secrets: &dyn SecretSource) -> Result<LeadSafeSett
             "is required: the name LeadSafe's account manager gives (or base_url for a sandbox)",
         )),
     };
-    if !(100..=60_000).contains(&doc.timeout_ms) {
+    if !(100..=MAX_LEADSAFE_TIMEOUT_MS).contains(&doc.timeout_ms) {
         return Err(ConfigError::new(
             key("timeout_ms"),
-            "must be between 100 and 60000",
+            format!("must be between 100 and {MAX_LEADSAFE_TIMEOUT_MS}"),
         ));
     }
     if !(1..=MAX_REPORT_RETENTION_DAYS).contains(&doc.report_retention_days) {

@@ -10,6 +10,8 @@ use crate::config::SecretSource;
 use crate::connectors::leadsafe::Reason;
 use crate::store::memory::MemoryStore;
 
+const RETENTION: std::time::Duration = std::time::Duration::from_secs(180 * 86_400);
+
 fn hasher() -> KeyedHasher {
     KeyedHasher::new(b"screening-test-key-screening-test-key")
 }
@@ -137,7 +139,7 @@ async fn screen(
 ) -> DuplicateCheck {
     store.create_lead(lead, None).await.expect("create");
     let keys = duplicate_keys(&hasher(), rule, lead);
-    claim_duplicates(store, &keys, lead, now)
+    claim_duplicates(store, &keys, lead, RETENTION, now)
         .await
         .expect("claim")
 }
@@ -300,6 +302,33 @@ async fn a_duplicate_releases_what_it_claimed_and_stale_holders_are_cleared() {
     assert_eq!(
         screen(&store, &email_only, &real, t0()).await,
         DuplicateCheck::Unique
+    );
+
+    // A holder gone because it outlived the store's retention (TTL) still holds a "for ever" claim.
+    let long_ago = t0() - Days::days(400);
+    let expired = lead(
+        Vertical::Mortgage,
+        "acme",
+        mortgage("old@example.com", ""),
+        long_ago,
+    );
+    let keys = duplicate_keys(&hasher(), &email_only, &expired);
+    store
+        .claim_unique(&keys[0].key, &expired.id, None, long_ago)
+        .await
+        .expect("claim");
+    let again = lead(
+        Vertical::Mortgage,
+        "acme",
+        mortgage("old@example.com", ""),
+        t0(),
+    );
+    assert_eq!(
+        screen(&store, &email_only, &again, t0()).await,
+        DuplicateCheck::Duplicate {
+            field: ContactField::Email
+        },
+        "for ever outlives the lead item"
     );
 }
 

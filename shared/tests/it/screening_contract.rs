@@ -52,9 +52,16 @@ async fn screen(
     now: DateTime<Utc>,
 ) -> DuplicateCheck {
     store.create_lead(lead, None).await.expect("create");
-    claim_duplicates(store, &duplicate_keys(&hasher(), rule, lead), lead, now)
-        .await
-        .expect("screen")
+    let retention = std::time::Duration::from_secs(180 * 86_400);
+    claim_duplicates(
+        store,
+        &duplicate_keys(&hasher(), rule, lead),
+        lead,
+        retention,
+        now,
+    )
+    .await
+    .expect("screen")
 }
 
 fn email_rule(window_days: u32, scope: Scope) -> Duplicates {

@@ -43,9 +43,16 @@ id = "sealing"
 key_id = "{KEY}"
 secret_hash = "{hash}"
 verticals = ["mortgage"]
+{leadsafe}
 "#,
         ssn_key = if with_ssn_key {
             "ssn_key = \"env:SSN_KEY\""
+        } else {
+            ""
+        },
+        // Mortgage leads are screened with LeadSafe (which needs hub.ssn_key).
+        leadsafe = if with_ssn_key {
+            "[screening.leadsafe]\nenvironment = \"dev\"\nbase_url = \"http://127.0.0.1:9\"\napi_key = \"env:LS_KEY\"\nclient_secret = \"env:LS_SECRET\"\n[screening.mortgage]\nleadsafe = true\n"
         } else {
             ""
         },
@@ -58,6 +65,8 @@ fn config(with_ssn_key: bool) -> Arc<Config> {
         ("HASH_KEY", "h".repeat(40)),
         ("CALLBACK_KEY", "c".repeat(40)),
         ("SSN_KEY", "s".repeat(40)),
+        ("LS_KEY", "ls-key".to_owned()),
+        ("LS_SECRET", "ls-secret".to_owned()),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))

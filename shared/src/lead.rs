@@ -27,6 +27,32 @@ pub fn later(at: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> 
 /// Crockford base32 alphabet (no I, L, O, U): ids are case-insensitive and unambiguous when read aloud.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/// `prefix` followed by 26 Crockford base32 characters holding `now` as a 48-bit millisecond timestamp and 80
+/// random bits from the OS generator: ids that sort by creation time and cannot be guessed (lead ids, and
+/// [`crate::leadsafe_reports::ReportId`]).
+pub(crate) fn time_ordered_id(prefix: &str, now: DateTime<Utc>) -> String {
+    let millis = u128::from(now.timestamp_millis().max(0) as u64) & ((1u128 << 48) - 1);
+    let mut random = [0u8; 10];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let mut value = millis << 80;
+    for (i, byte) in random.iter().enumerate() {
+        value |= u128::from(*byte) << (8 * (9 - i));
+    }
+    let mut out = String::with_capacity(prefix.len() + 26);
+    out.push_str(prefix);
+    for i in (0..26).rev() {
+        let index = ((value >> (5 * i)) & 0x1f) as usize;
+        out.push(char::from(CROCKFORD[index]));
+    }
+    out
+}
+
+/// Whether `body` is 26 Crockford base32 characters (upper case) whose first carries only 3 bits: the body of
+/// a [`time_ordered_id`].
+pub(crate) fn is_time_ordered_body(body: &str) -> bool {
+    body.len() == 26 && body.bytes().all(|c| CROCKFORD.contains(&c)) && body.as_bytes()[0] <= b'7'
+}
+
 /// A lead's id: `lead_` followed by 26 Crockford base32 characters holding a 48-bit millisecond timestamp
 /// (so ids sort by creation time) and 80 random bits from the OS generator (so they cannot be guessed).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,20 +64,7 @@ impl LeadId {
 
     /// A new id for a lead created at `now`.
     pub fn generate(now: DateTime<Utc>) -> Self {
-        let millis = u128::from(now.timestamp_millis().max(0) as u64) & ((1u128 << 48) - 1);
-        let mut random = [0u8; 10];
-        rand::rngs::OsRng.fill_bytes(&mut random);
-        let mut value = millis << 80;
-        for (i, byte) in random.iter().enumerate() {
-            value |= u128::from(*byte) << (8 * (9 - i));
-        }
-        let mut out = String::with_capacity(Self::PREFIX.len() + 26);
-        out.push_str(Self::PREFIX);
-        for i in (0..26).rev() {
-            let index = ((value >> (5 * i)) & 0x1f) as usize;
-            out.push(char::from(CROCKFORD[index]));
-        }
-        LeadId(out)
+        LeadId(time_ordered_id(Self::PREFIX, now))
     }
 
     pub fn as_str(&self) -> &str {

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod http;
 pub mod ids;
 pub mod lead;
+pub mod leadsafe_reports;
 pub mod lifecycle;
 pub mod live_config;
 pub mod openapi;

@@ -166,7 +166,7 @@ pub fn document() -> Value {
             "post": {
                 "operationId": "postVerdict",
                 "summary": "A buyer's verdict on a lead it took",
-                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only (at most 20 times per lead; later ones answer `recorded: false`). A verdict sent before the hub has recorded the buyer's answer to the delivery gets 503 with Retry-After: send it again.",
+                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only (at most 20 times per lead; later ones answer `recorded: false`). A verdict sent before the hub has recorded the buyer's answer to the delivery gets 503 with Retry-After: send it again. A verdict may carry `consumerStatus`, a status of the consumer that LeadSafe tracks, with the SSN LeadSafe keys on: the hub suppresses the consumer at once, and (when it is configured for LeadSafe) keeps the report with the SSN encrypted for a bounded time and sends it to LeadSafe; the lead's timeline shows the reason and dates (code `consumer_status_reported`), never the SSN. Without LeadSafe configured the status is still accepted and suppressed locally (`leadsafe: not_configured`). Sending the same verdict and status again reports nothing twice.",
                 "tags": ["callbacks"],
                 "security": [],
                 "parameters": [
@@ -182,8 +182,9 @@ pub fn document() -> Value {
                     "409": problem("The buyer holds no accepted delivery of the lead, or the verdict does not apply to its status"),
                     "413": problem("The body is too large"),
                     "415": problem("The body is not sent as JSON"),
+                    "422": problem("`consumerStatus.ssn` is not the SSN of this lead; nothing was recorded"),
                     "500": {"$ref": "#/components/responses/InternalError"},
-                    "503": problem_with_retry("The buyer's answer to the delivery is not recorded yet, or the store is unavailable; retry after Retry-After seconds")
+                    "503": problem_with_retry("The buyer's answer to the delivery is not recorded yet, or the store is unavailable (code `consumer_status_not_recorded`: the verdict is recorded, the consumer status not yet); send the same request again after Retry-After seconds")
                 }
             }
         }),
@@ -296,7 +297,24 @@ pub fn document() -> Value {
         "properties": {
             "verdict": {"type": "string", "enum": ["confirmed", "rejected", "returned", "contacted"]},
             "reason": {"type": "string", "description": "Shown on the lead's timeline (control characters removed, at most 500 characters)"},
-            "buyerRef": {"type": "string"}
+            "buyerRef": {"type": "string"},
+            "consumerStatus": {"oneOf": [{"$ref": "#/components/schemas/ConsumerStatus"}, {"type": "null"}]}
+        }
+    }));
+    let reasons: Vec<&str> = crate::connectors::leadsafe::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    schemas.insert("ConsumerStatus".into(), json!({
+        "type": "object",
+        "description": "The consumer entered (or, with endDate, left) a status LeadSafe tracks (its add/update endpoint's record). A problem with it is a 400 naming the field (`consumerStatus.reason`); no answer repeats the SSN.",
+        "required": ["reason", "startDate", "ssn"],
+        "additionalProperties": false,
+        "properties": {
+            "reason": {"type": "string", "enum": reasons, "description": "LeadSafe's reason, spelled exactly as LeadSafe spells it"},
+            "startDate": {"type": "string", "format": "date", "description": "YYYY-MM-DD: the day the consumer entered the status"},
+            "endDate": {"type": ["string", "null"], "format": "date", "description": "YYYY-MM-DD, not before startDate: the day the consumer left the status; null or absent while it holds"},
+            "ssn": {"type": "string", "description": "The consumer's SSN, 9 digits (dashes and spaces are ignored); it must be the lead's own when the lead carried one. Kept only encrypted, never shown back", "examples": ["123-45-6789"]}
         }
     }));
     schemas.insert("VerdictRecorded".into(), json!({
@@ -306,7 +324,18 @@ pub fn document() -> Value {
         "properties": {
             "leadId": {"type": "string"},
             "status": {"type": "string", "enum": lead_statuses},
-            "recorded": {"type": "boolean", "description": "false when the same verdict was already recorded"}
+            "recorded": {"type": "boolean", "description": "false when the same verdict was already recorded"},
+            "consumerStatus": {
+                "type": "object",
+                "description": "What became of the verdict's consumerStatus, when it had one",
+                "required": ["reason", "recorded"],
+                "additionalProperties": false,
+                "properties": {
+                    "reason": {"type": "string", "enum": reasons},
+                    "recorded": {"type": "boolean", "description": "false when this buyer already reported the same status on this lead (nothing was done again)"},
+                    "leadsafe": {"type": "string", "enum": ["sent", "unsent", "not_configured"], "description": "sent: LeadSafe added it; unsent: kept and sent later; not_configured: the hub reports to no LeadSafe, the consumer is suppressed locally only"}
+                }
+            }
         }
     }));
 

@@ -58,7 +58,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::connectors::leadsafe::{Reason, Ssn};
+use crate::connectors::leadsafe::{LeadSafeRecord, Reason, Ssn};
 use crate::crypto::KeyedHasher;
 use crate::store::{StoreError, Suppressions};
 
@@ -474,7 +474,7 @@ impl Fields<'_> {
 }
 
 /// `YYYY-MM-DD`, exactly: four digits, two, two.
-fn parse_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
     let b = text.as_bytes();
     let shaped = b.len() == 10
         && b[4] == b'-'
@@ -657,6 +657,30 @@ impl<R: Read> SuppressionCsv<R> {
         })
     }
 
+    /// The next row of a LeadSafe-format file as itself, its SSN too (for `leadhub-admin leadsafe report`),
+    /// or why it is refused, with the same checks and words as [`next_record`](Self::next_record); `None`
+    /// at the end. A simple-form file has no such rows: its first row is refused, and reading ends.
+    pub fn next_leadsafe_row(&mut self) -> Option<Result<LeadSafeRow, RowError>> {
+        if self.format != CsvFormat::LeadSafe {
+            if self.done {
+                return None;
+            }
+            self.done = true;
+            return Some(Err(RowError {
+                line: 1,
+                column: "header".to_owned(),
+                problem: format!(
+                    "a file of statuses for LeadSafe is in LeadSafe's upload format: `{}`",
+                    LEADSAFE_HEADER.join(",")
+                ),
+            }));
+        }
+        Some(match self.next_fields()? {
+            Ok(fields) => leadsafe_row(&fields),
+            Err(error) => Err(error),
+        })
+    }
+
     /// The next row's value, for removal: only its value columns (`kind` and `value`, or
     /// `SocialSecurityNumber`) are read and checked, so a removal file may leave the others empty (they
     /// must still be there). `None` at the end.
@@ -702,11 +726,18 @@ fn read_problem(error: &csv::Error) -> String {
     }
 }
 
-/// `ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason`.
-fn leadsafe_record(
-    fields: &Fields<'_>,
-    hasher: &KeyedHasher,
-) -> Result<SuppressionRecord, RowError> {
+/// One row of LeadSafe's upload read as itself, its SSN too: what `leadhub-admin leadsafe report` keeps
+/// (sealed) and sends on to LeadSafe. Its `Debug` shows the SSN as `Ssn(***)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadSafeRow {
+    /// 1-based; the header is line 1.
+    pub line: u64,
+    pub client_code: String,
+    pub record: LeadSafeRecord,
+}
+
+/// `ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason`, checked: the row as itself.
+fn leadsafe_row(fields: &Fields<'_>) -> Result<LeadSafeRow, RowError> {
     let client_code = fields.required(0)?;
     if client_code.chars().any(char::is_control) {
         return Err(fields.refuse(0, "holds a control character"));
@@ -722,13 +753,35 @@ fn leadsafe_record(
         )
     })?;
     check_reason(fields, 4, SuppressionKind::Ssn, reason)?;
+    let (Some(reason), Ok(ssn)) = (reason.leadsafe(), Ssn::parse(&ssn)) else {
+        // `check_reason` took only LeadSafe's nine, and `value` only an SSN.
+        return Err(fields.refuse(4, "not one of LeadSafe's nine reasons"));
+    };
+    Ok(LeadSafeRow {
+        line: fields.line,
+        client_code: client_code.to_owned(),
+        record: LeadSafeRecord {
+            ssn,
+            reason,
+            start_date,
+            end_date,
+        },
+    })
+}
+
+/// `ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason`.
+fn leadsafe_record(
+    fields: &Fields<'_>,
+    hasher: &KeyedHasher,
+) -> Result<SuppressionRecord, RowError> {
+    let row = leadsafe_row(fields)?;
     Ok(SuppressionRecord {
         kind: SuppressionKind::Ssn,
-        hash: hash(hasher, SuppressionKind::Ssn, &ssn),
-        reason,
-        start_date,
-        end_date,
-        source: client_code.to_owned(),
+        hash: hash(hasher, SuppressionKind::Ssn, row.record.ssn.expose()),
+        reason: row.record.reason.into(),
+        start_date: row.record.start_date,
+        end_date: row.record.end_date,
+        source: row.client_code,
     })
 }
 
@@ -1145,6 +1198,55 @@ exampleco,412421341,2024-01-12,,Bankruptcy
         assert_eq!(
             parse.errors[3].to_string(),
             "line 6, column EndDate: is before the start date"
+        );
+    }
+
+    #[test]
+    fn leadsafe_rows_are_read_as_themselves_with_the_imports_checks() {
+        let file = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
+exampleco,123-45-6789,2024-01-05,,Default
+exampleco,111222333,2024-13-06,,Default
+exampleco,412421341,2024-01-12,,OptOut
+exampleco,123123123,2024-01-11,2024-01-20,SuspectedIdTheft
+";
+        let read = |text: &str| {
+            let mut csv = SuppressionCsv::new(text.as_bytes(), &hasher()).expect("a header");
+            std::iter::from_fn(move || csv.next_leadsafe_row()).collect::<Vec<_>>()
+        };
+        let rows = read(file);
+        let imported = parse(file);
+        assert_eq!(rows.len(), 4);
+        let good: Vec<&LeadSafeRow> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let bad: Vec<&RowError> = rows.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(
+            bad,
+            imported.errors.iter().collect::<Vec<_>>(),
+            "the same refusals"
+        );
+        assert_eq!(good.len(), 2);
+        assert_eq!(good[0].line, 2);
+        assert_eq!(good[0].client_code, "exampleco");
+        assert_eq!(good[0].record.ssn.expose(), "123456789");
+        assert_eq!(good[0].record.reason, Reason::Default);
+        assert_eq!(good[1].record.end_date, Some(day("2024-01-20")));
+        assert!(!format!("{good:?}").contains("123456789"));
+        // The same records as the import makes of it.
+        for (row, record) in good.iter().zip(&imported.records) {
+            assert_eq!(
+                hash(&hasher(), SuppressionKind::Ssn, row.record.ssn.expose()),
+                record.hash
+            );
+            assert_eq!(SuppressionReason::from(row.record.reason), record.reason);
+        }
+        // A simple-form file has no LeadSafe rows.
+        let simple =
+            read("kind,value,start_date,end_date,reason\nssn,123456789,2024-01-05,,Default\n");
+        assert_eq!(simple.len(), 1);
+        let error = simple[0].as_ref().expect_err("refused");
+        assert_eq!((error.line, error.column.as_str()), (1, "header"));
+        assert!(
+            error.problem.contains("LeadSafe's upload format"),
+            "{error}"
         );
     }
 

@@ -11,6 +11,7 @@ mod connectors;
 mod dead_deliveries;
 mod delivery;
 mod leadsafe;
+mod leadsafe_reports;
 mod leadsafe_screening;
 mod model;
 mod partner_api;

@@ -725,6 +725,10 @@ impl Harness {
             config,
             store: faulty,
             dispatch_queue: queue(Target::Dispatch),
+            // No verdict of the model carries a consumer status: these ports stay idle.
+            suppressions: Arc::new(leadhub::store::memory::MemoryStore::new()),
+            leadsafe_reports: Arc::new(leadhub::store::memory::MemoryStore::new()),
+            transport: buyers.clone(),
         };
         Harness {
             setup,

@@ -13,6 +13,9 @@ async fn main() -> Result<(), Error> {
         config: aws.config.clone(),
         store: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
+        suppressions: aws.store.clone(),
+        leadsafe_reports: aws.store.clone(),
+        transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
     });
     lambda_http::run(service_fn(move |request: Request| {
         let callback = callback.clone();

@@ -3,6 +3,7 @@
 //! AWS commands use the SDK's usual settings (`AWS_ENDPOINT_URL` for moto, `AWS_REGION`, credentials).
 
 mod deliveries;
+mod leadsafe;
 mod pump;
 mod suppression;
 
@@ -51,6 +52,10 @@ enum Command {
     /// the functions' [hub] hash_key).
     #[command(subcommand)]
     Suppression(suppression::SuppressionCommand),
+    /// Report consumer statuses to LeadSafe from a file, send the ones left unsent, or export them as
+    /// LeadSafe's SFTP CSV (--config: the hub's configuration, for [screening.leadsafe] and hub.ssn_key).
+    #[command(subcommand, name = "leadsafe")]
+    LeadSafe(leadsafe::LeadSafeCommand),
     /// Play Lambda's event source mappings locally: poll the validate and dispatch queues and invoke the
     /// functions through `cargo lambda watch` with SQS events, deleting what did not fail.
     Pump {
@@ -151,6 +156,12 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Suppression(command) => {
             // Rows were refused (and reported); the good ones were done.
             if !suppression::run(command, &sdk().await).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::LeadSafe(command) => {
+            // Rows were refused or reports left unsent (and reported); the rest was done.
+            if !leadsafe::run(command, &sdk().await).await? {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -141,12 +141,12 @@ pub trait Report {
 }
 
 /// Bad rows on stdout as `line N, column C: problem`; a progress bar on stderr when it is a terminal.
-struct TerminalReport {
+pub(crate) struct TerminalReport {
     bar: ProgressBar,
 }
 
 impl TerminalReport {
-    fn new(size: u64) -> Self {
+    pub(crate) fn new(size: u64) -> Self {
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
@@ -161,7 +161,7 @@ impl TerminalReport {
         TerminalReport { bar }
     }
 
-    fn finish(&mut self, summary: &str) {
+    pub(crate) fn finish(&mut self, summary: &str) {
         self.bar.finish_and_clear();
         println!("{summary}");
     }

@@ -25,7 +25,9 @@ use leadhub::queue::memory::MemoryQueue;
 use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
-use leadhub::store::{Counters, DeadDeliveries, LeadStore, SealedSsns, Suppressions};
+use leadhub::store::{
+    Counters, DeadDeliveries, LeadSafeReports, LeadStore, SealedSsns, Suppressions,
+};
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::leadsafe::{LeadSafe, LeadSafeConfig};
@@ -327,6 +329,8 @@ pub struct Stack {
     pub sealed_ssns: Arc<dyn SealedSsns>,
     /// The same store's suppression list.
     pub suppressions: Arc<dyn Suppressions>,
+    /// The same store's consumer statuses reported back to LeadSafe.
+    pub leadsafe_reports: Arc<dyn LeadSafeReports>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -434,6 +438,7 @@ struct Backends {
     dead_deliveries: Arc<dyn DeadDeliveries>,
     sealed_ssns: Arc<dyn SealedSsns>,
     suppressions: Arc<dyn Suppressions>,
+    leadsafe_reports: Arc<dyn LeadSafeReports>,
     validate_queue: Arc<dyn JobQueue>,
     dispatch_queue: Arc<dyn JobQueue>,
 }
@@ -445,14 +450,21 @@ impl Backends {
         dispatch_queue: Arc<dyn JobQueue>,
     ) -> Self
     where
-        S: LeadStore + Counters + DeadDeliveries + SealedSsns + Suppressions + 'static,
+        S: LeadStore
+            + Counters
+            + DeadDeliveries
+            + SealedSsns
+            + Suppressions
+            + LeadSafeReports
+            + 'static,
     {
         Backends {
             store: store.clone(),
             counters: store.clone(),
             dead_deliveries: store.clone(),
             sealed_ssns: store.clone(),
-            suppressions: store,
+            suppressions: store.clone(),
+            leadsafe_reports: store,
             validate_queue,
             dispatch_queue,
         }
@@ -645,6 +657,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         dead_deliveries,
         sealed_ssns,
         suppressions,
+        leadsafe_reports,
         validate_queue,
         dispatch_queue,
     } = backends;
@@ -711,6 +724,9 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config: live.clone(),
         store: store.clone(),
         dispatch_queue: dispatch_queue.clone(),
+        suppressions: suppressions.clone(),
+        leadsafe_reports: leadsafe_reports.clone(),
+        transport: transport.clone(),
     });
 
     let mut tasks = Vec::new();
@@ -746,6 +762,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         dead_deliveries,
         sealed_ssns,
         suppressions,
+        leadsafe_reports,
         validate_queue,
         dispatch_queue,
         dead_letters,

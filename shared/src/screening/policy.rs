@@ -9,6 +9,7 @@
 //! client_secret = "env:LEADSAFE_CLIENT_SECRET"
 //! client_code = "acme"                  # the ClientCode of `leadhub-admin leadsafe export`
 //! timeout_ms = 5000                     # one search, whole exchange (100 to 10000)
+//! report_retention_days = 30            # 1..=365: how long a reported status's sealed SSN is kept
 //!
 //! [screening.mortgage]
 //! leadsafe = true                       # ask LeadSafe when the lead carries an SSN (default false)
@@ -160,7 +161,15 @@ pub struct LeadSafeSettings {
     /// The `ClientCode` column of the SFTP export.
     pub client_code: Option<String>,
     pub timeout: Duration,
+    /// How long a consumer status reported back to LeadSafe ([`crate::leadsafe_reports`]) is kept, its SSN
+    /// sealed, so that its `add` can be retried and it can be exported: `report_retention_days`.
+    pub report_retention: Duration,
 }
+
+/// `report_retention_days` when none is given.
+pub const DEFAULT_REPORT_RETENTION_DAYS: u32 = 30;
+/// The most `report_retention_days` may be.
+pub const MAX_REPORT_RETENTION_DAYS: u32 = 365;
 
 /// Every vertical's screening, and LeadSafe's connection.
 #[derive(Debug, Clone)]
@@ -211,10 +220,16 @@ struct LeadSafeDoc {
     client_code: Option<String>,
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u64,
+    #[serde(default = "default_report_retention_days")]
+    report_retention_days: u32,
 }
 
 fn default_timeout_ms() -> u64 {
     5000
+}
+
+fn default_report_retention_days() -> u32 {
+    DEFAULT_REPORT_RETENTION_DAYS
 }
 
 /// The longest LeadSafe `timeout_ms`: well inside validate's 30 s Lambda timeout, which a batch's
@@ -477,6 +492,12 @@ fn leadsafe(doc: LeadSafeDoc, secrets: &dyn SecretSource) -> Result<LeadSafeSett
             format!("must be between 100 and {MAX_LEADSAFE_TIMEOUT_MS}"),
         ));
     }
+    if !(1..=MAX_REPORT_RETENTION_DAYS).contains(&doc.report_retention_days) {
+        return Err(ConfigError::new(
+            key("report_retention_days"),
+            format!("must be between 1 and {MAX_REPORT_RETENTION_DAYS}"),
+        ));
+    }
     if let Some(code) = &doc.client_code {
         if code.is_empty()
             || code.trim() != code
@@ -493,5 +514,6 @@ fn leadsafe(doc: LeadSafeDoc, secrets: &dyn SecretSource) -> Result<LeadSafeSett
         environment,
         client_code: doc.client_code,
         timeout: Duration::from_millis(doc.timeout_ms),
+        report_retention: Duration::from_secs(u64::from(doc.report_retention_days) * 86_400),
     })
 }

@@ -1,6 +1,7 @@
 //! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
-//! [`DeadDeliveries`](super::DeadDeliveries), [`Suppressions`](super::Suppressions) and
-//! [`SealedSsns`](super::SealedSsns): one table, every race settled by a conditional write.
+//! [`DeadDeliveries`](super::DeadDeliveries), [`Suppressions`](super::Suppressions),
+//! [`SealedSsns`](super::SealedSsns) and [`LeadSafeReports`](super::LeadSafeReports): one table, every race
+//! settled by a conditional write.
 //!
 //! # Table
 //!
@@ -25,6 +26,7 @@
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
 //! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
+//! | LeadSafe report | `LSREPORT#<reportId>` | `REPORT` | `gsi1pk` S `LSREPORT`, `gsi1sk` S `<reported-at epoch ms, zero-padded to 13 digits>#<reportId>`, `report_id` S, `sealed` S (the SSN sealed for the report, its id as associated data: the stored form `v1:<base64>`, never the digits), `reason` S (one of LeadSafe's nine), `start_date` S and `end_date` S (`YYYY-MM-DD`; `end_date` absent when none), `source` S (`buyer` or `operator`), for a buyer's `destination` S and `lead_id` S, `reported_at` N, `sent_at` N (absent until LeadSafe added it), `expires_at` N (`reported_at` + `report_retention_days`), `ttl` N |
 //!
 //! A lead item holds:
 //!
@@ -39,7 +41,7 @@
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
 //! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
 //!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records
-//!   under `SUPPRESS#<kind>`);
+//!   under `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`);
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -96,6 +98,12 @@
 //! - `put_sealed_ssn`: an unconditional `PutItem` (a lead has one sealed SSN; putting again replaces it).
 //!   `get_sealed_ssn`: a consistent `GetItem`; an item past `expires_at` answers `None`.
 //!   `delete_sealed_ssn`: an unconditional `DeleteItem` (deleting what is not there succeeds).
+//! - `put_report` (LeadSafe reports): an unconditional `PutItem`. `mark_report_sent`: an `UpdateItem`
+//!   `SET sent_at` conditional on `attribute_exists(pk) AND expires_at > :at` (a failed condition: no such
+//!   live report, `false`). `reports_since`: a `Query` of `gsi1` on `gsi1pk = LSREPORT AND gsi1sk >=
+//!   <since, 13-digit ms>`, oldest first, filtered on `expires_at > :now`, paged to the end;
+//!   `unsent_reports`: the same from the start of time, also filtered on `attribute_not_exists(sent_at)`,
+//!   paged until the limit. Index reads are eventually consistent.
 //!
 //! Items that cannot be read give [`StoreError::Corrupt`] naming the attribute, never its value (it may be
 //! PII). SDK failures give [`StoreError::Unavailable`] naming the operation and the service's error code.
@@ -126,11 +134,12 @@ use crate::verticals::Vertical;
 
 mod counters;
 mod dead_deliveries;
+mod leadsafe_reports;
 mod sealed_ssns;
 mod suppressions;
 
-/// The global secondary index listing a partner's leads, dead deliveries by time, and suppression records
-/// by kind.
+/// The global secondary index listing a partner's leads, dead deliveries by time, suppression records by
+/// kind, and LeadSafe reports by time.
 pub const GSI1: &str = "gsi1";
 /// The attribute DynamoDB's TTL reads.
 pub const TTL_ATTRIBUTE: &str = "ttl";

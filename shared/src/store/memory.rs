@@ -8,11 +8,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadStore, LeadUpdate, Reservation, SealedSsns, StoreError,
-    SuppressionCounts, Suppressions, UpdateOutcome,
+    DeadDelivery, IdempotencyRecord, LeadSafeReports, LeadStore, LeadUpdate, Reservation,
+    SealedSsns, StoreError, SuppressionCounts, Suppressions, UpdateOutcome,
 };
 use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
+use crate::leadsafe_reports::{LeadSafeReport, ReportId};
 use crate::suppression::{SuppressionKind, SuppressionReason, SuppressionRecord};
 
 #[derive(Default)]
@@ -30,6 +31,8 @@ struct Tables {
     suppressions: BTreeMap<(SuppressionKind, String), ValueRecords>,
     /// Sealed SSNs by lead, with their expiry.
     sealed_ssns: HashMap<LeadId, (SealedSsn, DateTime<Utc>)>,
+    /// Reported consumer statuses by id.
+    leadsafe_reports: HashMap<ReportId, LeadSafeReport>,
 }
 
 /// One suppressed value's records by (reason name, start date): the DynamoDB sort key's order.
@@ -47,9 +50,9 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`] and [`SealedSsns`] in memory. Expired
-/// idempotency records, claims, counters, dead-delivery markers and sealed SSNs are treated as absent, as
-/// DynamoDB's TTL would eventually remove them.
+/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`], [`SealedSsns`] and
+/// [`LeadSafeReports`] in memory. Expired idempotency records, claims, counters, dead-delivery markers,
+/// sealed SSNs and LeadSafe reports are treated as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -74,6 +77,23 @@ impl MemoryStore {
     /// How many sealed SSNs are kept, expired ones included (for tests).
     pub fn sealed_ssn_count(&self) -> usize {
         self.tables.lock().map(|t| t.sealed_ssns.len()).unwrap_or(0)
+    }
+
+    /// The reports not expired at `now`, oldest first (the DynamoDB index's order: time, then id).
+    fn live_reports(
+        &self,
+        now: DateTime<Utc>,
+        keep: impl Fn(&LeadSafeReport) -> bool,
+    ) -> Result<Vec<LeadSafeReport>, StoreError> {
+        let tables = self.lock()?;
+        let mut reports: Vec<LeadSafeReport> = tables
+            .leadsafe_reports
+            .values()
+            .filter(|report| !report.is_expired(now) && keep(report))
+            .cloned()
+            .collect();
+        reports.sort_by(|a, b| (a.reported_at, &a.id).cmp(&(b.reported_at, &b.id)));
+        Ok(reports)
     }
 }
 
@@ -425,5 +445,43 @@ impl SealedSsns for MemoryStore {
     async fn delete_sealed_ssn(&self, lead: &LeadId) -> Result<(), StoreError> {
         self.lock()?.sealed_ssns.remove(lead);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl LeadSafeReports for MemoryStore {
+    async fn put_report(&self, report: &LeadSafeReport) -> Result<(), StoreError> {
+        self.lock()?
+            .leadsafe_reports
+            .insert(report.id.clone(), report.clone());
+        Ok(())
+    }
+
+    async fn mark_report_sent(&self, id: &ReportId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(match self.lock()?.leadsafe_reports.get_mut(id) {
+            Some(report) if !report.is_expired(at) => {
+                report.sent_at = Some(at);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn reports_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LeadSafeReport>, StoreError> {
+        self.live_reports(now, |report| report.reported_at >= since)
+    }
+
+    async fn unsent_reports(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LeadSafeReport>, StoreError> {
+        let mut unsent = self.live_reports(now, |report| report.sent_at.is_none())?;
+        unsent.truncate(limit);
+        Ok(unsent)
     }
 }

@@ -7,7 +7,8 @@
 
 /// The same checks over both store adapters: each `check(&store)` runs once on a fresh `MemoryStore` and
 /// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters,
-/// dead-deliveries, suppressions and sealed-SSNs suites (the `MemoryStore` and `DynamoStore` implement all five ports).
+/// dead-deliveries, suppressions, sealed-SSNs and LeadSafe-reports suites (the `MemoryStore` and
+/// `DynamoStore` implement all six ports).
 macro_rules! store_contract {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -34,6 +35,7 @@ macro_rules! store_contract {
 mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;
+mod leadsafe_reports_contract;
 mod queue_contract;
 mod screening_contract;
 mod sealed_ssns_contract;

@@ -26,7 +26,7 @@ fn dead_pk(lead_id: &LeadId, destination: &str) -> String {
 
 /// `<died-at millis, 13 digits>`: the index sort key's time part, which orders lexically as it does in time
 /// (13 digits last until the year 2286; times before 1970 count as 1970).
-fn time_key(at: DateTime<Utc>) -> String {
+pub(super) fn time_key(at: DateTime<Utc>) -> String {
     format!("{:013}", at.timestamp_millis().max(0))
 }
 

@@ -17,16 +17,8 @@ use leadhub_sandbox::{Failure, Running};
 const API_KEY: &str = "e2e-leadsafe-key";
 const CLIENT_SECRET: &str = "e2e-leadsafe-secret-5b7c";
 
-/// The seed's CSV upload sample, line for line.
-const SEED_CSV: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
-exampleco,123456789,2024-01-05,,Default
-exampleco,111222333,2024-01-06,2024-02-12,RevokePaymentAuth
-exampleco,240120120,2024-01-07,,Lawsuit
-exampleco,411411411,2024-01-08,,RegulatoryComplaint
-exampleco,910910910,2024-01-09,,DebtConsolidation
-exampleco,761789231,2024-01-10,2024-02-19,Default
-exampleco,123123123,2024-01-11,,SuspectedIdTheft
-exampleco,412421341,2024-01-12,,Bankruptcy";
+/// The seed's CSV upload sample, line for line (the local stack seeds its LeadSafe sandbox with it).
+const SEED_CSV: &str = leadhub_local::LEADSAFE_SEED_CSV;
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a date")

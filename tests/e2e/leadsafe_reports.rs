@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use leadhub::verticals::Vertical;
 use leadhub_local::{Options, Stack};
 use serde_json::{json, Value};
 
@@ -14,24 +13,13 @@ use crate::support::*;
 const SSN: &str = "219-09-8877";
 const DIGITS: &str = "219098877";
 
-fn mortgage_with_ssn(tag: &str) -> Value {
-    let mut lead = Vertical::Mortgage.example();
-    lead["borrower"]["email"] = json!(format!(
-        "lsr.{tag}.{}.{}@example.com",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    ));
-    lead["borrower"]["ssn"] = json!(SSN);
-    lead
-}
-
 async fn post(stack: &Stack, tag: &str) -> String {
-    let answer = post_lead(stack, "mortgage", &mortgage_with_ssn(tag)).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    answer.body["leadId"].as_str().expect("leadId").to_owned()
+    post_accepted(
+        stack,
+        "mortgage",
+        &mortgage_lead(&unique_email(&format!("lsr.{tag}")), Some(SSN)),
+    )
+    .await
 }
 
 fn assert_no_ssn(what: &str, text: &str) {
@@ -139,12 +127,7 @@ async fn a_buyers_consumer_status_reaches_leadsafe(options: Options) {
     let searches_before = leadsafe.searched().len();
     let later = post(&stack, "later").await;
     let view = wait_for_status(&stack, &later, &["rejected"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "suppressed", "{view}");
     assert!(
         last["reason"].as_str().expect("reason").contains("Default"),

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use leadhub::lead::LeadId;
-use leadhub::verticals::Vertical;
 use leadhub_local::{Options, Stack};
 use leadhub_sandbox::leadsafe::Failure;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -26,33 +25,13 @@ fn leadsafe_options(policy: &str) -> Options {
     }
 }
 
-fn mortgage_with_ssn(ssn: &str) -> Value {
-    let mut lead = Vertical::Mortgage.example();
-    lead["borrower"]["email"] = json!(format!(
-        "ls.{}.{}@example.com",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    ));
-    lead["borrower"]["ssn"] = json!(ssn);
-    lead
-}
-
 async fn post(stack: &Stack, ssn: &str) -> String {
-    let answer = post_lead(stack, "mortgage", &mortgage_with_ssn(ssn)).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    answer.body["leadId"].as_str().expect("leadId").to_owned()
-}
-
-fn codes(view: &Value) -> Vec<String> {
-    view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .map(|e| e["code"].as_str().unwrap_or("").to_owned())
-        .collect()
+    post_accepted(
+        stack,
+        "mortgage",
+        &mortgage_lead(&unique_email("ls"), Some(ssn)),
+    )
+    .await
 }
 
 fn event<'a>(view: &'a Value, code: &str) -> &'a Value {
@@ -87,12 +66,7 @@ async fn red_is_rejected_with_leadsafes_reasons_and_no_buyer_is_called() {
     let stack = stack_with(leadsafe_options("detailed = true")).await;
     let id = post(&stack, RED).await;
     let view = wait_for_status(&stack, &id, &["rejected"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "leadsafe_red");
     assert_eq!(
         last["reason"],
@@ -114,7 +88,7 @@ async fn green_goes_on_to_routing() {
     let id = post(&stack, GREEN).await;
     let view = wait_for_status(&stack, &id, &["delivered"], Duration::from_secs(10)).await;
     assert!(
-        codes(&view).contains(&"leadsafe_green".to_owned()),
+        timeline_codes(&view).contains(&"leadsafe_green".to_owned()),
         "{view}"
     );
     sealed_copy_gone(&stack, &id).await;
@@ -143,12 +117,7 @@ async fn amber_under_each_policy() {
     let stack = stack_with(leadsafe_options("amber = \"amber_buyers\"")).await;
     let id = post(&stack, AMBER).await;
     let view = wait_for_status(&stack, &id, &["unsold"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert!(
         last["reason"]
             .as_str()
@@ -199,7 +168,7 @@ async fn a_timeout_and_a_5xx_are_retried_then_the_lead_passes() {
     });
     let id = post(&stack, GREEN).await;
     let view = wait_for_status(&stack, &id, &["delivered"], Duration::from_secs(20)).await;
-    let codes = codes(&view);
+    let codes = timeline_codes(&view);
     let unavailable = event(&view, "leadsafe_unavailable");
     assert_eq!(
         unavailable["status"], "received",
@@ -263,7 +232,7 @@ async fn refused_credentials_are_a_configuration_failure_and_the_lead_waits() {
             .contains("credentials were refused"),
         "{unavailable}"
     );
-    assert!(!codes(&view).contains(&"leadsafe_fail_open".to_owned()));
+    assert!(!timeline_codes(&view).contains(&"leadsafe_fail_open".to_owned()));
     let logs = String::from_utf8_lossy(&logs().lock().expect("logs")).to_string();
     assert!(
         logs.lines()
@@ -280,7 +249,7 @@ async fn a_test_lead_is_not_sent_to_leadsafe() {
             .post(stack.url("/v1/leads/mortgage"))
             .basic_auth(KEY, Some(SECRET))
             .header("Leadhub-Test", "true")
-            .json(&mortgage_with_ssn(RED)),
+            .json(&mortgage_lead(&unique_email("ls"), Some(RED))),
     )
     .await;
     assert_eq!(answer.status, 202, "{}", answer.body);

@@ -29,12 +29,7 @@ async fn a_second_lead_with_the_same_email_is_rejected_as_a_duplicate() {
     );
     let b_id = b.body["leadId"].as_str().expect("leadId");
     let view = wait_for_status(&stack, b_id, &["rejected"], Duration::from_secs(5)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "duplicate_email");
     assert_eq!(
         stack
@@ -81,12 +76,7 @@ async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack)
         )
         .await;
         if view["status"] == "rejected" {
-            let last = view["timeline"]
-                .as_array()
-                .expect("timeline")
-                .last()
-                .expect("event")
-                .clone();
+            let last = last_event(&view);
             assert_eq!(last["code"], "duplicate_email", "{view}");
         }
         statuses.push(view["status"].as_str().expect("status").to_owned());
@@ -102,13 +92,6 @@ async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack)
     assert_eq!(received, 1, "the buyer is offered the lead once");
 }
 
-fn mortgage_lead(email: &str) -> serde_json::Value {
-    let mut lead = leadhub::verticals::Vertical::Mortgage.example();
-    lead["borrower"]["email"] = json!(email);
-    lead["borrower"]["ssn"] = serde_json::Value::Null;
-    lead
-}
-
 #[tokio::test]
 async fn under_partner_scope_two_partners_may_each_sell_the_consumer_once() {
     let stack = stack_with(leadhub_local::Options {
@@ -116,14 +99,7 @@ async fn under_partner_scope_two_partners_may_each_sell_the_consumer_once() {
         ..options()
     })
     .await;
-    let lead = mortgage_lead(&format!(
-        "scope.{}@example.com",
-        std::process::id()
-            ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-    ));
+    let lead = mortgage_lead(&unique_email("scope"), None);
     let mine = post_lead(&stack, "mortgage", &lead).await;
     assert_eq!(mine.status, 202, "{}", mine.body);
     let theirs = send(
@@ -163,12 +139,7 @@ async fn under_partner_scope_two_partners_may_each_sell_the_consumer_once() {
     let again = post_lead(&stack, "mortgage", &lead).await;
     let id = again.body["leadId"].as_str().expect("leadId");
     let view = wait_for_status(&stack, id, &["rejected"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "duplicate_email");
     assert_eq!(
         last["reason"],
@@ -207,21 +178,16 @@ async fn a_buyer_that_bought_the_consumer_within_its_window_is_skipped() {
     );
     let stack = stack_with(options).await;
     let email = format!("sold.{}@example.com", std::process::id());
-    let first = post_lead(&stack, "mortgage", &mortgage_lead(&email)).await;
+    let first = post_lead(&stack, "mortgage", &mortgage_lead(&email, None)).await;
     let first_id = first.body["leadId"].as_str().expect("leadId").to_owned();
     wait_for_status(&stack, &first_id, &["delivered"], Duration::from_secs(10)).await;
     // The same consumer again (mortgage has no duplicate rule here): the buyer already has them.
-    let mut again = mortgage_lead(&email.to_uppercase());
+    let mut again = mortgage_lead(&email.to_uppercase(), None);
     again["borrower"]["firstName"] = json!("Janet");
     let second = post_lead(&stack, "mortgage", &again).await;
     let second_id = second.body["leadId"].as_str().expect("leadId").to_owned();
     let view = wait_for_status(&stack, &second_id, &["unsold"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "no_eligible_buyer");
     assert!(
         last["reason"]
@@ -271,19 +237,18 @@ async fn a_consumer_on_the_suppression_list_is_rejected_while_the_record_is_acti
         ])
         .await
         .expect("put");
-    let id = post_lead(&stack, "mortgage", &mortgage_lead(&email.to_uppercase()))
-        .await
-        .body["leadId"]
+    let id = post_lead(
+        &stack,
+        "mortgage",
+        &mortgage_lead(&email.to_uppercase(), None),
+    )
+    .await
+    .body["leadId"]
         .as_str()
         .expect("leadId")
         .to_owned();
     let view = wait_for_status(&stack, &id, &["rejected"], Duration::from_secs(10)).await;
-    let last = view["timeline"]
-        .as_array()
-        .expect("timeline")
-        .last()
-        .expect("event")
-        .clone();
+    let last = last_event(&view);
     assert_eq!(last["code"], "suppressed");
     assert_eq!(
         last["reason"],
@@ -292,7 +257,7 @@ async fn a_consumer_on_the_suppression_list_is_rejected_while_the_record_is_acti
             today - chrono::Duration::days(3)
         )
     );
-    let mut other = mortgage_lead(&format!("fine.{}@example.com", std::process::id()));
+    let mut other = mortgage_lead(&unique_email("fine"), None);
     other["borrower"]["phone"] = json!("(813) 555-0100");
     let id = post_lead(&stack, "mortgage", &other).await.body["leadId"]
         .as_str()

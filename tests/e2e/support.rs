@@ -239,6 +239,55 @@ pub fn delivery_statuses(view: &Value) -> std::collections::BTreeMap<String, Str
         .unwrap_or_default()
 }
 
+/// The last event of a lead view's timeline.
+pub fn last_event(view: &Value) -> Value {
+    view["timeline"]
+        .as_array()
+        .and_then(|events| events.last())
+        .cloned()
+        .unwrap_or_else(|| panic!("no timeline: {view}"))
+}
+
+/// The codes of a lead view's timeline, in order.
+pub fn timeline_codes(view: &Value) -> Vec<String> {
+    view["timeline"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["code"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fresh email address for a test lead.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}.{}.{}@example.com", std::process::id(), rand_suffix())
+}
+
+/// Seed 000's mortgage example with `email` and, when given, `ssn` (`borrower.ssn` otherwise removed).
+pub fn mortgage_lead(email: &str, ssn: Option<&str>) -> Value {
+    let mut lead = leadhub::verticals::Vertical::Mortgage.example();
+    lead["borrower"]["email"] = json!(email);
+    match ssn {
+        Some(ssn) => lead["borrower"]["ssn"] = json!(ssn),
+        None => {
+            if let Some(borrower) = lead["borrower"].as_object_mut() {
+                borrower.remove("ssn");
+            }
+        }
+    }
+    lead
+}
+
+/// Post `lead` as the demo partner and answer its id (the post must be accepted).
+pub async fn post_accepted(stack: &Stack, vertical: &str, lead: &Value) -> String {
+    let answer = post_lead(stack, vertical, lead).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    answer.body["leadId"].as_str().expect("leadId").to_owned()
+}
+
 pub fn timeline_kinds(view: &Value) -> Vec<String> {
     view["timeline"]
         .as_array()

@@ -833,16 +833,7 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
 
-    /// Seed 003's CSV upload sample, as printed.
-    const SEED_CSV: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
-exampleco,123456789,2024-01-05,,Default
-exampleco,111222333,2024-01-06,2024-02-12,RevokePaymentAuth
-exampleco,240120120,2024-01-07,,Lawsuit
-exampleco,411411411,2024-01-08,,RegulatoryComplaint
-exampleco,910910910,2024-01-09,,DebtConsolidation
-exampleco,761789231,2024-01-10,2024-02-19,Default
-exampleco,123123123,2024-01-11,,SuspectedIdTheft
-exampleco,412421341,2024-01-12,,Bankruptcy";
+    use crate::connectors::leadsafe::SEED_CSV;
 
     fn hasher() -> KeyedHasher {
         KeyedHasher::new(b"suppression-test-key-of-32-bytes")

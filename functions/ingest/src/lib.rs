@@ -33,6 +33,7 @@ use leadhub::lifecycle::{self, ReplayAnswer};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, SealedSsns, StoreError};
+use leadhub::suppression::{self, SuppressionKind};
 use leadhub::verticals::Vertical;
 use serde::Serialize;
 
@@ -171,7 +172,7 @@ impl Ingest {
         lead.ssn_hash = parsed
             .ssn
             .as_deref()
-            .map(|ssn| config.hasher.hex(&["ssn", ssn]));
+            .map(|ssn| suppression::hash(&config.hasher, SuppressionKind::Ssn, ssn));
         // LeadSafe's search needs the SSN itself: sealed for this lead, kept apart and briefly, and before
         // the lead exists, so that validate never sees a lead whose sealed SSN is still to come. Only
         // where the vertical's screening asks LeadSafe.

@@ -21,7 +21,7 @@ use leadhub::lifecycle::{self, Ports};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::{self, Screened};
-use leadhub::screening::policy::LeadSafePolicy;
+use leadhub::screening::policy::{ContactField, LeadSafePolicy};
 use leadhub::screening::{self, Check, DuplicateKey, LeadSafeStep, ScreeningVerdict, SsnMissing};
 use leadhub::settings::Config;
 use leadhub::store::{
@@ -192,6 +192,7 @@ impl Validate {
         config: &Config,
         lead: &LeadRecord,
         keys: &[DuplicateKey],
+        consumer: &[(ContactField, String)],
         now: DateTime<Utc>,
     ) -> Result<Screen, RecordError> {
         let policy = config.screening.for_vertical(lead.vertical);
@@ -218,8 +219,8 @@ impl Validate {
         if policy.suppression {
             match screening::check_suppression(
                 self.suppressions.as_ref(),
-                &config.hasher,
                 lead,
+                consumer,
                 now.date_naive(),
             )
             .await?
@@ -381,7 +382,10 @@ impl Validate {
         attempt: u32,
     ) -> Result<(), RecordError> {
         let now = now();
-        let verdict = match self.screen(config, &lead, keys, now).await? {
+        // Who the consumer is (keyed hashes of the lead's emails and phones), read once for the
+        // suppression list and the sold-consumer marks.
+        let consumer = screening::consumer_hashes(&config.hasher, &lead);
+        let verdict = match self.screen(config, &lead, keys, &consumer, now).await? {
             Screen::Decided(verdict) => verdict,
             Screen::Wait { check, after } => {
                 return self.wait(config, &lead, attempt, &check, after, now).await
@@ -407,7 +411,12 @@ impl Validate {
                     ..
                 }
             ),
-            sold_to: self.sold_to(config, &lead, now).await?,
+            // Only a lead that may be offered (or a test lead, which shows its plan) needs them.
+            sold_to: if verdict.is_passed() || lead.test {
+                self.sold_to(config, &lead, &consumer, now).await?
+            } else {
+                Default::default()
+            },
         };
         let plan = routing::route_screened(config, &lead, &usage, &screened, now, sequence);
         if verdict.is_passed() {
@@ -464,6 +473,7 @@ impl Validate {
         &self,
         config: &Config,
         lead: &LeadRecord,
+        consumer: &[(ContactField, String)],
         now: DateTime<Utc>,
     ) -> Result<std::collections::BTreeSet<leadhub::ids::DestinationId>, RecordError> {
         let mut sold = std::collections::BTreeSet::new();
@@ -474,11 +484,10 @@ impl Validate {
         if watching.is_empty() {
             return Ok(sold);
         }
-        let consumer = screening::consumer_hashes(&config.hasher, lead);
         for destination in watching {
             if screening::sold_before(
                 self.store.as_ref(),
-                &consumer,
+                consumer,
                 &lead.id,
                 &destination.id,
                 now,

@@ -703,6 +703,18 @@ pub fn csv(client_code: &str, records: &[LeadSafeRecord]) -> Result<String, Buil
     Ok(out)
 }
 
+/// Seed 003's CSV upload sample, as printed (the unit tests of this module and of the suppression list).
+#[cfg(test)]
+pub(crate) const SEED_CSV: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
+exampleco,123456789,2024-01-05,,Default
+exampleco,111222333,2024-01-06,2024-02-12,RevokePaymentAuth
+exampleco,240120120,2024-01-07,,Lawsuit
+exampleco,411411411,2024-01-08,,RegulatoryComplaint
+exampleco,910910910,2024-01-09,,DebtConsolidation
+exampleco,761789231,2024-01-10,2024-02-19,Default
+exampleco,123123123,2024-01-11,,SuspectedIdTheft
+exampleco,412421341,2024-01-12,,Bankruptcy";
+
 #[cfg(test)]
 mod tests {
     use http::header::RETRY_AFTER;
@@ -744,15 +756,7 @@ mod tests {
     "code": 100,
     "message": "Records added"
 }"#;
-    const SEED_CSV: &str = "ClientCode,SocialSecurityNumber,StartDate,EndDate,Reason
-exampleco,123456789,2024-01-05,,Default
-exampleco,111222333,2024-01-06,2024-02-12,RevokePaymentAuth
-exampleco,240120120,2024-01-07,,Lawsuit
-exampleco,411411411,2024-01-08,,RegulatoryComplaint
-exampleco,910910910,2024-01-09,,DebtConsolidation
-exampleco,761789231,2024-01-10,2024-02-19,Default
-exampleco,123123123,2024-01-11,,SuspectedIdTheft
-exampleco,412421341,2024-01-12,,Bankruptcy";
+    use super::SEED_CSV;
 
     fn client() -> LeadSafeClient {
         LeadSafeClient::with_base_url(

@@ -102,23 +102,11 @@ pub fn contact_pointers(vertical: Vertical, field: ContactField) -> &'static [&'
     }
 }
 
-/// A value normalised for matching: an email trimmed and lower-cased; a phone as its 10 US digits (a
-/// leading country code 1 dropped). `None`: nothing to match on.
+/// A value normalised for matching, as the suppression list normalises it ([`suppression::normalize`]):
+/// an email trimmed and lower-cased; a phone as its 10 US digits (a leading country code 1 dropped).
+/// `None`: nothing to match on.
 pub fn normalize(field: ContactField, raw: &str) -> Option<String> {
-    match field {
-        ContactField::Email => {
-            let email = raw.trim().to_lowercase();
-            (!email.is_empty()).then_some(email)
-        }
-        ContactField::Phone => {
-            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-            match digits.len() {
-                10 => Some(digits),
-                11 if digits.starts_with('1') => Some(digits[1..].to_owned()),
-                _ => None,
-            }
-        }
-    }
+    suppression::normalize(suppression_kind(field), raw).ok()
 }
 
 /// The lead's normalised values of `field`, without repeats.
@@ -162,12 +150,12 @@ fn suppression_kind(field: ContactField) -> SuppressionKind {
 
 // ---- the suppression list ------------------------------------------------------------------------------
 
-/// The suppression list's verdict on `lead` today: its SSN's keyed hash, and each email's and phone's,
-/// against the records active today.
+/// The suppression list's verdict on `lead` today: its SSN's keyed hash, and each email's and phone's
+/// (`consumer`, from [`consumer_hashes`]), against the records active today.
 pub async fn check_suppression(
     store: &dyn Suppressions,
-    hasher: &KeyedHasher,
     lead: &LeadRecord,
+    consumer: &[(ContactField, String)],
     today: chrono::NaiveDate,
 ) -> Result<Result<Check, Check>, StoreError> {
     let mut probes: Vec<(SuppressionKind, String)> = Vec::new();
@@ -175,9 +163,9 @@ pub async fn check_suppression(
         probes.push((SuppressionKind::Ssn, hash.clone()));
     }
     probes.extend(
-        consumer_hashes(hasher, lead)
-            .into_iter()
-            .map(|(field, hash)| (suppression_kind(field), hash)),
+        consumer
+            .iter()
+            .map(|(field, hash)| (suppression_kind(*field), hash.clone())),
     );
     Ok(
         match suppression::active_match(store, &probes, today).await? {

@@ -25,14 +25,6 @@ pub use fields::{FieldError, FieldErrors, ObjectReader};
 
 /// The rules of each vertical (the enum itself is [`crate::vertical`], which imports nothing of the crate).
 impl Vertical {
-    /// The fields whose values must be unique across the system, as (name, JSON pointer into the lead).
-    pub fn unique_fields(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Vertical::Heloc => &[("email", "/contactInfo/email")],
-            Vertical::Mortgage | Vertical::Solar | Vertical::RealEstate => &[],
-        }
-    }
-
     /// Where a lead of this vertical may carry an SSN (JSON pointers). It is used for screening only and
     /// never part of the stored lead: the parser hands it over in [`ParsedLead::ssn`] and it is removed from
     /// `original` (ingest keeps its keyed hash, and a sealed copy until screening has decided).
@@ -41,17 +33,6 @@ impl Vertical {
             Vertical::Mortgage => &["/borrower/ssn"],
             Vertical::Heloc | Vertical::Solar | Vertical::RealEstate => &[],
         }
-    }
-
-    /// The normalised (trimmed, lower-cased) unique values of a stored lead.
-    pub fn unique_values(self, lead: &serde_json::Value) -> Vec<(&'static str, String)> {
-        self.unique_fields()
-            .iter()
-            .filter_map(|(name, pointer)| {
-                let value = lead.pointer(pointer)?.as_str()?.trim().to_lowercase();
-                (!value.is_empty()).then_some((*name, value))
-            })
-            .collect()
     }
 
     /// Parse, check and normalise a lead of this vertical.

@@ -154,6 +154,10 @@ def main() -> int:
         print(f"{path}: cannot parse: {matches}")
         return 1
     failures = check(template)
+    # Partner URLs on AWS are public-only: the loopback setting is for local and test runs.
+    with open(path, encoding="utf-8") as f:
+        if "allow_loopback_urls" in f.read():
+            failures.append("the template must never set [hub] allow_loopback_urls")
     for failure in failures:
         print(f"FAIL {failure}")
     if failures:

@@ -149,6 +149,9 @@ struct HubDoc {
     idempotency_in_flight_secs: u32,
     #[serde(default = "default_config_refresh_secs")]
     config_refresh_secs: u32,
+    /// Partner-supplied URLs may point at loopback (local and test runs only; see [`crate::ssrf`]).
+    #[serde(default)]
+    allow_loopback_urls: bool,
 }
 
 fn default_config_refresh_secs() -> u32 {
@@ -354,6 +357,9 @@ pub struct Config<C> {
     /// How often warm functions re-read the table's stored configuration at most
     /// (`hub.config_refresh_secs`, default 60; see [`crate::live_config`]).
     pub config_refresh: Duration,
+    /// What partner-supplied URLs may point at (`hub.allow_loopback_urls`, default false: public
+    /// addresses only; see [`crate::ssrf`]).
+    pub url_policy: crate::ssrf::UrlPolicy,
     pub retry: RetryPolicy,
     pub partners: Vec<Partner>,
     pub destinations: Vec<Destination<C>>,
@@ -627,6 +633,9 @@ impl<C> Config<C> {
                 doc.hub.idempotency_in_flight_secs,
             )),
             config_refresh: Duration::from_secs(u64::from(doc.hub.config_refresh_secs)),
+            url_policy: crate::ssrf::UrlPolicy {
+                allow_loopback: doc.hub.allow_loopback_urls,
+            },
             retry: RetryPolicy {
                 base_delay: Duration::from_millis(doc.retry.base_delay_ms),
                 max_delay: Duration::from_secs(doc.retry.max_delay_secs),
@@ -759,6 +768,16 @@ verticals = ["heloc"]
         );
         assert!(config.ssn_sealer.is_none(), "no SSN key, no sealing");
         assert_eq!(config.ssn_ttl, Duration::from_secs(24 * 3_600));
+        assert!(
+            !config.url_policy.allow_loopback,
+            "partner URLs are public-only unless the document says otherwise"
+        );
+        let local = VALID.replace(
+            "callback_key = \"env:CALLBACK_KEY\"\n",
+            "callback_key = \"env:CALLBACK_KEY\"\nallow_loopback_urls = true\n",
+        );
+        let local = load(&local, &secrets()).expect("valid");
+        assert!(local.url_policy.allow_loopback);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod screening;
 mod sdk;
 pub mod settings;
+pub mod ssrf;
 pub mod store;
 pub mod suppression;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! The transport port: every outbound HTTP call (buyers now; LeadSafe and partner webhooks next) goes
+//! The transport port: every outbound HTTP call (buyers, LeadSafe; partner webhooks next) goes
 //! through [`Transport`], so that the policy lives in one place and tests can script the network.
 //!
 //! [`ReqwestTransport`] is the adapter: one pooled client per process, redirects never followed (a buyer's
@@ -54,18 +54,42 @@ pub trait Transport: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    /// For partner-supplied URLs: each request's URL is checked ([`crate::ssrf::check_parsed`]) and names
+    /// are resolved through [`crate::ssrf::GuardedResolver`]. `None` for buyers' operator-configured URLs.
+    guard: Option<crate::ssrf::UrlPolicy>,
 }
 
 impl ReqwestTransport {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
+        ReqwestTransport {
+            client: Self::builder()
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            guard: None,
+        }
+    }
+
+    /// A transport for partner-supplied URLs (the SSRF guard, see [`crate::ssrf`]): a URL whose host is not
+    /// allowed under `policy`, or a name resolving to such an address, is never connected to (the answer
+    /// is [`TransportError::Unreachable`]).
+    pub fn guarded(policy: crate::ssrf::UrlPolicy) -> Self {
+        let resolver =
+            crate::ssrf::GuardedResolver::new(Arc::new(crate::ssrf::SystemLookup), policy);
+        ReqwestTransport {
+            client: Self::builder()
+                .dns_resolver(Arc::new(resolver))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            guard: Some(policy),
+        }
+    }
+
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("leadhub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        ReqwestTransport { client }
     }
 }
 
@@ -78,6 +102,12 @@ impl Default for ReqwestTransport {
 #[async_trait]
 impl Transport for ReqwestTransport {
     async fn send(&self, request: &Request, timeout: Duration) -> Result<Response, TransportError> {
+        if let Some(policy) = self.guard {
+            if let Err(refusal) = crate::ssrf::check_parsed(&request.url, policy) {
+                tracing::warn!(%refusal, "refused to connect to a partner URL");
+                return Err(TransportError::Unreachable);
+            }
+        }
         let exchange = async {
             let sent = self
                 .client
@@ -271,6 +301,31 @@ mod tests {
             .await
             .expect_err("nothing listens");
         assert_eq!(error, TransportError::Unreachable);
+    }
+
+    #[tokio::test]
+    async fn the_guarded_transport_never_connects_to_loopback_unless_allowed() {
+        let answer = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let url = server(answer.clone(), Duration::ZERO).await;
+        let refused = ReqwestTransport::guarded(crate::ssrf::UrlPolicy::default())
+            .send(&request(&url), Duration::from_secs(5))
+            .await;
+        assert_eq!(refused, Err(TransportError::Unreachable));
+        // `localhost` is refused by name (other names are refused by the guarded resolver: see `ssrf`).
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let refused = ReqwestTransport::guarded(crate::ssrf::UrlPolicy::default())
+            .send(&request(&by_name), Duration::from_secs(5))
+            .await;
+        assert_eq!(refused, Err(TransportError::Unreachable));
+
+        let allowed = crate::ssrf::UrlPolicy {
+            allow_loopback: true,
+        };
+        let response = ReqwestTransport::guarded(allowed)
+            .send(&request(&url), Duration::from_secs(5))
+            .await
+            .expect("loopback allowed by the setting");
+        assert_eq!(response.status, 204);
     }
 
     #[tokio::test]

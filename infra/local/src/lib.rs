@@ -381,6 +381,8 @@ callback_key = "env:LEADHUB_CALLBACK_KEY"
 ssn_key = "env:LEADHUB_SSN_KEY"
 idempotency_in_flight_secs = {in_flight}
 config_refresh_secs = {refresh}
+# The demo's partner URLs may point at this machine (never set on AWS).
+allow_loopback_urls = true
 
 [retry]
 base_delay_ms = {retry}

@@ -22,17 +22,12 @@
 //!   (the WHATWG parser would silently drop tabs and newlines). They are kept as given (trimmed), not
 //!   re-serialised, so what the partner sent is what is forwarded. `call_back_url` longer than 500
 //!   characters is `too_long` (the seed has no wording for it); `certificate_url` uses the seed's message.
-//! - `call_back_url` SSRF guard (literal hosts only; resolved addresses are checked at connect time):
-//!   refused are `localhost` and `*.localhost` (RFC 6761), and IP literals that are loopback, private
-//!   (10/8, 172.16/12, 192.168/16, IPv6 fc00::/7), link-local (169.254/16, fe80::/10), CGNAT (100.64/10),
-//!   unspecified / "this network" (0/8, ::), multicast, reserved (240/4, incl. broadcast), IPv4-mapped or
-//!   IPv4-compatible IPv6, and NAT64 (64:ff9b::/96) addresses embedding a non-public IPv4 address. The
-//!   WHATWG parser already turns `http://2130706433/` and `http://0x7f.1/` into 127.0.0.1.
+//! - `call_back_url` SSRF guard: [`crate::ssrf::check_url`]'s rules (its module docs list every refused
+//!   range; the WHATWG parser already turns `http://2130706433/` and `http://0x7f.1/` into 127.0.0.1);
+//!   resolved names are checked again at connect time by [`crate::ssrf::GuardedResolver`].
 //!   `certificate_url` is only forwarded, never fetched by the hub, so it gets no such guard.
 //! - `extra_data` is an open bag: any object or array, kept exactly as given (no unknown-field checks
 //!   inside it).
-
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use reqwest::Url;
 use serde::Serialize;
@@ -268,56 +263,10 @@ fn absolute_http_url(raw: &str) -> Option<Url> {
     (matches!(url.scheme(), "http" | "https") && host_ok).then_some(url)
 }
 
-fn ipv4_is_public(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || a == 0 // "this network"
-        || a >= 240 // reserved
-        || (a == 100 && (64..128).contains(&b))) // CGNAT 100.64/10
-}
-
-fn ipv6_is_public(ip: Ipv6Addr) -> bool {
-    let segments = ip.segments();
-    let first = segments[0];
-    if ip.to_ipv4_mapped().is_some() {
-        return false; // ::ffff:a.b.c.d
-    }
-    if segments[..6].iter().all(|s| *s == 0) {
-        return false; // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
-    }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        // NAT64 (64:ff9b::/96): as public as the IPv4 address it carries.
-        let [a, b] = segments[6].to_be_bytes();
-        let [c, d] = segments[7].to_be_bytes();
-        return ipv4_is_public(Ipv4Addr::new(a, b, c, d));
-    }
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0 // deprecated site-local fec0::/10
-        || (first & 0xfe00) == 0xfc00) // unique local fc00::/7
-}
-
-/// Whether the host of `url` may be called back: not localhost, not a non-public IP literal. The WHATWG
-/// parser has already canonicalised IPv4 literals (`0x7f.1` -> `127.0.0.1`) and bracketed IPv6 ones.
+/// Whether the host of `url` may be called back ([`crate::ssrf::check_parsed`]; loopback is never allowed
+/// in a posted lead).
 fn is_public(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<Ipv6Addr>().is_ok_and(ipv6_is_public);
-    }
-    if let Ok(v4) = host.parse::<Ipv4Addr>() {
-        return ipv4_is_public(v4);
-    }
-    let domain = host.trim_end_matches('.').to_ascii_lowercase();
-    !(domain.is_empty() || domain == "localhost" || domain.ends_with(".localhost"))
+    crate::ssrf::check_parsed(url, crate::ssrf::UrlPolicy::default()).is_ok()
 }
 
 fn read_call_back_url(r: &mut ObjectReader<'_>, errors: &mut FieldErrors) -> Option<String> {

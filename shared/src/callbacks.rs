@@ -241,18 +241,35 @@ pub fn parse_consumer_status(value: &Value) -> Result<LeadSafeRecord, Vec<FieldE
     }
 }
 
+/// nTherm's `success_bit` as it may really arrive: a boolean, or `"true"`/`"false"`/`"1"`/`"0"` (any case,
+/// trimmed), or the numbers 1 and 0. Anything else is not a `success_bit` the hub can read.
+fn success_bit(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(bit) => Some(*bit),
+        Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(number) => match number.as_u64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A buyer's verdict in any shape the hub reads: its own (`{"verdict", "reason"?, "buyerRef"?,
 /// "consumerStatus"?}`, the last read by [`parse_consumer_status`]), or
 /// nTherm's final result (seed 002: "the final result message will be sent to the call back url"; its format
-/// is not documented, so the hub reads the shape of postLead's answers: `{"success_bit": true|false,
+/// is not documented, so the hub reads the shape of postLead's answers: `{"success_bit": true|false (or as
+/// text or 1/0: [`success_bit`]),
 /// "message": "..." | [{"error": "..."}]}` — true confirms the sale, false is a rejection after post).
 pub fn parse_verdict(body: &[u8]) -> Result<VerdictBody, VerdictError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| VerdictError::NotJson)?;
-    if let Some(success) = value
-        .get("success_bit")
-        .and_then(serde_json::Value::as_bool)
-    {
+    if let Some(success) = value.get("success_bit").and_then(success_bit) {
         let reason = match value.get("message") {
             Some(serde_json::Value::String(message)) => Some(message.clone()),
             Some(serde_json::Value::Array(errors)) => {
@@ -329,6 +346,20 @@ mod tests {
                 Err(VerdictError::WrongShape),
             ),
             (r#"{"success_bit": "yes"}"#, Err(VerdictError::WrongShape)),
+            (r#"{"success_bit": 2}"#, Err(VerdictError::WrongShape)),
+            (r#"{"success_bit": "true"}"#, Ok((Verdict::Confirmed, None))),
+            (
+                r#"{"success_bit": " TRUE "}"#,
+                Ok((Verdict::Confirmed, None)),
+            ),
+            (r#"{"success_bit": "1"}"#, Ok((Verdict::Confirmed, None))),
+            (r#"{"success_bit": 1}"#, Ok((Verdict::Confirmed, None))),
+            (
+                r#"{"success_bit": "false", "message": "Rejected after post"}"#,
+                Ok((Verdict::Rejected, Some("Rejected after post"))),
+            ),
+            (r#"{"success_bit": "0"}"#, Ok((Verdict::Rejected, None))),
+            (r#"{"success_bit": 0}"#, Ok((Verdict::Rejected, None))),
             ("not json", Err(VerdictError::NotJson)),
         ];
         for (body, expected) in rows {

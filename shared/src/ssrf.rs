@@ -217,13 +217,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let this = self.clone();
         Box::pin(async move {
             let addresses = this.resolve_host(name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(
-                addresses
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, 0))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            );
+            let addrs: reqwest::dns::Addrs =
+                Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }

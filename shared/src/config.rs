@@ -128,6 +128,21 @@ struct Document {
     /// `[screening]`: duplicates, suppression and LeadSafe per vertical (see [`crate::screening::policy`]).
     #[serde(default)]
     screening: BTreeMap<String, toml::Value>,
+    /// `[notifications]`: how partner notifications are retried and kept.
+    #[serde(default)]
+    notifications: NotificationsDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsDoc {
+    /// The waits between attempts (`["5s", "5m", ...]`); default Standard Webhooks' schedule.
+    #[serde(default)]
+    retry_schedule: Option<Vec<String>>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    keep_failed_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +221,13 @@ struct PartnerDoc {
     verticals: Vec<String>,
     #[serde(default = "yes")]
     enabled: bool,
+    /// Notifications (see [`crate::notifications`]): where, signed with what, which events.
+    #[serde(default)]
+    callback_url: Option<String>,
+    #[serde(default)]
+    webhook_secret: Option<crate::notifications::SecretRefs>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -260,6 +282,33 @@ fn default_max_attempts() -> u32 {
     6
 }
 
+fn notification_settings(doc: &NotificationsDoc) -> Result<NotificationSettings, ConfigError> {
+    let mut settings = NotificationSettings::default();
+    if let Some(waits) = &doc.retry_schedule {
+        settings.schedule = crate::notifications::RetrySchedule::parse(waits)
+            .map_err(|problem| ConfigError::new("notifications.retry_schedule", problem))?;
+    }
+    if let Some(ms) = doc.timeout_ms {
+        if !(100..=30_000).contains(&ms) {
+            return Err(ConfigError::new(
+                "notifications.timeout_ms",
+                "must be between 100 and 30000",
+            ));
+        }
+        settings.timeout = Duration::from_millis(ms);
+    }
+    if let Some(days) = doc.keep_failed_days {
+        if !(1..=365).contains(&days) {
+            return Err(ConfigError::new(
+                "notifications.keep_failed_days",
+                "must be between 1 and 365",
+            ));
+        }
+        settings.keep_failed = Duration::from_secs(u64::from(days) * 86_400);
+    }
+    Ok(settings)
+}
+
 // ---- the checked configuration -----------------------------------------------------------------------
 
 /// A partner (lead seller).
@@ -270,6 +319,29 @@ pub struct Partner {
     pub secret_hash: SecretHash,
     pub verticals: BTreeSet<Vertical>,
     pub enabled: bool,
+    /// Where and how it is notified of its leads' outcomes.
+    pub notifications: crate::notifications::Subscription,
+}
+
+/// How partner notifications are sent (`[notifications]`).
+#[derive(Debug, Clone)]
+pub struct NotificationSettings {
+    /// The waits between attempts (`retry_schedule`, default Standard Webhooks').
+    pub schedule: crate::notifications::RetrySchedule,
+    /// Each attempt's limit (`timeout_ms`, 100 to 30000, default 5000).
+    pub timeout: Duration,
+    /// How long a failed notification is kept for replay (`keep_failed_days`, 1 to 365, default 30).
+    pub keep_failed: Duration,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            schedule: crate::notifications::RetrySchedule::default(),
+            timeout: Duration::from_secs(5),
+            keep_failed: Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 /// A destination's parts that belong to its buyer API, as `config` found them: what [`ConnectorRules`] check.
@@ -362,6 +434,8 @@ pub struct Config<C> {
     pub url_policy: crate::ssrf::UrlPolicy,
     pub retry: RetryPolicy,
     pub partners: Vec<Partner>,
+    /// How partner notifications are retried and kept.
+    pub notifications: NotificationSettings,
     pub destinations: Vec<Destination<C>>,
     /// Every vertical's routing settings (defaults for those not configured).
     pub routing: BTreeMap<Vertical, crate::routing::VerticalRouting>,
@@ -478,6 +552,10 @@ impl<C> Config<C> {
             return Err(ConfigError::new("retry", "delays must be positive"));
         }
 
+        let url_policy = crate::ssrf::UrlPolicy {
+            allow_loopback: doc.hub.allow_loopback_urls,
+        };
+        let notifications = notification_settings(&doc.notifications)?;
         let mut partners = Vec::new();
         let mut seen_ids = BTreeSet::new();
         let mut seen_keys = BTreeSet::new();
@@ -507,6 +585,14 @@ impl<C> Config<C> {
                 verticals: verticals(&key("verticals"), &p.verticals)?,
                 id: PartnerId::parse(&p.id)
                     .map_err(|problem| ConfigError::new(key("id"), problem))?,
+                notifications: crate::notifications::Subscription::load(
+                    &key,
+                    p.callback_url.as_deref(),
+                    p.webhook_secret.as_ref(),
+                    p.events.as_deref(),
+                    url_policy,
+                    secrets,
+                )?,
                 key_id: p.key_id,
                 secret_hash,
                 enabled: p.enabled,
@@ -633,14 +719,13 @@ impl<C> Config<C> {
                 doc.hub.idempotency_in_flight_secs,
             )),
             config_refresh: Duration::from_secs(u64::from(doc.hub.config_refresh_secs)),
-            url_policy: crate::ssrf::UrlPolicy {
-                allow_loopback: doc.hub.allow_loopback_urls,
-            },
+            url_policy,
             retry: RetryPolicy {
                 base_delay: Duration::from_millis(doc.retry.base_delay_ms),
                 max_delay: Duration::from_secs(doc.retry.max_delay_secs),
             },
             partners,
+            notifications,
             destinations,
             routing,
             screening,
@@ -662,6 +747,10 @@ impl<C> Config<C> {
         Ok(self)
     }
 
+    pub fn partner(&self, id: &str) -> Option<&Partner> {
+        self.partners.iter().find(|p| p.id == id)
+    }
+
     pub fn partner_by_key_id(&self, key_id: &str) -> Option<&Partner> {
         self.partners.iter().find(|p| p.key_id == key_id)
     }
@@ -675,6 +764,13 @@ impl<C> Config<C> {
         self.destinations
             .iter()
             .filter(move |d| d.enabled && d.verticals.contains(&vertical))
+    }
+}
+
+impl<C: Send + Sync> crate::notifications::Subscribers for Config<C> {
+    fn subscription(&self, partner_id: &str) -> Option<&crate::notifications::Subscription> {
+        self.partner(partner_id)
+            .map(|partner| &partner.notifications)
     }
 }
 
@@ -876,6 +972,119 @@ verticals = ["heloc"]
             let error = load(&document, &secrets()).expect_err(key);
             assert_eq!(error.key, key, "{error}");
         }
+    }
+
+    /// `VALID` with `keys` added to its partner.
+    fn partner_with(keys: &str) -> String {
+        VALID.replace(
+            "verticals = [\"heloc\"]\n\n[[dest",
+            &format!("verticals = [\"heloc\"]\n{keys}\n\n[[dest"),
+        )
+    }
+
+    #[test]
+    fn partner_notification_keys_load_and_name_their_problems() {
+        let mut secrets = secrets();
+        secrets.insert("NEW_HOOK".into(), format!("whsec_{}", "A".repeat(32)));
+        secrets.insert("BAD_HOOK".into(), "not-a-whsec".into());
+        let config = load(VALID, &secrets).expect("valid");
+        let partner = &config.partners[0].notifications;
+        assert!(partner.callback_url.is_none() && partner.secrets.is_empty());
+        assert_eq!(partner.events.len(), 6, "default: every event");
+        assert_eq!(config.notifications.schedule.attempts(), 8);
+
+        let config = load(
+            &partner_with(
+                "callback_url = \"https://partner.example/hook\"\nwebhook_secret = [\"env:HOOK_SECRET\", \"env:NEW_HOOK\"]\nevents = [\"lead.confirmed\", \"lead.returned\"]",
+            ),
+            &secrets,
+        )
+        .expect("valid");
+        let partner = &config.partners[0].notifications;
+        assert_eq!(
+            partner.callback_url.as_ref().map(|u| u.as_str()),
+            Some("https://partner.example/hook")
+        );
+        assert_eq!(partner.secrets.len(), 2);
+        assert_eq!(
+            partner.events.iter().copied().collect::<Vec<_>>(),
+            ["lead.confirmed", "lead.returned"]
+        );
+
+        let hook = "webhook_secret = \"env:HOOK_SECRET\"";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                partner_with(&format!("callback_url = \"http://127.0.0.1/x\"\n{hook}")),
+                "partners[0].callback_url",
+            ),
+            (
+                partner_with(&format!(
+                    "callback_url = \"http://169.254.169.254/\"\n{hook}"
+                )),
+                "partners[0].callback_url",
+            ),
+            (
+                partner_with(&format!(
+                    "callback_url = \"ftp://partner.example/\"\n{hook}"
+                )),
+                "partners[0].callback_url",
+            ),
+            (
+                partner_with("callback_url = \"https://partner.example/\""),
+                "partners[0].webhook_secret",
+            ),
+            (
+                partner_with("webhook_secret = \"whsec_inline\""),
+                "partners[0].webhook_secret",
+            ),
+            (
+                partner_with("webhook_secret = \"env:BAD_HOOK\""),
+                "partners[0].webhook_secret",
+            ),
+            (
+                partner_with("webhook_secret = [\"env:HOOK_SECRET\", \"env:MISSING\"]"),
+                "partners[0].webhook_secret[1]",
+            ),
+            (
+                partner_with(
+                    "webhook_secret = [\"env:HOOK_SECRET\", \"env:NEW_HOOK\", \"env:HOOK_SECRET\"]",
+                ),
+                "partners[0].webhook_secret",
+            ),
+            (
+                partner_with(&format!("{hook}\nevents = [\"lead.sold\"]")),
+                "partners[0].events",
+            ),
+            (
+                format!("{VALID}[notifications]\nretry_schedule = [\"5d\"]\n"),
+                "notifications.retry_schedule",
+            ),
+            (
+                format!("{VALID}[notifications]\ntimeout_ms = 1\n"),
+                "notifications.timeout_ms",
+            ),
+            (
+                format!("{VALID}[notifications]\nkeep_failed_days = 0\n"),
+                "notifications.keep_failed_days",
+            ),
+        ];
+        for (document, key) in cases {
+            let error = load(&document, &secrets).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            let text = error.to_string();
+            assert!(
+                !text.contains("MfKQ9r8") && !text.contains("not-a-whsec"),
+                "{error}"
+            );
+        }
+
+        // Loopback is allowed only where the hub says so.
+        let local = partner_with(&format!("callback_url = \"http://127.0.0.1:9/x\"\n{hook}"))
+            .replace(
+                "callback_key = \"env:CALLBACK_KEY\"\n",
+                "callback_key = \"env:CALLBACK_KEY\"\nallow_loopback_urls = true\n",
+            );
+        assert!(load(&local, &secrets).is_ok());
     }
 
     #[test]

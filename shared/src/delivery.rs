@@ -49,12 +49,15 @@ pub enum DispatchJob {
         destination: DestinationId,
         attempt: u32,
     },
+    /// Send a partner notification (see [`crate::notifications`]).
+    Notify(Box<crate::notifications::NotifyJob>),
 }
 
 impl DispatchJob {
     pub fn lead_id(&self) -> &LeadId {
         match self {
             DispatchJob::Deliver { lead_id, .. } => lead_id,
+            DispatchJob::Notify(job) => job.lead_id(),
         }
     }
 }

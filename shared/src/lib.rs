@@ -15,6 +15,7 @@ pub mod lead;
 pub mod leadsafe_reports;
 pub mod lifecycle;
 pub mod live_config;
+pub mod notifications;
 pub mod openapi;
 pub mod operator;
 pub mod queue;

@@ -1186,18 +1186,21 @@ impl From<CommitError> for crate::batch::RecordError {
     }
 }
 
-/// The ports a transition's effects go through: the store always; the queue for its jobs; the counters
-/// for the cap places it gives back; the dead-delivery markers it records or removes.
+/// The ports a transition's effects go through: the store always; the queue for its jobs (and partner
+/// notifications); the counters for the cap places it gives back; the dead-delivery markers it records or
+/// removes; the partners' subscriptions, which decide which lead events become notifications (none without).
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
     pub store: &'a dyn LeadStore,
     pub queue: Option<&'a dyn JobQueue>,
     pub counters: Option<&'a dyn Counters>,
     pub dead_deliveries: Option<&'a dyn DeadDeliveries>,
+    pub subscribers: Option<&'a dyn crate::notifications::Subscribers>,
 }
 
-/// Apply `transition` to lead `id`: write its update; when applied, queue its jobs, give back its cap
-/// places, publish its lead events, and last record or remove its dead-delivery markers. The answer is the
+/// Apply `transition` to lead `id`: write its update; when applied, queue its jobs and the partner
+/// notifications of its lead events, give back its cap places, log its lead events, and last record or
+/// remove its dead-delivery markers. The answer is the
 /// store's (a `Conflict` applied nothing, queued nothing, published nothing). A marker that could not be
 /// written is an error ([`CommitError::DeadDeliveries`]) after everything else was done, so that the
 /// handler's record fails and its redelivery writes the marker again (see dispatch).
@@ -1208,9 +1211,13 @@ pub async fn commit(
 ) -> Result<UpdateOutcome, CommitError> {
     let outcome = ports.store.update_lead(id, &transition.update).await?;
     if let UpdateOutcome::Applied(lead) = &outcome {
+        let notifications = notifications(ports.subscribers, lead, &transition.events);
         match ports.queue {
-            Some(queue) => send_jobs(queue, &transition.jobs).await?,
-            None if !transition.jobs.is_empty() => {
+            Some(queue) => {
+                send_jobs(queue, &transition.jobs).await?;
+                send_jobs(queue, &notifications).await?;
+            }
+            None if !transition.jobs.is_empty() || !notifications.is_empty() => {
                 return Err(CommitError::Queue(QueueError::Unavailable(
                     "a transition queued jobs but this handler has no queue".to_owned(),
                 )))
@@ -1270,7 +1277,29 @@ pub async fn send_jobs(queue: &dyn JobQueue, jobs: &[ScheduledJob]) -> Result<()
     Ok(())
 }
 
-/// Hand lead events on. Today: one log line each (ids and codes only); partner notifications attach here.
+/// The partner notifications of `events`, just applied to `lead` (the record as written).
+fn notifications(
+    subscribers: Option<&dyn crate::notifications::Subscribers>,
+    lead: &LeadRecord,
+    events: &[LeadEvent],
+) -> Vec<ScheduledJob> {
+    let Some(subscribers) = subscribers else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .enumerate()
+        .filter_map(|(index, event)| {
+            crate::notifications::job(subscribers, lead, event, index, lead.updated_at)
+        })
+        .map(|job| ScheduledJob {
+            job,
+            delay: Duration::ZERO,
+        })
+        .collect()
+}
+
+/// Log lead events (ids and codes only; their notifications are queued by [`commit`]).
 fn publish(lead: &LeadRecord, events: &[LeadEvent]) {
     for event in events {
         tracing::info!(lead_id = %lead.id, partner_id = %lead.partner_id, event = event.name(), status = %lead.status, "lead event");

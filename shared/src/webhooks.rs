@@ -155,6 +155,41 @@ mod tests {
     }
 
     #[test]
+    fn verification_refuses_a_wrong_secret_and_a_stale_or_future_timestamp() {
+        let secret = WebhookSecret::parse(SECRET).expect("valid secret");
+        let ts = TIMESTAMP.to_string();
+        let wrong = WebhookSecret::from_bytes(&[42; 24]);
+        assert_eq!(
+            wrong.verify(ID, &ts, SIGNATURE, BODY, TIMESTAMP),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        // A signature made with the wrong secret does not pass with the right one.
+        let forged = wrong.sign(ID, TIMESTAMP, BODY);
+        assert_eq!(
+            secret.verify(ID, &ts, &forged, BODY, TIMESTAMP),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        // Exactly five minutes either way passes; a second more does not.
+        for now in [TIMESTAMP - TOLERANCE_SECS, TIMESTAMP + TOLERANCE_SECS] {
+            assert_eq!(secret.verify(ID, &ts, SIGNATURE, BODY, now), Ok(()));
+        }
+        for now in [
+            TIMESTAMP - TOLERANCE_SECS - 1,
+            TIMESTAMP + TOLERANCE_SECS + 1,
+        ] {
+            assert_eq!(
+                secret.verify(ID, &ts, SIGNATURE, BODY, now),
+                Err(VerifyError::BadTimestamp)
+            );
+        }
+        // A changed body, by one byte.
+        assert_eq!(
+            secret.verify(ID, &ts, SIGNATURE, br#"{"test": 2432232315}"#, TIMESTAMP),
+            Err(VerifyError::NoMatchingSignature)
+        );
+    }
+
+    #[test]
     fn secrets_must_be_real_keys() {
         assert!(WebhookSecret::parse("whsec_###").is_err());
         assert!(WebhookSecret::parse("whsec_c2hvcnQ=").is_err());

@@ -720,6 +720,9 @@ impl Harness {
             dead_deliveries: faulty.clone(),
             dispatch_queue: queue(Target::Dispatch),
             transport: buyers.clone(),
+            // The model's partner has no callback URL: no notification is queued.
+            notifications: Arc::new(leadhub::store::memory::MemoryStore::new()),
+            partner_transport: buyers.clone(),
         };
         let callback = Callback {
             config,
@@ -936,12 +939,16 @@ impl Harness {
                     Job::Validate(job.lead_id)
                 }
                 Target::Dispatch => {
-                    let DispatchJob::Deliver {
-                        lead_id,
-                        destination,
-                        attempt,
-                    } = serde_json::from_str(&message.body).expect("a dispatch job");
-                    Job::Deliver(lead_id, destination.to_string(), attempt)
+                    match serde_json::from_str(&message.body).expect("a dispatch job") {
+                        DispatchJob::Deliver {
+                            lead_id,
+                            destination,
+                            attempt,
+                        } => Job::Deliver(lead_id, destination.to_string(), attempt),
+                        DispatchJob::Notify(job) => {
+                            panic!("the model's partner subscribes to nothing: {job:?}")
+                        }
+                    }
                 }
             })
             .collect();

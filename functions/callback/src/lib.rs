@@ -161,6 +161,7 @@ impl Callback {
         verdict: &VerdictBody,
         reason: Option<&str>,
     ) -> Result<(LeadRecord, bool), Problem> {
+        let config = self.config.current();
         for _ in 0..3 {
             let transition = match lifecycle::verdict(
                 &lead,
@@ -213,6 +214,7 @@ impl Callback {
                 queue: Some(self.dispatch_queue.as_ref()),
                 counters: None,
                 dead_deliveries: None,
+                subscribers: Some(config.as_ref()),
             };
             match lifecycle::commit(ports, lead_id, &transition).await {
                 Ok(UpdateOutcome::Applied(lead)) => {

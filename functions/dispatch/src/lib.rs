@@ -6,9 +6,12 @@
 //! on the delivery and the timeline; a retry is a new job with a delay) and then [`lifecycle::settle`].
 //! A delivery recorded as accepted, rejected or dead is never posted again, however often a job is
 //! redelivered (an operator's replay makes a dead one pending again: [`lifecycle::replay`]); the buyer sees the same idempotency key (`webhook-id`) on every attempt of one delivery.
+//! Notification jobs ([`DispatchJob::Notify`]) are sent to partners by [`notify`](crate::notify).
 //! A delivery that dies is marked for operators ([`DeadDeliveries`], listed by `leadhub-admin deliveries
 //! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
 //! failed (the record is then failed and redelivered) is not lost.
+
+mod notify;
 
 use std::sync::Arc;
 
@@ -25,7 +28,9 @@ use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
 use leadhub::settings::Destination;
-use leadhub::store::{cap_key, Counters, DeadDeliveries, LeadStore, Reservation, UpdateOutcome};
+use leadhub::store::{
+    cap_key, Counters, DeadDeliveries, LeadStore, NotificationLog, Reservation, UpdateOutcome,
+};
 use leadhub::transport::{Transport, TransportError};
 
 use leadhub::lifecycle::MAX_STEPS;
@@ -43,6 +48,10 @@ pub struct Dispatch {
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Outbound HTTP (built once per process).
     pub transport: Arc<dyn Transport>,
+    /// Partner notifications that failed, and endpoints disabled by a 410.
+    pub notifications: Arc<dyn NotificationLog>,
+    /// Outbound HTTP to partner-supplied URLs: SSRF-guarded ([`leadhub::transport::ReqwestTransport::guarded`]).
+    pub partner_transport: Arc<dyn Transport>,
 }
 
 impl Dispatch {
@@ -64,6 +73,7 @@ impl Dispatch {
                 destination,
                 attempt,
             } => self.deliver(lead_id, destination, *attempt).await,
+            DispatchJob::Notify(job) => self.notify(job).await,
         }
     }
 
@@ -156,7 +166,9 @@ impl Dispatch {
                 Err(period) => {
                     tracing::info!(lead_id = %lead_id, destination = destination_id, period = period.as_str(), "buyer's cap is full; skipped");
                     let transition = lifecycle::cap_full(&lead, destination_id, period, now);
-                    return match lifecycle::commit(self.ports(), lead_id, &transition).await? {
+                    return match lifecycle::commit(self.ports(&config), lead_id, &transition)
+                        .await?
+                    {
                         UpdateOutcome::Applied(lead) | UpdateOutcome::Conflict(lead) => {
                             self.settle(&lead, now).await
                         }
@@ -259,12 +271,14 @@ impl Dispatch {
             })
     }
 
-    fn ports(&self) -> Ports<'_> {
+    /// The ports of a commit, with `config`'s partner subscriptions.
+    fn ports<'a>(&'a self, config: &'a leadhub::settings::Config) -> Ports<'a> {
         Ports {
             store: self.store.as_ref(),
             queue: Some(self.dispatch_queue.as_ref()),
             counters: Some(self.counters.as_ref()),
             dead_deliveries: Some(self.dead_deliveries.as_ref()),
+            subscribers: Some(config),
         }
     }
 
@@ -337,7 +351,7 @@ impl Dispatch {
                 tracing::error!(lead_id = %lead_id, destination, attempt, %code, "destination failed: check its configuration and credentials")
             }
         }
-        let lead = match lifecycle::commit(self.ports(), lead_id, &transition).await? {
+        let lead = match lifecycle::commit(self.ports(&config), lead_id, &transition).await? {
             UpdateOutcome::Applied(lead) => {
                 if result == AttemptResult::Accepted {
                     self.mark_sold(&config, &lead, destination, now).await;
@@ -391,8 +405,9 @@ impl Dispatch {
         let Some(transition) = lifecycle::settle(lead, now) else {
             return Ok(());
         };
+        let config = self.config.current();
         if let UpdateOutcome::Applied(lead) =
-            lifecycle::commit(self.ports(), &lead.id, &transition).await?
+            lifecycle::commit(self.ports(&config), &lead.id, &transition).await?
         {
             tracing::info!(lead_id = %lead.id, status = %lead.status, "lead settled");
         }

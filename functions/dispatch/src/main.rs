@@ -17,6 +17,10 @@ async fn main() -> Result<(), Error> {
         dead_deliveries: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
+        notifications: aws.store.clone(),
+        partner_transport: Arc::new(leadhub::transport::ReqwestTransport::guarded(
+            aws.config.current().url_policy,
+        )),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

@@ -147,14 +147,16 @@ impl Ingest {
         }
         let idempotency_key = idempotency_key(request)?;
         let test = test_lead(request)?;
-        let parsed = vertical.parse(body).map_err(|errors| {
-            let errors = errors.into_vec();
-            let detail = match errors.len() {
-                1 => "the lead breaks 1 rule".to_owned(),
-                n => format!("the lead breaks {n} rules"),
-            };
-            Problem::invalid(detail, errors)
-        })?;
+        let parsed = vertical
+            .parse_with(body, config.url_policy)
+            .map_err(|errors| {
+                let errors = errors.into_vec();
+                let detail = match errors.len() {
+                    1 => "the lead breaks 1 rule".to_owned(),
+                    n => format!("the lead breaks {n} rules"),
+                };
+                Problem::invalid(detail, errors)
+            })?;
 
         let now = now();
         let lead_id = LeadId::generate(now);

@@ -367,6 +367,7 @@ impl Validate {
                 queue: None,
                 counters: None,
                 dead_deliveries: None,
+                subscribers: None,
             };
             lifecycle::commit(ports, &lead.id, &lifecycle::screening_delayed(check, now)).await?;
         }
@@ -438,6 +439,7 @@ impl Validate {
             queue: Some(self.dispatch_queue.as_ref()),
             counters: Some(self.counters.as_ref()),
             dead_deliveries: None,
+            subscribers: Some(config),
         };
         let outcome = lifecycle::commit(ports, &lead.id, &transition).await?;
         if !verdict.is_passed()

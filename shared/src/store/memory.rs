@@ -8,8 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadSafeReports, LeadStore, LeadUpdate, Reservation,
-    SealedSsns, StoreError, SuppressionCounts, Suppressions, UpdateOutcome,
+    DeadDelivery, DisabledEndpoint, FailedNotification, IdempotencyRecord, LeadSafeReports,
+    LeadStore, LeadUpdate, NotificationLog, Reservation, SealedSsns, StoreError, SuppressionCounts,
+    Suppressions, UpdateOutcome,
 };
 use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
@@ -33,6 +34,10 @@ struct Tables {
     sealed_ssns: HashMap<LeadId, (SealedSsn, DateTime<Utc>)>,
     /// Reported consumer statuses by id.
     leadsafe_reports: HashMap<ReportId, LeadSafeReport>,
+    /// Failed partner notifications by webhook id.
+    failed_notifications: HashMap<String, FailedNotification>,
+    /// Disabled partner endpoints by (partner, URL).
+    disabled_endpoints: BTreeMap<(String, String), DisabledEndpoint>,
 }
 
 /// One suppressed value's records by (reason name, start date): the DynamoDB sort key's order.
@@ -295,6 +300,100 @@ impl Counters for MemoryStore {
             .checked_add(1)
             .ok_or_else(|| StoreError::Unavailable("memory store: sequence exhausted".into()))?;
         Ok(value)
+    }
+}
+
+#[async_trait]
+impl NotificationLog for MemoryStore {
+    async fn record_failed(&self, failed: &FailedNotification) -> Result<(), StoreError> {
+        self.lock()?
+            .failed_notifications
+            .insert(failed.job.webhook_id.clone(), failed.clone());
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        partner_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FailedNotification>, StoreError> {
+        let tables = self.lock()?;
+        let now = Utc::now();
+        let mut listed: Vec<&FailedNotification> = tables
+            .failed_notifications
+            .values()
+            .filter(|failed| failed.expires_at > now)
+            .filter(|failed| partner_id.is_none_or(|id| failed.job.partner_id == id))
+            .collect();
+        listed.sort_by(|a, b| {
+            (b.failed_at, &b.job.webhook_id).cmp(&(a.failed_at, &a.job.webhook_id))
+        });
+        Ok(listed.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn failed_notification(
+        &self,
+        webhook_id: &str,
+    ) -> Result<Option<FailedNotification>, StoreError> {
+        let now = Utc::now();
+        Ok(self
+            .lock()?
+            .failed_notifications
+            .get(webhook_id)
+            .filter(|failed| failed.expires_at > now)
+            .cloned())
+    }
+
+    async fn remove_failed(&self, webhook_id: &str) -> Result<(), StoreError> {
+        self.lock()?.failed_notifications.remove(webhook_id);
+        Ok(())
+    }
+
+    async fn disable_endpoint(&self, endpoint: &DisabledEndpoint) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        let key = (endpoint.partner_id.clone(), endpoint.url.clone());
+        if tables
+            .disabled_endpoints
+            .get(&key)
+            .is_none_or(|existing| existing.disabled_at <= endpoint.disabled_at)
+        {
+            tables.disabled_endpoints.insert(key, endpoint.clone());
+        }
+        Ok(())
+    }
+
+    async fn disabled_endpoint(
+        &self,
+        partner_id: &str,
+        url: &str,
+    ) -> Result<Option<DisabledEndpoint>, StoreError> {
+        Ok(self
+            .lock()?
+            .disabled_endpoints
+            .get(&(partner_id.to_owned(), url.to_owned()))
+            .cloned())
+    }
+
+    async fn disabled_endpoints(
+        &self,
+        partner_id: Option<&str>,
+    ) -> Result<Vec<DisabledEndpoint>, StoreError> {
+        Ok(self
+            .lock()?
+            .disabled_endpoints
+            .values()
+            .filter(|endpoint| partner_id.is_none_or(|id| endpoint.partner_id == id))
+            .cloned()
+            .collect())
+    }
+
+    async fn enable_endpoints(&self, partner_id: &str) -> Result<usize, StoreError> {
+        let mut tables = self.lock()?;
+        let before = tables.disabled_endpoints.len();
+        tables
+            .disabled_endpoints
+            .retain(|(partner, _), _| partner != partner_id);
+        Ok(before - tables.disabled_endpoints.len())
     }
 }
 

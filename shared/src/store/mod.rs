@@ -3,24 +3,28 @@
 //! [`DeadDeliveries`] port (markers of dead deliveries for operators, in [`dead_deliveries`]); the
 //! [`Suppressions`] port (the suppression list, in [`suppressions`]); the [`SealedSsns`] port (a
 //! lead's SSN, sealed, until screening has decided, in [`sealed_ssns`]); and the [`LeadSafeReports`] port
-//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]).
+//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]); and the
+//! [`NotificationLog`] port (partner notifications that failed, disabled endpoints, in [`notifications`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
 //! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`,
-//! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`).
+//! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`,
+//! `shared/tests/it/notifications_contract.rs`).
 
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
 pub mod leadsafe_reports;
 pub mod memory;
+pub mod notifications;
 pub mod sealed_ssns;
 pub mod suppressions;
 
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
 pub use leadsafe_reports::LeadSafeReports;
+pub use notifications::{DisabledEndpoint, FailedNotification, NotificationLog};
 pub use sealed_ssns::SealedSsns;
 pub use suppressions::{KindCounts, SuppressionCounts, Suppressions};
 

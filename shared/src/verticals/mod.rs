@@ -35,8 +35,18 @@ impl Vertical {
         }
     }
 
-    /// Parse, check and normalise a lead of this vertical.
+    /// Parse, check and normalise a lead of this vertical (partner-supplied URLs public only).
     pub fn parse(self, body: &[u8]) -> Result<ParsedLead, FieldErrors> {
+        self.parse_with(body, crate::ssrf::UrlPolicy::default())
+    }
+
+    /// [`Vertical::parse`], partner-supplied URLs in the lead (solar's `call_back_url`) checked under
+    /// `policy` (the hub's `allow_loopback_urls`).
+    pub fn parse_with(
+        self,
+        body: &[u8],
+        policy: crate::ssrf::UrlPolicy,
+    ) -> Result<ParsedLead, FieldErrors> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
             FieldErrors::one(FieldError::new(
                 fields::ROOT,
@@ -48,7 +58,7 @@ impl Vertical {
                 ),
             ))
         })?;
-        let mut parsed = self.parse_value(&value)?;
+        let mut parsed = self.parse_value_with(&value, policy)?;
         let mut original = value;
         for pointer in self.ssn_pointers() {
             remove_pointer(&mut original, pointer);
@@ -59,10 +69,19 @@ impl Vertical {
 
     /// [`Vertical::parse`] of an already parsed JSON value (`original` is left empty).
     pub fn parse_value(self, value: &serde_json::Value) -> Result<ParsedLead, FieldErrors> {
+        self.parse_value_with(value, crate::ssrf::UrlPolicy::default())
+    }
+
+    /// [`Vertical::parse_value`] under `policy` for partner-supplied URLs.
+    pub fn parse_value_with(
+        self,
+        value: &serde_json::Value,
+        policy: crate::ssrf::UrlPolicy,
+    ) -> Result<ParsedLead, FieldErrors> {
         match self {
             Vertical::Heloc => heloc::parse(value).map(heloc::HelocLead::into_parsed),
             Vertical::Mortgage => mortgage::parse(value),
-            Vertical::Solar => solar::parse(value),
+            Vertical::Solar => solar::parse_with(value, policy),
             Vertical::RealEstate => real_estate::parse(value),
         }
     }

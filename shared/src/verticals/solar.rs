@@ -29,6 +29,7 @@
 //! - `extra_data` is an open bag: any object or array, kept exactly as given (no unknown-field checks
 //!   inside it).
 
+use crate::ssrf::UrlPolicy;
 use reqwest::Url;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -88,7 +89,13 @@ impl SolarLead {
 
 /// Check a solar lead against seed 002 and normalise it; every broken rule is reported.
 pub fn parse(value: &Value) -> Result<ParsedLead, FieldErrors> {
-    parse_lead(value).map(SolarLead::into_parsed)
+    parse_with(value, UrlPolicy::default())
+}
+
+/// [`parse`], `call_back_url` allowed under `policy` (loopback only where the hub's configuration says
+/// `allow_loopback_urls`).
+pub fn parse_with(value: &Value, policy: UrlPolicy) -> Result<ParsedLead, FieldErrors> {
+    parse_lead_with(value, policy).map(SolarLead::into_parsed)
 }
 
 fn text(description: &str) -> Value {
@@ -263,19 +270,23 @@ fn absolute_http_url(raw: &str) -> Option<Url> {
     (matches!(url.scheme(), "http" | "https") && host_ok).then_some(url)
 }
 
-/// Whether the host of `url` may be called back ([`crate::ssrf::check_parsed`]; loopback is never allowed
-/// in a posted lead).
-fn is_public(url: &Url) -> bool {
-    crate::ssrf::check_parsed(url, crate::ssrf::UrlPolicy::default()).is_ok()
+/// Whether the host of `url` may be called back ([`crate::ssrf::check_parsed`]; loopback only under a
+/// policy that allows it: local and test runs).
+fn is_public(url: &Url, policy: UrlPolicy) -> bool {
+    crate::ssrf::check_parsed(url, policy).is_ok()
 }
 
-fn read_call_back_url(r: &mut ObjectReader<'_>, errors: &mut FieldErrors) -> Option<String> {
+fn read_call_back_url(
+    r: &mut ObjectReader<'_>,
+    errors: &mut FieldErrors,
+    policy: UrlPolicy,
+) -> Option<String> {
     let raw = r.string("call_back_url", true, MAX_URL_LEN, errors)?;
     let Some(url) = absolute_http_url(&raw) else {
         errors.push(&r.path("call_back_url"), "invalid_format", URL_RULE);
         return None;
     };
-    if !is_public(&url) {
+    if !is_public(&url, policy) {
         errors.push(&r.path("call_back_url"), "invalid_value", PUBLIC_URL_RULE);
         return None;
     }
@@ -307,6 +318,11 @@ fn given(object: &Value, name: &str) -> bool {
 
 /// [`parse`], returning the typed lead.
 pub fn parse_lead(value: &Value) -> Result<SolarLead, FieldErrors> {
+    parse_lead_with(value, UrlPolicy::default())
+}
+
+/// [`parse_lead`] under `policy` for `call_back_url`.
+pub fn parse_lead_with(value: &Value, policy: UrlPolicy) -> Result<SolarLead, FieldErrors> {
     let mut errors = FieldErrors::default();
     let Some(mut root) = ObjectReader::new(value, "", &mut errors) else {
         return Err(errors);
@@ -327,7 +343,7 @@ pub fn parse_lead(value: &Value) -> Result<SolarLead, FieldErrors> {
     let customer_address = root.string("customer_address", false, MAX_TEXT_LEN, &mut errors);
     let dm_name = root.string("dm_name", true, MAX_TEXT_LEN, &mut errors);
     let utility = root.string("utility", true, MAX_TEXT_LEN, &mut errors);
-    let call_back_url = read_call_back_url(&mut root, &mut errors);
+    let call_back_url = read_call_back_url(&mut root, &mut errors, policy);
     let mailing_street = root.string("mailing_street", true, MAX_TEXT_LEN, &mut errors);
     let mailing_city = root.string("mailing_city", true, MAX_TEXT_LEN, &mut errors);
     let mailing_zip = root.parsed("mailing_zip", true, &mut errors, Zip::parse);
@@ -1078,6 +1094,22 @@ mod tests {
         );
         assert!(parsed.unique.is_empty());
         assert_eq!(parsed.ssn, None);
+    }
+
+    #[test]
+    fn loopback_call_back_urls_only_where_the_hub_allows_them() {
+        let allow = UrlPolicy {
+            allow_loopback: true,
+        };
+        let mut lead = example();
+        lead["call_back_url"] = json!("http://127.0.0.1:8123/result");
+        assert!(parse(&lead).is_err(), "refused by default");
+        assert!(parse_with(&lead, allow).is_ok(), "taken where allowed");
+        // Private and metadata addresses stay refused even then.
+        for refused in ["http://10.0.0.5/cb", "http://169.254.169.254/latest"] {
+            lead["call_back_url"] = json!(refused);
+            assert!(parse_with(&lead, allow).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;
 mod leadsafe_reports_contract;
+mod notifications_contract;
 mod queue_contract;
 mod screening_contract;
 mod sealed_ssns_contract;

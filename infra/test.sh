@@ -175,6 +175,8 @@ else
     echo "$want" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
+# The partner receiver of the notification tests verifies with PyPI's standardwebhooks from this venv.
+export LEADHUB_PYTHON="$VENV/bin/python"
 # cargo-lambda (sam build) cross-links through cargo-zigbuild, which needs zig: point it at the
 # zig binary shipped by the `ziglang` wheel (it would otherwise look for `zig` on PATH or `python3 -m ziglang`).
 CARGO_ZIGBUILD_ZIG_PATH="$("$VENV/bin/python" -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')"

@@ -519,7 +519,8 @@ mod tests {
         let text = body.to_string();
         assert!(!text.contains("Ann") && !text.contains("ann@example.com"));
         // The job round-trips through the queue's JSON.
-        let queued = serde_json::to_string(&DispatchJob::Notify(Box::new(job.clone()))).expect("json");
+        let queued =
+            serde_json::to_string(&DispatchJob::Notify(Box::new(job.clone()))).expect("json");
         assert_eq!(
             serde_json::from_str::<DispatchJob>(&queued).expect("reads back"),
             DispatchJob::Notify(Box::new(job))

@@ -1,12 +1,52 @@
-//! What the operator's delivery commands do (`leadhub-admin deliveries dead` and `deliveries replay`), as
-//! library functions: the admin binary and the tests call the same code, on any adapters.
+//! What the operator's delivery and notification commands do (`leadhub-admin deliveries dead|replay`,
+//! `notifications failed|replay|enable`), as library functions: the admin binary and the tests call the
+//! same code, on any adapters.
 
 use chrono::{DateTime, Utc};
 
 use crate::lead::{LeadId, LeadStatus};
 use crate::lifecycle::{self, CommitError, Ports, ReplayRefusal};
 use crate::queue::{JobQueue, QueueError};
-use crate::store::{DeadDeliveries, DeadDelivery, LeadStore, StoreError, UpdateOutcome};
+use crate::store::{
+    DeadDeliveries, DeadDelivery, LeadStore, NotificationLog, StoreError, UpdateOutcome,
+};
+
+/// Why a failed notification could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationReplayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Replay the failed notification `webhook_id`: queue it again as a first attempt (the same `webhook-id`
+/// and body, so that a partner that did get it can drop the repeat), then forget it. `Ok(false)`: no such
+/// failed notification. An endpoint disabled by a 410 must be enabled first, or the replay fails again.
+pub async fn replay_notification(
+    log: &dyn NotificationLog,
+    dispatch_queue: &dyn JobQueue,
+    webhook_id: &str,
+) -> Result<bool, NotificationReplayError> {
+    let Some(failed) = log.failed_notification(webhook_id).await? else {
+        return Ok(false);
+    };
+    let job = crate::notifications::NotifyJob {
+        attempt: 1,
+        not_before: None,
+        ..failed.job
+    };
+    lifecycle::send_jobs(
+        dispatch_queue,
+        &[lifecycle::ScheduledJob {
+            job: crate::delivery::DispatchJob::Notify(Box::new(job)),
+            delay: std::time::Duration::ZERO,
+        }],
+    )
+    .await?;
+    log.remove_failed(webhook_id).await?;
+    Ok(true)
+}
 
 /// How far back `deliveries dead` looks by default.
 pub const DEFAULT_SINCE: chrono::Duration = chrono::Duration::days(7);

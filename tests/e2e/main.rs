@@ -14,6 +14,7 @@ mod leadsafe;
 mod leadsafe_reports;
 mod leadsafe_screening;
 mod model;
+mod notifications;
 mod partner_api;
 mod privacy;
 mod routing;

@@ -4,6 +4,7 @@
 
 mod deliveries;
 mod leadsafe;
+mod notifications;
 mod pump;
 mod suppression;
 
@@ -48,6 +49,9 @@ enum Command {
     /// List dead deliveries, or replay one.
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCommand),
+    /// Partner notifications that failed (list, replay) and endpoints disabled by a 410 (list, enable).
+    #[command(subcommand)]
+    Notifications(notifications::NotificationsCommand),
     /// Import, count or remove the suppression list (values hashed under LEADHUB_HASH_KEY, the secret of
     /// the functions' [hub] hash_key).
     #[command(subcommand)]
@@ -153,6 +157,12 @@ async fn main() -> anyhow::Result<ExitCode> {
             println!("export LEADHUB_DISPATCH_QUEUE_URL={dispatch}");
         }
         Command::Deliveries(command) => deliveries::run(command, &sdk().await).await?,
+        Command::Notifications(command) => {
+            // Some could not be replayed (and were reported); the rest was done.
+            if !notifications::run(command, &sdk().await).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Suppression(command) => {
             // Rows were refused (and reported); the good ones were done.
             if !suppression::run(command, &sdk().await).await? {

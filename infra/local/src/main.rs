@@ -120,12 +120,20 @@ async fn main() -> anyhow::Result<()> {
             ),
             None => String::new(),
         };
+        let notifications = match &stack.partner_receiver {
+            Some((_, running)) => format!(
+                "notifications: the partner's signed webhooks (lead.delivered, lead.confirmed, ...) go to a \
+                 sandbox receiver; see them at {}\n",
+                running.url("/_sandbox/received")
+            ),
+            None => String::new(),
+        };
         println!(
             "\nleadhub-local is running ({backend})\n\n\
              partner API   http://{addr}\n\
              partner key   {key}\n\
              secret        {secret}\n\
-             sandbox buyers (heloc -> texas-buyer for TX leads, then heloc-lender; mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n{screening}\n\
+             sandbox buyers (heloc -> texas-buyer for TX leads, then heloc-lender; mortgage -> sonar, solar -> ntherm, real-estate -> lofty):\n{buyers}\n{screening}{notifications}\n\
              try:\n  curl -s -u '{key}:{secret}' -H 'Content-Type: application/json' \\\n    \
              --data @infra/examples/heloc.json http://{addr}/v1/leads/heloc\n",
             addr = stack.addr,

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::http::{MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LEN};
 use crate::lead::{DeliveryStatus, LeadStatus};
+use crate::store::lead_listing::MAX_PAGE;
 use crate::verticals::Vertical;
 
 fn schema_name(vertical: Vertical) -> &'static str {
@@ -133,6 +134,7 @@ fn nullable_optionals(schema: &mut Value) {
 
 /// The whole document.
 pub fn document() -> Value {
+    let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut paths = serde_json::Map::new();
     for vertical in Vertical::ALL {
         paths.insert(
@@ -155,6 +157,31 @@ pub fn document() -> Value {
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "403": problem("The partner is disabled"),
                     "404": problem("No lead with this id was posted by this partner"),
+                    "500": {"$ref": "#/components/responses/InternalError"}
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/leads".into(),
+        json!({
+            "get": {
+                "operationId": "listLeads",
+                "summary": "The partner's own leads, newest first",
+                "description": "A page of the leads this partner posted (never another partner's), newest first, without their personal data. Follow `nextCursor` (pass it back as `cursor`, with the same filters) until it is `null`; a page may hold fewer leads than `limit` while `nextCursor` is set. A lead posted a moment ago may take a moment to be listed. Every bad parameter is a 400 naming it; a parameter the listing does not take, or one given twice, is refused too.",
+                "tags": ["leads"],
+                "security": [{"partnerBasic": []}],
+                "parameters": [
+                    {"name": "since", "in": "query", "required": false, "description": "Only leads created at or after this time (RFC 3339, e.g. `2026-12-02T10:00:00Z`)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "status", "in": "query", "required": false, "description": "Only leads in this status", "schema": {"type": "string", "enum": lead_statuses}},
+                    {"name": "limit", "in": "query", "required": false, "description": "The most leads on the page", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": crate::listing::DEFAULT_LIMIT}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The previous page's `nextCursor`: opaque, valid for this partner only", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "A page of leads", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadList"}}}},
+                    "400": problem("A query parameter is not valid (each problem names its parameter: `since`, `status`, `limit`, `cursor`), unknown, or given twice"),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": problem("The partner is disabled"),
                     "500": {"$ref": "#/components/responses/InternalError"}
                 }
             }
@@ -208,7 +235,6 @@ pub fn document() -> Value {
         nullable_optionals(&mut schema);
         schemas.insert(schema_name(vertical).into(), schema);
     }
-    let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
     let event_kinds: Vec<&str> = crate::lead::EventKind::ALL
         .iter()
         .map(|k| k.as_str())
@@ -288,6 +314,28 @@ pub fn document() -> Value {
                 }
             }},
             "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}}
+        }
+    }));
+    schemas.insert("LeadList".into(), json!({
+        "type": "object",
+        "required": ["leads", "nextCursor"],
+        "additionalProperties": false,
+        "properties": {
+            "leads": {"type": "array", "maxItems": MAX_PAGE, "items": {"$ref": "#/components/schemas/LeadListItem"}},
+            "nextCursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; `null` when no lead is left"}
+        }
+    }));
+    schemas.insert("LeadListItem".into(), json!({
+        "type": "object",
+        "required": ["leadId", "vertical", "status", "createdAt", "updatedAt", "statusUrl"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "vertical": {"type": "string", "enum": Vertical::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>()},
+            "status": {"type": "string", "enum": lead_statuses},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "statusUrl": {"type": "string", "description": "Where to read the lead's deliveries and timeline (relative to the API's base URL)"}
         }
     }));
     schemas.insert("Verdict".into(), json!({

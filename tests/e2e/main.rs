@@ -13,6 +13,7 @@ mod delivery;
 mod leadsafe;
 mod leadsafe_reports;
 mod leadsafe_screening;
+mod listing;
 mod model;
 mod partner_api;
 mod privacy;

@@ -210,6 +210,13 @@ impl LeadStore for FaultyStore {
         self.faults.write("put_config_document")?;
         self.inner.put_config_document(document).await
     }
+
+    async fn list_partner_leads(
+        &self,
+        query: &leadhub::store::LeadListQuery,
+    ) -> Result<leadhub::store::LeadPage, StoreError> {
+        self.inner.list_partner_leads(query).await
+    }
 }
 
 #[async_trait]

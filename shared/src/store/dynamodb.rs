@@ -39,9 +39,12 @@
 //!   `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S, `price_cents` N, `cap_keys` L of S,
 //!   `rate_limit_wait_ms` N. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
-//! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
-//!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records
-//!   under `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`);
+//! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S `<created-at epoch ms, zero-padded to 13
+//!   digits>#<leadId>`: a partner's leads by creation time, listed newest first by `list_partner_leads`
+//!   (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records under
+//!   `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`). Lead items written before the listing existed
+//!   had the bare lead id as `gsi1sk`: they sort above the key range the listing reads and are not listed
+//!   until their item is written again;
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -60,6 +63,13 @@
 //!   When the condition fails, a consistent read tells `Conflict` from `NotFound`.
 //! - `discard_lead`: a `DeleteItem` of the lead conditional on `status = received`, then an unconditional
 //!   `DeleteItem` of the idempotency record (two calls: the first failing must not keep the record).
+//! - `list_partner_leads`: a `Query` of `gsi1` on `gsi1pk = PARTNER#<partnerId> AND gsi1sk BETWEEN <since,
+//!   13-digit ms> AND 9999999999999#~`, `ScanIndexForward=false` (newest first), projecting only the
+//!   summary's attributes (never `lead`), filtered on `expires_at` (and `status` when asked), resuming after
+//!   the previous page's last lead (its index key rebuilt as `ExclusiveStartKey`). It asks for one lead more
+//!   than the page to know whether a next page exists, and pages on (a status filter may match few of the
+//!   items a page reads) for at most 8 `Query` pages, after which the listing page ends at the last key
+//!   read. Index reads are eventually consistent.
 //! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now` (`now` is
 //!   the caller's clock); when it fails, a consistent read says who holds the key (the holder itself gets
 //!   `Claimed`, and, as in the memory store, its expiry is not moved). `release_unique`: a `DeleteItem`
@@ -126,14 +136,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadStore, LeadUpdate,
-    StoreError, UpdateOutcome,
+    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadListQuery, LeadPage,
+    LeadStore, LeadUpdate, StoreError, UpdateOutcome,
 };
 use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
 use crate::verticals::Vertical;
 
 mod counters;
 mod dead_deliveries;
+mod lead_listing;
 mod leadsafe_reports;
 mod sealed_ssns;
 mod suppressions;
@@ -155,6 +166,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How much one listing page may read (see `lead_listing`).
+    listing_budget: lead_listing::ReadBudget,
 }
 
 impl DynamoStore {
@@ -162,7 +175,18 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            listing_budget: lead_listing::ReadBudget::default(),
         }
+    }
+
+    /// The same store with a listing page reading at most `pages` `Query` pages of `items` each when a
+    /// status filter is set (defaults: 8 of 250), for tests of a page that ends on its budget.
+    pub fn with_listing_budget(mut self, pages: usize, items: i32) -> Self {
+        self.listing_budget = lead_listing::ReadBudget {
+            pages: pages.max(1),
+            filtered_page: items.max(1),
+        };
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -607,6 +631,10 @@ impl LeadStore for DynamoStore {
             .map_err(|error| sdk_error("PutItem (config)", &error))?;
         Ok(())
     }
+
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError> {
+        self.query_partner_leads(query).await
+    }
 }
 
 /// Create the table (see the module docs) if it does not exist, wait until it is active, and enable TTL on
@@ -802,9 +830,12 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
     item.insert(
         "gsi1pk".to_owned(),
-        string(format!("PARTNER#{}", lead.partner_id)),
+        string(lead_listing::partner_gsi1pk(&lead.partner_id)),
     );
-    item.insert("gsi1sk".to_owned(), string(lead.id.as_str()));
+    item.insert(
+        "gsi1sk".to_owned(),
+        string(lead_listing::partner_gsi1sk(lead.created_at, &lead.id)),
+    );
     if lead.test {
         item.insert("test".to_owned(), AttributeValue::Bool(true));
     }

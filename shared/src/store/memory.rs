@@ -6,10 +6,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::lead_listing::order_key;
 use super::{
     apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, IdempotencyRecord, LeadSafeReports, LeadStore, LeadUpdate, Reservation,
-    SealedSsns, StoreError, SuppressionCounts, Suppressions, UpdateOutcome,
+    DeadDelivery, IdempotencyRecord, LeadListQuery, LeadPage, LeadSafeReports, LeadStore,
+    LeadSummary, LeadUpdate, ListPosition, Reservation, SealedSsns, StoreError, SuppressionCounts,
+    Suppressions, UpdateOutcome,
 };
 use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
@@ -225,6 +227,28 @@ impl LeadStore for MemoryStore {
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
         self.lock()?.config = Some(document.to_owned());
         Ok(())
+    }
+
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError> {
+        let now = Utc::now();
+        let tables = self.lock()?;
+        let mut leads: Vec<&LeadRecord> = tables
+            .leads
+            .values()
+            .filter(|lead| query.matches(lead, now))
+            .collect();
+        // Newest first: the DynamoDB index's order (`<created millis>#<leadId>`, descending).
+        leads.sort_by(|a, b| order_key(b).cmp(&order_key(a)));
+        let size = query.page_size();
+        let next = (leads.len() > size).then(|| ListPosition::of(leads[size - 1]));
+        Ok(LeadPage {
+            leads: leads
+                .into_iter()
+                .take(size)
+                .map(LeadSummary::from)
+                .collect(),
+            next,
+        })
     }
 }
 

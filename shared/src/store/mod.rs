@@ -13,6 +13,7 @@
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
+pub mod lead_listing;
 pub mod leadsafe_reports;
 pub mod memory;
 pub mod sealed_ssns;
@@ -20,6 +21,7 @@ pub mod suppressions;
 
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
+pub use lead_listing::{LeadListQuery, LeadPage, LeadSummary, ListPosition};
 pub use leadsafe_reports::LeadSafeReports;
 pub use sealed_ssns::SealedSsns;
 pub use suppressions::{KindCounts, SuppressionCounts, Suppressions};
@@ -215,6 +217,12 @@ pub trait LeadStore: Send + Sync {
 
     /// Store the configuration document (the operator command checks it first).
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError>;
+
+    /// One page of a partner's own leads, newest first (see [`lead_listing`]): the leads for which
+    /// [`LeadListQuery::matches`] holds (expired ones are not listed), at most
+    /// [`LeadListQuery::page_size`]. Index reads may be eventually consistent: a lead created a moment ago
+    /// may not be listed yet.
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError>;
 }
 
 /// Check `update`'s preconditions against `record` (the memory adapter's semantics, and the reference

@@ -35,6 +35,7 @@ macro_rules! store_contract {
 mod aws;
 mod counters_contract;
 mod dead_deliveries_contract;
+mod lead_listing_contract;
 mod leadsafe_reports_contract;
 mod queue_contract;
 mod screening_contract;

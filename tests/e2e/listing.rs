@@ -1,4 +1,5 @@
-//! `GET /v1/leads`: a partner's own leads, newest first, a page at a time.
+//! `GET /v1/leads`: a partner's own leads, newest first, a page at a time; and another partner's lead is
+//! a 404 exactly like a missing one, on every partner endpoint that takes a lead id.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -259,4 +260,105 @@ async fn bad_listing_parameters_are_400_problem_json_naming_each() {
     .await;
     assert_eq!(post.status, 405);
     assert_eq!(post.headers["allow"], "GET");
+}
+
+/// What a partner is told about a lead id: status, content type and body.
+async fn answer_for(
+    stack: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    secret: &str,
+) -> (u16, String, Value) {
+    let answer = send(
+        client()
+            .request(method, stack.url(path))
+            .basic_auth(key, Some(secret))
+            .json(&heloc_lead("probe")),
+    )
+    .await;
+    let content_type = answer
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (answer.status, content_type, answer.body)
+}
+
+#[tokio::test]
+async fn another_partners_lead_is_a_404_exactly_like_a_missing_one_on_every_endpoint() {
+    let stack = stack().await;
+    let theirs = post_as(&stack, OTHER_KEY, OTHER_SECRET, "not-yours").await;
+    wait_for_status_as(&stack, &theirs, OTHER_KEY, OTHER_SECRET).await;
+    // A well-formed id no lead has, of the same time.
+    let missing = format!("{}0000000000000000", &theirs[..theirs.len() - 16]);
+    assert_ne!(missing, theirs);
+
+    // GET /v1/leads/{leadId}, the id as issued, in lower case (ids are case-insensitive), with a trailing
+    // slash: the other partner's lead answers exactly what a missing lead answers.
+    for shape in [
+        |id: &str| format!("/v1/leads/{id}"),
+        |id: &str| format!("/v1/leads/{}", id.to_lowercase()),
+        |id: &str| format!("/v1/leads/{id}/"),
+    ] {
+        let not_mine = answer_for(&stack, reqwest::Method::GET, &shape(&theirs), KEY, SECRET).await;
+        let nothing = answer_for(&stack, reqwest::Method::GET, &shape(&missing), KEY, SECRET).await;
+        assert_eq!(not_mine.0, 404, "{}", shape(&theirs));
+        assert_eq!(not_mine, nothing, "{}", shape(&theirs));
+        assert!(!not_mine.2.to_string().contains("other"), "{}", not_mine.2);
+        // Its owner reads it.
+        let own = answer_for(
+            &stack,
+            reqwest::Method::GET,
+            &shape(&theirs),
+            OTHER_KEY,
+            OTHER_SECRET,
+        )
+        .await;
+        assert_eq!(own.0, 200, "{}: {}", shape(&theirs), own.2);
+    }
+    // The other methods on a lead's URL tell nothing either.
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let path = |id: &str| format!("/v1/leads/{id}");
+        let not_mine = answer_for(&stack, method.clone(), &path(&theirs), KEY, SECRET).await;
+        let nothing = answer_for(&stack, method.clone(), &path(&missing), KEY, SECRET).await;
+        assert_eq!(not_mine, nothing, "{method}");
+        assert_ne!(not_mine.0 / 100, 2, "{method}");
+    }
+    // And the listing never shows it, whatever the filters.
+    for query in ["", "?status=delivered", "?status=received", "?limit=100"] {
+        let page = list(&stack, query).await;
+        assert_eq!(page.status, 200, "{query}: {}", page.body);
+        assert!(!ids(&page.body).contains(&theirs), "{query}");
+        assert!(!page.body.to_string().contains(&theirs), "{query}");
+    }
+}
+
+/// Wait until the other partner's lead is delivered (so that it has its whole life on record).
+async fn wait_for_status_as(stack: &Stack, lead_id: &str, key: &str, secret: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let view = send(
+            client()
+                .get(stack.url(&format!("/v1/leads/{lead_id}")))
+                .basic_auth(key, Some(secret)),
+        )
+        .await;
+        assert_eq!(view.status, 200, "{}", view.body);
+        if view.body["status"] == "delivered" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {}",
+            view.body
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

@@ -725,6 +725,7 @@ impl Harness {
             store: faulty.clone(),
             counters: faulty.clone(),
             dead_deliveries: faulty.clone(),
+            buyer_refs: store.clone(),
             dispatch_queue: queue(Target::Dispatch),
             transport: buyers.clone(),
         };

@@ -26,7 +26,7 @@ use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::{
-    Counters, DeadDeliveries, LeadSafeReports, LeadStore, SealedSsns, Suppressions,
+    BuyerRefs, Counters, DeadDeliveries, LeadSafeReports, LeadStore, SealedSsns, Suppressions,
 };
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
@@ -331,6 +331,8 @@ pub struct Stack {
     pub suppressions: Arc<dyn Suppressions>,
     /// The same store's consumer statuses reported back to LeadSafe.
     pub leadsafe_reports: Arc<dyn LeadSafeReports>,
+    /// The same store's buyer references (a buyer's id for a lead it took -> the lead).
+    pub buyer_refs: Arc<dyn BuyerRefs>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -441,6 +443,7 @@ struct Backends {
     sealed_ssns: Arc<dyn SealedSsns>,
     suppressions: Arc<dyn Suppressions>,
     leadsafe_reports: Arc<dyn LeadSafeReports>,
+    buyer_refs: Arc<dyn BuyerRefs>,
     validate_queue: Arc<dyn JobQueue>,
     dispatch_queue: Arc<dyn JobQueue>,
 }
@@ -458,6 +461,7 @@ impl Backends {
             + SealedSsns
             + Suppressions
             + LeadSafeReports
+            + BuyerRefs
             + 'static,
     {
         Backends {
@@ -466,7 +470,8 @@ impl Backends {
             dead_deliveries: store.clone(),
             sealed_ssns: store.clone(),
             suppressions: store.clone(),
-            leadsafe_reports: store,
+            leadsafe_reports: store.clone(),
+            buyer_refs: store,
             validate_queue,
             dispatch_queue,
         }
@@ -660,6 +665,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         sealed_ssns,
         suppressions,
         leadsafe_reports,
+        buyer_refs,
         validate_queue,
         dispatch_queue,
     } = backends;
@@ -719,6 +725,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         store: store.clone(),
         counters: counters.clone(),
         dead_deliveries: dead_deliveries.clone(),
+        buyer_refs: buyer_refs.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: transport.clone(),
     });
@@ -765,6 +772,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         sealed_ssns,
         suppressions,
         leadsafe_reports,
+        buyer_refs,
         validate_queue,
         dispatch_queue,
         dead_letters,

@@ -1,5 +1,5 @@
 //! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
-//! [`DeadDeliveries`](super::DeadDeliveries), [`Suppressions`](super::Suppressions),
+//! [`DeadDeliveries`](super::DeadDeliveries), [`BuyerRefs`](super::BuyerRefs), [`Suppressions`](super::Suppressions),
 //! [`SealedSsns`](super::SealedSsns) and [`LeadSafeReports`](super::LeadSafeReports): one table, every race
 //! settled by a conditional write.
 //!
@@ -25,6 +25,7 @@
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
+//! | buyer reference | `BUYERREF#<destination>#<buyerRef>` (destination ids hold no `#`) | the lead id | `destination` S, `buyer_ref` S, `lead_id` S; when the lead expires, its `expires_at` N and `ttl` N |
 //! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //! | LeadSafe report | `LSREPORT#<reportId>` | `REPORT` | `gsi1pk` S `LSREPORT`, `gsi1sk` S `<reported-at epoch ms, zero-padded to 13 digits>#<reportId>`, `report_id` S, `sealed` S (the SSN sealed for the report, its id as associated data: the stored form `v1:<base64>`, never the digits), `reason` S (one of LeadSafe's nine), `start_date` S and `end_date` S (`YYYY-MM-DD`; `end_date` absent when none), `source` S (`buyer` or `operator`), for a buyer's `destination` S and `lead_id` S, `reported_at` N, `sent_at` N (absent until LeadSafe added it), `expires_at` N (`reported_at` + `report_retention_days`), `ttl` N |
 //!
@@ -105,6 +106,9 @@
 //!   `Select=COUNT` and a filter on the dates (`start_date <= today AND (no end_date OR end_date >
 //!   today)`; ISO dates compare as strings), paged: `ScannedCount` adds up to the records, `Count` to the
 //!   active ones. Index reads are eventually consistent.
+//! - `record_buyer_ref`: an unconditional `PutItem` (the same entry again replaces it).
+//!   `leads_for_buyer_ref`: a consistent `Query` of the entry's partition, newest lead first, filtered on
+//!   `expires_at`, paged until the limit.
 //! - `put_sealed_ssn`: an unconditional `PutItem` (a lead has one sealed SSN; putting again replaces it).
 //!   `get_sealed_ssn`: a consistent `GetItem`; an item past `expires_at` answers `None`.
 //!   `delete_sealed_ssn`: an unconditional `DeleteItem` (deleting what is not there succeeds).
@@ -142,6 +146,7 @@ use super::{
 use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
 use crate::verticals::Vertical;
 
+mod buyer_refs;
 mod counters;
 mod dead_deliveries;
 mod lead_listing;

@@ -3,13 +3,16 @@
 //! [`DeadDeliveries`] port (markers of dead deliveries for operators, in [`dead_deliveries`]); the
 //! [`Suppressions`] port (the suppression list, in [`suppressions`]); the [`SealedSsns`] port (a
 //! lead's SSN, sealed, until screening has decided, in [`sealed_ssns`]); and the [`LeadSafeReports`] port
-//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]).
+//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]); and the
+//! [`BuyerRefs`] port (a buyer's own id for a lead mapped back to the lead, in [`buyer_refs`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
 //! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`,
-//! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`).
+//! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`,
+//! `shared/tests/it/buyer_refs_contract.rs`, `shared/tests/it/lead_listing_contract.rs`).
 
+pub mod buyer_refs;
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
@@ -19,6 +22,7 @@ pub mod memory;
 pub mod sealed_ssns;
 pub mod suppressions;
 
+pub use buyer_refs::{BuyerRef, BuyerRefs};
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
 pub use lead_listing::{LeadListQuery, LeadPage, LeadSummary, ListPosition};

@@ -33,6 +33,7 @@ macro_rules! store_contract {
 }
 
 mod aws;
+mod buyer_refs_contract;
 mod counters_contract;
 mod dead_deliveries_contract;
 mod lead_listing_contract;

@@ -217,6 +217,32 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/v1/lofty/{destination}/{token}".into(),
+        json!({
+            "post": {
+                "operationId": "postLoftyEvent",
+                "summary": "A Lofty destination's webhook event",
+                "description": "For Lofty (seed 004, webhooks): `leadhub-admin lofty webhooks subscribe` registers this URL, with its destination's token, for the Lead Information (listId 2) and Lead Activity (listId 3) lists. One event per POST: `{\"teamId\", \"listId\": 2, \"eventType\": \"created\" | \"updated\" | \"deleted\", \"lead\": LeadResponse}` or `{\"teamId\", \"listId\": 3, \"leadId\", \"activity\": LeadActivity}`. The event is recorded on the timeline of each lead the hub delivered to that Lofty lead (a `buyer_activity` event with code `lead_information` or `lead_activity`: the event or activity type, the stage and the time, never the contact's personal data); no status changes. A wrong token is the 404 of an unknown path. An event for a Lofty lead the hub did not deliver, of another list, or already recorded is answered 202 with `recorded: 0`.",
+                "tags": ["callbacks"],
+                "security": [],
+                "parameters": [
+                    {"name": "destination", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoftyEvent"}}}},
+                "responses": {
+                    "202": {"description": "Received", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoftyEventReceived"}}}},
+                    "400": problem("The event could not be read (each problem names its field: `listId`, `leadId`, `lead.leadId`, `activity`, `$`)"),
+                    "404": problem("No such endpoint (also: the token is not this destination's)"),
+                    "413": problem("The body is too large"),
+                    "415": problem("The body is not sent as JSON"),
+                    "500": {"$ref": "#/components/responses/InternalError"},
+                    "503": problem_with_retry("The store is unavailable; send the same event again (it is never recorded twice)")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/v1/openapi.json".into(),
         json!({
             "get": {
@@ -336,6 +362,28 @@ pub fn document() -> Value {
             "createdAt": {"type": "string", "format": "date-time"},
             "updatedAt": {"type": "string", "format": "date-time"},
             "statusUrl": {"type": "string", "description": "Where to read the lead's deliveries and timeline (relative to the API's base URL)"}
+        }
+    }));
+    schemas.insert("LoftyEvent".into(), json!({
+        "type": "object",
+        "description": "Seed 004's webhook event: common fields `teamId` and `listId`; list 2 carries `eventType` and `lead` (LeadResponse, whose `leadId` names the Lofty lead), list 3 `leadId` and `activity` (LeadActivity). The Lofty lead id is an int64, as a number or a string of digits.",
+        "required": ["listId"],
+        "properties": {
+            "teamId": {"type": ["integer", "string"]},
+            "listId": {"type": ["integer", "string"], "description": "2 lead information, 3 lead activity; other lists are received and ignored"},
+            "eventType": {"type": "string", "description": "list 2: created, updated or deleted"},
+            "leadId": {"type": ["integer", "string"]},
+            "lead": {"type": "object", "description": "list 2: the LeadResponse"},
+            "activity": {"type": "object", "description": "list 3: the LeadActivity (type, created, ...)"}
+        }
+    }));
+    schemas.insert("LoftyEventReceived".into(), json!({
+        "type": "object",
+        "required": ["received", "recorded"],
+        "additionalProperties": false,
+        "properties": {
+            "received": {"type": "boolean", "const": true},
+            "recorded": {"type": "integer", "minimum": 0, "description": "On how many of the hub's leads the event was recorded now"}
         }
     }));
     schemas.insert("Verdict".into(), json!({

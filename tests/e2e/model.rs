@@ -737,6 +737,7 @@ impl Harness {
             suppressions: Arc::new(leadhub::store::memory::MemoryStore::new()),
             leadsafe_reports: Arc::new(leadhub::store::memory::MemoryStore::new()),
             transport: buyers.clone(),
+            buyer_refs: store.clone(),
         };
         Harness {
             setup,

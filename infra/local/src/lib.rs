@@ -736,6 +736,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         suppressions: suppressions.clone(),
         leadsafe_reports: leadsafe_reports.clone(),
         transport: transport.clone(),
+        buyer_refs: buyer_refs.clone(),
     });
 
     let mut tasks = Vec::new();
@@ -808,7 +809,8 @@ async fn serve_api(
         }
     };
     let request = http::Request::from_parts(parts, bytes);
-    let response = if request.uri().path().starts_with("/v1/callbacks/") {
+    let path = request.uri().path();
+    let response = if path.starts_with("/v1/callbacks/") || path.starts_with("/v1/lofty/") {
         callback.handle(request).await
     } else {
         ingest.handle(request).await

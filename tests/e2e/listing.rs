@@ -76,7 +76,21 @@ async fn all_pages(stack: &Stack, key: &str, secret: &str, query: &str) -> Vec<V
 
 #[tokio::test]
 async fn a_partner_lists_only_its_own_leads_newest_first_a_page_at_a_time() {
-    let stack = stack().await;
+    lists_own_leads_a_page_at_a_time(options()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_a_partner_lists_only_its_own_leads_on_dynamodb() {
+    lists_own_leads_a_page_at_a_time(leadhub_local::Options {
+        backend: aws_backend("listing"),
+        ..options()
+    })
+    .await;
+}
+
+async fn lists_own_leads_a_page_at_a_time(options: leadhub_local::Options) {
+    let stack = stack_with(options).await;
     let mut mine = Vec::new();
     for i in 0..5 {
         mine.push(post_as(&stack, KEY, SECRET, &format!("list-{i}")).await);

@@ -14,6 +14,7 @@ mod leadsafe;
 mod leadsafe_reports;
 mod leadsafe_screening;
 mod listing;
+mod lofty_webhooks;
 mod model;
 mod partner_api;
 mod privacy;

@@ -4,8 +4,10 @@ the reliability rules depend on.
 - Every function runs under its own explicit AWS::IAM::Role and has no SAM `Policies`: with a generated role,
   SAM would attach AWSLambdaBasicExecutionRole (every log group) and, for an SQS event,
   AWSLambdaSQSQueueExecutionRole (every queue in the account).
-- No role has managed policies, a wildcard action or a literal resource (`*` included); logs go to the function's own
-  log group only; a function may consume (receive/delete) only the queues its SQS events name.
+- No role has managed policies, a wildcard action or a literal resource (`*` included): resources are
+  `!GetAtt <resource>.Arn`, or `!Sub "${<table>.Arn}/index/<name>"` for one index of a table of the template;
+  logs go to the function's own log group only; a function may consume (receive/delete) only the queues its
+  SQS events name.
 - Each SQS-triggered function reports batch item failures; its queue has a dead-letter queue with
   maxReceiveCount >= 5 and a visibility timeout at least six times the function's timeout.
 - The table is on-demand, with TTL, point-in-time recovery and encryption; the stack outputs the API URL.
@@ -28,6 +30,17 @@ def get_att(value, attribute="Arn"):
             target = target.split(".", 1)
         if len(target) == 2 and target[1] == attribute:
             return target[0]
+    return None
+
+
+def index_of(value):
+    """The table's logical id in {"Fn::Sub": "${Table.Arn}/index/NAME"} (one of its indexes), else None."""
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        text = value["Fn::Sub"]
+        if text.startswith("${") and ".Arn}/index/" in text:
+            table, _, index = text[2:].partition(".Arn}/index/")
+            if table and index and "$" not in index and "*" not in index:
+                return table
     return None
 
 
@@ -92,9 +105,14 @@ def check(template):
                 fail(f"{role_id}.{sid}: wildcard action")
             if any(isinstance(t, str) for t in targets):
                 fail(f"{role_id}.{sid}: a literal resource ({targets}); name this stack's resources")
-            ids = [get_att(t) for t in targets]
+            ids = [get_att(t) or index_of(t) for t in targets]
             if any(i is None for i in ids):
-                fail(f"{role_id}.{sid}: resources must be !GetAtt <resource>.Arn, got {targets}")
+                fail(
+                    f"{role_id}.{sid}: resources must be !GetAtt <resource>.Arn (or !Sub "
+                    f"\"${{<table>.Arn}}/index/<name>\" for one index), got {targets}"
+                )
+            if any(index_of(t) and resources.get(index_of(t), {}).get("Type") != "AWS::DynamoDB::Table" for t in targets):
+                fail(f"{role_id}.{sid}: an index of something that is not a table of this template")
             if any(a.startswith("logs:") for a in actions) and ids != [log_group]:
                 fail(f"{role_id}.{sid}: logs beyond the function's own log group {log_group}")
             if actions & CONSUME:

@@ -336,10 +336,13 @@ pub enum EventKind {
     BuyerVerdict,
     /// A test lead's end: the plan it would have followed; no buyer was called.
     Test,
+    /// Something a buyer reported doing with a lead it took (a Lofty webhook: the lead's information
+    /// changed, the consumer was active on the buyer's site). Recorded only: the status does not change.
+    BuyerActivity,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Received,
         EventKind::Screened,
         EventKind::Rejected,
@@ -355,6 +358,7 @@ impl EventKind {
         EventKind::Unsold,
         EventKind::BuyerVerdict,
         EventKind::Test,
+        EventKind::BuyerActivity,
     ];
 
     /// The wire name (`delivery_attempt`, ...), as serde writes it.
@@ -375,6 +379,7 @@ impl EventKind {
             EventKind::Unsold => "unsold",
             EventKind::BuyerVerdict => "buyer_verdict",
             EventKind::Test => "test",
+            EventKind::BuyerActivity => "buyer_activity",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod lead;
 pub mod leadsafe_reports;
 pub mod lifecycle;
+pub mod listing;
 pub mod live_config;
 pub mod notifications;
 pub mod openapi;

@@ -10,6 +10,7 @@
 //! | validate | [`screened`] (screening verdict + routing plan -> rejected, unsold or routing), [`pending_jobs`] |
 //! | dispatch | [`delivery_step`] (may this job act?), [`claim`], [`attempt_outcome`] (a buyer's answer -> delivery state), [`settle`] |
 //! | callback | [`verdict`] (a buyer's verdict -> status) |
+//! | callback (buyer webhooks) | [`buyer_activity`] (what a buyer did with a lead it took -> the timeline) |
 
 use std::time::Duration;
 
@@ -1157,6 +1158,212 @@ pub fn replay(
             died_by: dead.died_at,
         }],
     })
+}
+
+// ---- buyer webhooks -----------------------------------------------------------------------------------
+
+/// The most `buyer_activity` events recorded on one lead per buyer (a lead's record is bounded).
+pub const MAX_BUYER_ACTIVITY: usize = 50;
+
+/// What a buyer's report of activity on a lead does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActivityDecision {
+    /// Record it: the transition to write.
+    Apply(Transition),
+    /// The same activity (destination, code and summary) is already on the timeline: a webhook delivered
+    /// again.
+    AlreadyRecorded,
+    /// [`MAX_BUYER_ACTIVITY`] activities of this buyer are already recorded on the lead.
+    LimitReached,
+    /// The buyer never took the lead: no accepted delivery, nor one that holds the buyer's reference (a
+    /// lead rejected after post keeps it).
+    NotDeliveredToYou,
+}
+
+/// A buyer reported activity on a lead it took (`code`, e.g. `lead_activity`; `summary`, the timeline's
+/// words, which the caller made from the buyer's payload without its PII): a `buyer_activity` event on the
+/// timeline, the status unchanged, no lead event (partners are not notified of it). Recording is conditional
+/// on nothing (activity does not race with status changes), so two deliveries of one webhook at the same
+/// moment may both be recorded; one after the other, the second is [`ActivityDecision::AlreadyRecorded`].
+pub fn buyer_activity(
+    lead: &LeadRecord,
+    destination: &str,
+    code: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> ActivityDecision {
+    let took_it = lead
+        .deliveries
+        .get(destination)
+        .is_some_and(|state| state.status == DeliveryStatus::Accepted || state.buyer_ref.is_some());
+    if !took_it {
+        return ActivityDecision::NotDeliveredToYou;
+    }
+    let recorded: Vec<&TimelineEvent> = lead
+        .events
+        .iter()
+        .filter(|event| {
+            event.kind == EventKind::BuyerActivity
+                && event.destination.as_deref() == Some(destination)
+        })
+        .collect();
+    if recorded.iter().any(|event| {
+        event.code.as_deref() == Some(code) && event.reason.as_deref() == Some(summary)
+    }) {
+        return ActivityDecision::AlreadyRecorded;
+    }
+    if recorded.len() >= MAX_BUYER_ACTIVITY {
+        return ActivityDecision::LimitReached;
+    }
+    ActivityDecision::Apply(Transition::new(
+        LeadUpdate::new(now).event(
+            TimelineEvent::new(now, EventKind::BuyerActivity, lead.status)
+                .destination(destination)
+                .reason(code, summary),
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod buyer_activity_tests {
+    use super::*;
+    use crate::lead::LeadJson;
+    use crate::verticals::Vertical;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    fn lead(status: LeadStatus, delivery: Option<(DeliveryStatus, Option<&str>)>) -> LeadRecord {
+        let json = LeadJson::from_text("{}".to_owned()).expect("json");
+        let mut record = LeadRecord::received(
+            LeadId::generate(now()),
+            "p1",
+            Vertical::RealEstate,
+            json,
+            now(),
+            None,
+        );
+        record.status = status;
+        if let Some((status, buyer_ref)) = delivery {
+            let mut state = DeliveryState::pending(now());
+            state.status = status;
+            state.buyer_ref = buyer_ref.map(str::to_owned);
+            record.deliveries.insert("lofty".to_owned(), state);
+        }
+        record
+    }
+
+    fn applied(record: &LeadRecord, decision: ActivityDecision) -> LeadRecord {
+        let ActivityDecision::Apply(transition) = decision else {
+            panic!("not applied: {decision:?}");
+        };
+        assert!(crate::store::preconditions_hold(record, &transition.update));
+        assert!(transition.events.is_empty() && transition.jobs.is_empty());
+        let mut record = record.clone();
+        crate::store::apply_update(&mut record, &transition.update);
+        record
+    }
+
+    #[test]
+    fn activity_is_recorded_on_the_timeline_and_leaves_the_status_alone() {
+        for status in [
+            LeadStatus::Delivered,
+            LeadStatus::Confirmed,
+            LeadStatus::Returned,
+        ] {
+            let taken = lead(status, Some((DeliveryStatus::Accepted, Some("4711"))));
+            let at = now() + chrono::Duration::minutes(5);
+            let after = applied(
+                &taken,
+                buyer_activity(
+                    &taken,
+                    "lofty",
+                    "lead_activity",
+                    "Lofty: lead activity (View Property)",
+                    at,
+                ),
+            );
+            assert_eq!(after.status, status);
+            let event = after.events.last().expect("an event");
+            assert_eq!(
+                (event.kind, event.status, event.at),
+                (EventKind::BuyerActivity, status, at)
+            );
+            assert_eq!(event.destination.as_deref(), Some("lofty"));
+            assert_eq!(event.code.as_deref(), Some("lead_activity"));
+            assert_eq!(
+                event.reason.as_deref(),
+                Some("Lofty: lead activity (View Property)")
+            );
+        }
+        // Rejected after post: the buyer still holds its reference to the lead.
+        let returned = lead(
+            LeadStatus::RejectedAfterPost,
+            Some((DeliveryStatus::Rejected, Some("4711"))),
+        );
+        applied(
+            &returned,
+            buyer_activity(&returned, "lofty", "lead_information", "x", now()),
+        );
+    }
+
+    #[test]
+    fn only_a_buyer_that_took_the_lead_records_activity_once_each_and_within_the_bound() {
+        for untaken in [
+            lead(LeadStatus::Routing, None),
+            lead(LeadStatus::Routing, Some((DeliveryStatus::InFlight, None))),
+            lead(LeadStatus::Unsold, Some((DeliveryStatus::Rejected, None))),
+            lead(LeadStatus::Unsold, Some((DeliveryStatus::Dead, None))),
+        ] {
+            assert_eq!(
+                buyer_activity(&untaken, "lofty", "lead_activity", "x", now()),
+                ActivityDecision::NotDeliveredToYou
+            );
+        }
+        let mut taken = lead(
+            LeadStatus::Delivered,
+            Some((DeliveryStatus::Accepted, Some("1"))),
+        );
+        assert_eq!(
+            buyer_activity(&taken, "other-buyer", "lead_activity", "x", now()),
+            ActivityDecision::NotDeliveredToYou,
+            "another buyer's delivery"
+        );
+        taken = applied(
+            &taken,
+            buyer_activity(&taken, "lofty", "lead_activity", "first", now()),
+        );
+        assert_eq!(
+            buyer_activity(&taken, "lofty", "lead_activity", "first", now()),
+            ActivityDecision::AlreadyRecorded,
+            "the same webhook again"
+        );
+        taken = applied(
+            &taken,
+            buyer_activity(&taken, "lofty", "lead_information", "first", now()),
+        );
+        for i in 2..MAX_BUYER_ACTIVITY {
+            taken = applied(
+                &taken,
+                buyer_activity(&taken, "lofty", "lead_activity", &format!("n{i}"), now()),
+            );
+        }
+        assert_eq!(
+            buyer_activity(&taken, "lofty", "lead_activity", "one too many", now()),
+            ActivityDecision::LimitReached
+        );
+        assert_eq!(
+            taken
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::BuyerActivity)
+                .count(),
+            MAX_BUYER_ACTIVITY
+        );
+    }
 }
 
 // ---- the one point of effects --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::http::{MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LEN};
 use crate::lead::{DeliveryStatus, LeadStatus};
+use crate::store::lead_listing::MAX_PAGE;
 use crate::verticals::Vertical;
 
 fn schema_name(vertical: Vertical) -> &'static str {
@@ -133,6 +134,7 @@ fn nullable_optionals(schema: &mut Value) {
 
 /// The whole document.
 pub fn document() -> Value {
+    let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut paths = serde_json::Map::new();
     for vertical in Vertical::ALL {
         paths.insert(
@@ -155,6 +157,31 @@ pub fn document() -> Value {
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "403": problem("The partner is disabled"),
                     "404": problem("No lead with this id was posted by this partner"),
+                    "500": {"$ref": "#/components/responses/InternalError"}
+                }
+            }
+        }),
+    );
+    paths.insert(
+        "/v1/leads".into(),
+        json!({
+            "get": {
+                "operationId": "listLeads",
+                "summary": "The partner's own leads, newest first",
+                "description": "A page of the leads this partner posted (never another partner's), newest first, without their personal data. Follow `nextCursor` (pass it back as `cursor`, with the same filters) until it is `null`; a page may hold fewer leads than `limit` while `nextCursor` is set. A lead posted a moment ago may take a moment to be listed. Every bad parameter is a 400 naming it; a parameter the listing does not take, or one given twice, is refused too.",
+                "tags": ["leads"],
+                "security": [{"partnerBasic": []}],
+                "parameters": [
+                    {"name": "since", "in": "query", "required": false, "description": "Only leads created at or after this time (RFC 3339, e.g. `2026-12-02T10:00:00Z`)", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "status", "in": "query", "required": false, "description": "Only leads in this status", "schema": {"type": "string", "enum": lead_statuses}},
+                    {"name": "limit", "in": "query", "required": false, "description": "The most leads on the page", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": crate::listing::DEFAULT_LIMIT}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "The previous page's `nextCursor`: opaque, valid for this partner only", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "A page of leads", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadList"}}}},
+                    "400": problem("A query parameter is not valid (each problem names its parameter: `since`, `status`, `limit`, `cursor`), unknown, or given twice"),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": problem("The partner is disabled"),
                     "500": {"$ref": "#/components/responses/InternalError"}
                 }
             }
@@ -190,6 +217,32 @@ pub fn document() -> Value {
         }),
     );
     paths.insert(
+        "/v1/lofty/{destination}/{token}".into(),
+        json!({
+            "post": {
+                "operationId": "postLoftyEvent",
+                "summary": "A Lofty destination's webhook event",
+                "description": "For Lofty (seed 004, webhooks): `leadhub-admin lofty webhooks subscribe` registers this URL, with its destination's token, for the Lead Information (listId 2) and Lead Activity (listId 3) lists. One event per POST: `{\"teamId\", \"listId\": 2, \"eventType\": \"created\" | \"updated\" | \"deleted\", \"lead\": LeadResponse}` or `{\"teamId\", \"listId\": 3, \"leadId\", \"activity\": LeadActivity}`. The event is recorded on the timeline of each lead the hub delivered to that Lofty lead (a `buyer_activity` event with code `lead_information` or `lead_activity`: the event or activity type, the stage and the time, never the contact's personal data); no status changes. A wrong token is the 404 of an unknown path. An event for a Lofty lead the hub did not deliver, of another list, or already recorded is answered 202 with `recorded: 0`.",
+                "tags": ["callbacks"],
+                "security": [],
+                "parameters": [
+                    {"name": "destination", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoftyEvent"}}}},
+                "responses": {
+                    "202": {"description": "Received", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoftyEventReceived"}}}},
+                    "400": problem("The event could not be read (each problem names its field: `listId`, `leadId`, `lead.leadId`, `activity`, `$`)"),
+                    "404": problem("No such endpoint (also: the token is not this destination's)"),
+                    "413": problem("The body is too large"),
+                    "415": problem("The body is not sent as JSON"),
+                    "500": {"$ref": "#/components/responses/InternalError"},
+                    "503": problem_with_retry("The store is unavailable; send the same event again (it is never recorded twice)")
+                }
+            }
+        }),
+    );
+    paths.insert(
         "/v1/openapi.json".into(),
         json!({
             "get": {
@@ -208,7 +261,6 @@ pub fn document() -> Value {
         nullable_optionals(&mut schema);
         schemas.insert(schema_name(vertical).into(), schema);
     }
-    let lead_statuses: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
     let event_kinds: Vec<&str> = crate::lead::EventKind::ALL
         .iter()
         .map(|k| k.as_str())
@@ -288,6 +340,50 @@ pub fn document() -> Value {
                 }
             }},
             "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}}
+        }
+    }));
+    schemas.insert("LeadList".into(), json!({
+        "type": "object",
+        "required": ["leads", "nextCursor"],
+        "additionalProperties": false,
+        "properties": {
+            "leads": {"type": "array", "maxItems": MAX_PAGE, "items": {"$ref": "#/components/schemas/LeadListItem"}},
+            "nextCursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; `null` when no lead is left"}
+        }
+    }));
+    schemas.insert("LeadListItem".into(), json!({
+        "type": "object",
+        "required": ["leadId", "vertical", "status", "createdAt", "updatedAt", "statusUrl"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "vertical": {"type": "string", "enum": Vertical::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>()},
+            "status": {"type": "string", "enum": lead_statuses},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "statusUrl": {"type": "string", "description": "Where to read the lead's deliveries and timeline (relative to the API's base URL)"}
+        }
+    }));
+    schemas.insert("LoftyEvent".into(), json!({
+        "type": "object",
+        "description": "Seed 004's webhook event: common fields `teamId` and `listId`; list 2 carries `eventType` and `lead` (LeadResponse, whose `leadId` names the Lofty lead), list 3 `leadId` and `activity` (LeadActivity). The Lofty lead id is an int64, as a number or a string of digits.",
+        "required": ["listId"],
+        "properties": {
+            "teamId": {"type": ["integer", "string"]},
+            "listId": {"type": ["integer", "string"], "description": "2 lead information, 3 lead activity; other lists are received and ignored"},
+            "eventType": {"type": "string", "description": "list 2: created, updated or deleted"},
+            "leadId": {"type": ["integer", "string"]},
+            "lead": {"type": "object", "description": "list 2: the LeadResponse"},
+            "activity": {"type": "object", "description": "list 3: the LeadActivity (type, created, ...)"}
+        }
+    }));
+    schemas.insert("LoftyEventReceived".into(), json!({
+        "type": "object",
+        "required": ["received", "recorded"],
+        "additionalProperties": false,
+        "properties": {
+            "received": {"type": "boolean", "const": true},
+            "recorded": {"type": "integer", "minimum": 0, "description": "On how many of the hub's leads the event was recorded now"}
         }
     }));
     schemas.insert("Verdict".into(), json!({

@@ -13,6 +13,8 @@ mod delivery;
 mod leadsafe;
 mod leadsafe_reports;
 mod leadsafe_screening;
+mod listing;
+mod lofty_webhooks;
 mod model;
 mod notifications;
 mod partner_api;

@@ -210,6 +210,13 @@ impl LeadStore for FaultyStore {
         self.faults.write("put_config_document")?;
         self.inner.put_config_document(document).await
     }
+
+    async fn list_partner_leads(
+        &self,
+        query: &leadhub::store::LeadListQuery,
+    ) -> Result<leadhub::store::LeadPage, StoreError> {
+        self.inner.list_partner_leads(query).await
+    }
 }
 
 #[async_trait]
@@ -718,6 +725,7 @@ impl Harness {
             store: faulty.clone(),
             counters: faulty.clone(),
             dead_deliveries: faulty.clone(),
+            buyer_refs: store.clone(),
             dispatch_queue: queue(Target::Dispatch),
             transport: buyers.clone(),
             // The model's partner has no callback URL: no notification is queued.
@@ -732,6 +740,7 @@ impl Harness {
             suppressions: Arc::new(leadhub::store::memory::MemoryStore::new()),
             leadsafe_reports: Arc::new(leadhub::store::memory::MemoryStore::new()),
             transport: buyers.clone(),
+            buyer_refs: store.clone(),
         };
         Harness {
             setup,

@@ -315,6 +315,12 @@ impl leadhub::store::LeadStore for LostFirstAnswer {
     async fn put_config_document(&self, document: &str) -> Result<(), leadhub::store::StoreError> {
         self.0.put_config_document(document).await
     }
+    async fn list_partner_leads(
+        &self,
+        query: &leadhub::store::LeadListQuery,
+    ) -> Result<leadhub::store::LeadPage, leadhub::store::StoreError> {
+        self.0.list_partner_leads(query).await
+    }
 }
 
 #[tokio::test]

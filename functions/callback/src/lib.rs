@@ -1,4 +1,7 @@
-//! callback: buyers' asynchronous verdicts. `POST /v1/callbacks/{destination}/{token}` with
+//! callback: buyers' asynchronous verdicts and webhooks. Lofty's webhook events, `POST
+//! /v1/lofty/{destination}/{token}`, are recorded on the leads' timelines (see the `lofty` module).
+//!
+//! `POST /v1/callbacks/{destination}/{token}` with
 //! `{"verdict": "confirmed" | "rejected" | "returned" | "contacted", "reason"?, "buyerRef"?}`.
 //!
 //! The token in the URL was issued by dispatch for this lead and this buyer; a bad token is a 401 and
@@ -29,6 +32,8 @@
 //! failure while reporting is a 503 (the verdict itself is recorded; sending the request again reports the
 //! status).
 
+mod lofty;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,13 +51,17 @@ use leadhub::lifecycle::{self, VerdictDecision};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
-use leadhub::store::{LeadSafeReports, LeadStore, LeadUpdate, Suppressions, UpdateOutcome};
+use leadhub::store::{
+    BuyerRefs, LeadSafeReports, LeadStore, LeadUpdate, Suppressions, UpdateOutcome,
+};
 use leadhub::transport::Transport;
 use leadhub::verticals::FieldError;
 use serde_json::{json, Value};
 
 /// The most `contacted` verdicts recorded on one lead.
 pub use leadhub::lifecycle::MAX_CONTACTED;
+
+pub use lofty::{MAX_LEADS_PER_EVENT, MAX_LOFTY_EVENT_BYTES};
 
 /// The largest verdict body taken.
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
@@ -74,6 +83,8 @@ pub struct Callback {
     pub leadsafe_reports: Arc<dyn LeadSafeReports>,
     /// LeadSafe's `add` goes through it.
     pub transport: Arc<dyn Transport>,
+    /// A buyer's own id for a lead it took -> the lead (Lofty's webhooks name only the Lofty lead).
+    pub buyer_refs: Arc<dyn BuyerRefs>,
 }
 
 impl Callback {
@@ -86,6 +97,11 @@ impl Callback {
                     .await
             }
             (_, ["v1", "callbacks", _, _]) => Err(Problem::method_not_allowed("POST")),
+            (&Method::POST, ["v1", "lofty", destination, token]) => {
+                self.lofty_event(destination, token, request.headers(), request.body())
+                    .await
+            }
+            (_, ["v1", "lofty", _, _]) => Err(Problem::method_not_allowed("POST")),
             _ => Err(Problem::not_found("no such endpoint")),
         };
         result.unwrap_or_else(Problem::into_response)

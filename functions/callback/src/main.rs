@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         suppressions: aws.store.clone(),
         leadsafe_reports: aws.store.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
+        buyer_refs: aws.store.clone(),
     });
     lambda_http::run(service_fn(move |request: Request| {
         let callback = callback.clone();

@@ -9,7 +9,8 @@
 //! Notification jobs ([`DispatchJob::Notify`]) are sent to partners by [`notify`](crate::notify).
 //! A delivery that dies is marked for operators ([`DeadDeliveries`], listed by `leadhub-admin deliveries
 //! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
-//! failed (the record is then failed and redelivered) is not lost.
+//! failed (the record is then failed and redelivered) is not lost. An accepted delivery's buyer reference is
+//! mapped back to the lead ([`BuyerRefs`], for the buyer's webhooks) the same way.
 
 mod notify;
 
@@ -29,7 +30,8 @@ use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
 use leadhub::settings::Destination;
 use leadhub::store::{
-    cap_key, Counters, DeadDeliveries, LeadStore, NotificationLog, Reservation, UpdateOutcome,
+    cap_key, BuyerRef, BuyerRefs, Counters, DeadDeliveries, LeadStore, NotificationLog,
+    Reservation, UpdateOutcome,
 };
 use leadhub::transport::{Transport, TransportError};
 
@@ -44,6 +46,8 @@ pub struct Dispatch {
     pub counters: Arc<dyn Counters>,
     /// Markers of dead deliveries, for operators to list and replay.
     pub dead_deliveries: Arc<dyn DeadDeliveries>,
+    /// A buyer's own id for a lead it took, mapped back to the lead (for the buyer's webhooks).
+    pub buyer_refs: Arc<dyn BuyerRefs>,
     /// Where retries are scheduled (the dispatch queue itself).
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Outbound HTTP (built once per process).
@@ -100,6 +104,8 @@ impl Dispatch {
                 if let Some(dead) = lifecycle::dead_delivery(&lead, destination_id) {
                     self.dead_deliveries.record(&dead).await?;
                 }
+                // Nor an accepted one's buyer reference: the same.
+                self.record_buyer_ref(&lead, destination_id).await?;
                 // The job that recorded the outcome may have died before settling the lead: settle it now
                 // (a no-op unless the lead is still routing with its deliveries decided).
                 self.settle(&lead, now).await?;
@@ -355,6 +361,9 @@ impl Dispatch {
             UpdateOutcome::Applied(lead) => {
                 if result == AttemptResult::Accepted {
                     self.mark_sold(&config, &lead, destination, now).await;
+                    // Not written: the record fails, and its redelivery (which finds the delivery
+                    // accepted) writes it.
+                    self.record_buyer_ref(&lead, destination).await?;
                 }
                 lead
             }
@@ -398,6 +407,19 @@ impl Dispatch {
         {
             tracing::warn!(lead_id = %lead.id, destination, %error, "could not mark the consumer as sold to the buyer");
         }
+    }
+
+    /// Map the buyer's own id for `lead` (an accepted delivery's reference, when the buyer gave one) back to
+    /// the lead, so that the buyer's webhooks find it. Idempotent.
+    async fn record_buyer_ref(
+        &self,
+        lead: &LeadRecord,
+        destination: &str,
+    ) -> Result<(), RecordError> {
+        if let Some(entry) = BuyerRef::of_accepted(lead, destination) {
+            self.buyer_refs.record_buyer_ref(&entry).await?;
+        }
+        Ok(())
     }
 
     /// Move a routing lead to `delivered` once a buyer took it, or `unsold` once every delivery is settled.

@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         store: aws.store.clone(),
         counters: aws.store.clone(),
         dead_deliveries: aws.store.clone(),
+        buyer_refs: aws.store.clone(),
         dispatch_queue: aws.queue("LEADHUB_DISPATCH_QUEUE_URL")?,
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
         notifications: aws.store.clone(),

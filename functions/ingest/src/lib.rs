@@ -1,5 +1,6 @@
 //! ingest: the partner API. `POST /v1/leads/{vertical}` checks a lead against its vertical's rules and
-//! answers at once; `GET /v1/leads/{leadId}` reads its status and timeline.
+//! answers at once; `GET /v1/leads/{leadId}` reads its status and timeline; `GET /v1/leads` lists the
+//! partner's own leads, newest first, a page at a time (query and cursor: [`leadhub::listing`]).
 //!
 //! An accepted lead costs one DynamoDB write (a conditional put, or a transaction with the idempotency
 //! record when an `Idempotency-Key` is given) and one SQS send; one more write before those when it carries
@@ -30,6 +31,7 @@ use leadhub::http::{
 use leadhub::lead::{later, now};
 use leadhub::lead::{LeadId, LeadRecord, LeadStatus};
 use leadhub::lifecycle::{self, ReplayAnswer};
+use leadhub::listing;
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::store::{CreateOutcome, IdempotencyRecord, LeadStore, SealedSsns, StoreError};
@@ -102,6 +104,8 @@ impl Ingest {
             // Neither: an unknown vertical (after authentication) or a malformed id.
             (&Method::POST, ["v1", "leads", vertical]) => self.post_lead(vertical, &request).await,
             (&Method::GET, ["v1", "leads", lead_id]) => self.get_lead(lead_id, &request).await,
+            (&Method::GET, ["v1", "leads"]) => self.list_leads(&request).await,
+            (_, ["v1", "leads"]) => Err(Problem::method_not_allowed("GET")),
             (&Method::GET, ["v1", "openapi.json"]) => Ok(openapi()),
             (_, ["v1", "openapi.json"]) => Err(Problem::method_not_allowed("GET")),
             _ => Err(Problem::not_found("no such endpoint")),
@@ -364,6 +368,68 @@ impl Ingest {
             .ok_or_else(not_found)?;
         Ok(json_response(StatusCode::OK, &LeadStatusView::from(&lead)))
     }
+
+    /// `GET /v1/leads`: a page of the partner's own leads, newest first (see [`leadhub::listing`]).
+    async fn list_leads(&self, request: &Request<Vec<u8>>) -> Result<Response<String>, Problem> {
+        let config = self.config.get().await;
+        let partner = authenticate(&config, request.headers())?;
+        let query = listing::parse_query(request.uri().query(), &config.hasher, &partner.id)
+            .map_err(|errors| {
+                let detail = match errors.len() {
+                    1 => "the listing's query has 1 problem".to_owned(),
+                    n => format!("the listing's query has {n} problems"),
+                };
+                Problem::invalid(detail, errors)
+            })?;
+        let page = self
+            .store
+            .list_partner_leads(&query)
+            .await
+            .map_err(|error| {
+                tracing::error!(partner_id = %partner.id, %error, "could not list leads");
+                Problem::internal()
+            })?;
+        let list = LeadList {
+            leads: page
+                .leads
+                .iter()
+                .map(|lead| LeadListItem {
+                    lead_id: &lead.id,
+                    vertical: lead.vertical,
+                    status: lead.status,
+                    created_at: lead.created_at,
+                    updated_at: lead.updated_at,
+                    status_url: format!("/v1/leads/{}", lead.id),
+                })
+                .collect(),
+            next_cursor: page
+                .next
+                .as_ref()
+                .map(|position| listing::cursor(&config.hasher, &partner.id, position)),
+        };
+        Ok(json_response(StatusCode::OK, &list))
+    }
+}
+
+/// One lead of a listing: what [`LeadStatusView`] says of it without deliveries and timeline, and where
+/// to read those.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeadListItem<'a> {
+    lead_id: &'a LeadId,
+    vertical: Vertical,
+    status: LeadStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    status_url: String,
+}
+
+/// A page of a partner's listing: `nextCursor` resumes it, `null` once no lead is left.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeadList<'a> {
+    leads: Vec<LeadListItem<'a>>,
+    next_cursor: Option<String>,
 }
 
 /// The `Leadhub-Test` header: `true` makes a test lead (routed and explained, no buyer called), `false`

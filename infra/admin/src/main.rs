@@ -60,6 +60,10 @@ enum Command {
     /// LeadSafe's SFTP CSV (--config: the hub's configuration, for [screening.leadsafe] and hub.ssn_key).
     #[command(subcommand, name = "leadsafe")]
     LeadSafe(leadsafe::LeadSafeCommand),
+    /// A Lofty destination's webhook subscriptions (subscribe, list, delete), through Lofty's API with the
+    /// destination's credentials (--config: the hub's configuration).
+    #[command(subcommand)]
+    Lofty(leadhub_admin::lofty::LoftyCommand),
     /// Play Lambda's event source mappings locally: poll the validate and dispatch queues and invoke the
     /// functions through `cargo lambda watch` with SQS events, deleting what did not fail.
     Pump {
@@ -174,6 +178,9 @@ async fn main() -> anyhow::Result<ExitCode> {
             if !leadsafe::run(command, &sdk().await).await? {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Lofty(command) => {
+            leadhub_admin::lofty::run(command, &leadhub::transport::ReqwestTransport::new()).await?
         }
         Command::Pump {
             validate_queue,

@@ -26,7 +26,8 @@ use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::{
-    Counters, DeadDeliveries, LeadSafeReports, LeadStore, NotificationLog, SealedSsns, Suppressions,
+    BuyerRefs, Counters, DeadDeliveries, LeadSafeReports, LeadStore, NotificationLog, SealedSsns,
+    Suppressions,
 };
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
@@ -343,6 +344,8 @@ pub struct Stack {
     pub suppressions: Arc<dyn Suppressions>,
     /// The same store's consumer statuses reported back to LeadSafe.
     pub leadsafe_reports: Arc<dyn LeadSafeReports>,
+    /// The same store's buyer references (a buyer's id for a lead it took -> the lead).
+    pub buyer_refs: Arc<dyn BuyerRefs>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -461,6 +464,7 @@ struct Backends {
     suppressions: Arc<dyn Suppressions>,
     leadsafe_reports: Arc<dyn LeadSafeReports>,
     notifications: Arc<dyn NotificationLog>,
+    buyer_refs: Arc<dyn BuyerRefs>,
     validate_queue: Arc<dyn JobQueue>,
     dispatch_queue: Arc<dyn JobQueue>,
 }
@@ -479,6 +483,7 @@ impl Backends {
             + Suppressions
             + LeadSafeReports
             + NotificationLog
+            + BuyerRefs
             + 'static,
     {
         Backends {
@@ -488,7 +493,8 @@ impl Backends {
             sealed_ssns: store.clone(),
             suppressions: store.clone(),
             leadsafe_reports: store.clone(),
-            notifications: store,
+            notifications: store.clone(),
+            buyer_refs: store,
             validate_queue,
             dispatch_queue,
         }
@@ -709,6 +715,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         suppressions,
         leadsafe_reports,
         notifications: notification_log,
+        buyer_refs,
         validate_queue,
         dispatch_queue,
     } = backends;
@@ -781,6 +788,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         store: store.clone(),
         counters: counters.clone(),
         dead_deliveries: dead_deliveries.clone(),
+        buyer_refs: buyer_refs.clone(),
         dispatch_queue: dispatch_queue.clone(),
         transport: transport.clone(),
         notifications: notification_log.clone(),
@@ -793,6 +801,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         suppressions: suppressions.clone(),
         leadsafe_reports: leadsafe_reports.clone(),
         transport: transport.clone(),
+        buyer_refs: buyer_refs.clone(),
     });
 
     let mut tasks = Vec::new();
@@ -829,6 +838,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         sealed_ssns,
         suppressions,
         leadsafe_reports,
+        buyer_refs,
         validate_queue,
         dispatch_queue,
         dead_letters,
@@ -866,7 +876,8 @@ async fn serve_api(
         }
     };
     let request = http::Request::from_parts(parts, bytes);
-    let response = if request.uri().path().starts_with("/v1/callbacks/") {
+    let path = request.uri().path();
+    let response = if path.starts_with("/v1/callbacks/") || path.starts_with("/v1/lofty/") {
         callback.handle(request).await
     } else {
         ingest.handle(request).await

@@ -30,8 +30,24 @@
 //! - Validation answers are 400 `{"message": "..."}`; the seed lists none for these endpoints.
 //! - Creating a lead needs at least one non-blank email or phone; a phone over 20 characters (the seed's
 //!   limit) is refused. Other fields are kept as sent. Leads are not merged by email.
-//! - `teamId` is [`TEAM_ID`] and `vendorId` [`VENDOR_ID`]. The webhook event body is not documented:
-//!   [`Lofty::emit`] posts whatever the test gives to the subscribers of a list.
+//! - `teamId` is [`TEAM_ID`] and `vendorId` [`VENDOR_ID`].
+//! - Webhook events (5.12 names each list's scope, not the envelope): one JSON object per POST to each
+//!   subscriber of the list, with the common fields `teamId` and `listId`:
+//!   - list 2, Lead Information (scope `LeadResponse`): `{"teamId", "listId": 2, "eventType": "created" |
+//!     "updated", "lead": <the lead as the search answers it, with `stage` and `lastUpdateTime`>}`, sent
+//!     when a lead is created, when a note is added to it (it is updated), and when its stage is set
+//!     ([`Lofty::set_stage`], `POST /_sandbox/leads/{leadId}/stage` `{"stage"}`);
+//!   - list 3, Lead Activity (scope `LeadActivity`): `{"teamId", "listId": 3, "leadId", "activity":
+//!     <LeadActivity: `type`, `created` (epoch ms, set when not given), and any other fields given>}`, sent
+//!     on an explicit trigger ([`Lofty::lead_activity`], `POST /_sandbox/leads/{leadId}/activity` with the
+//!     activity); a lead's site activity has no API of its own in the seed.
+//!
+//!   Events of a lead's creation and notes are sent in the background, after the API has answered; the
+//!   triggers answer once every subscriber was tried, with what each answered (`{"deliveries": [...]}`).
+//!   A subscription's `limit` ("limitation of webhook notifications in 30 mins") is kept: past it, an event
+//!   is not sent to that subscriber (recorded with `error: "over the subscription's limit"`). Without a
+//!   `limit` none applies. Each event is tried once. [`Lofty::deliveries`] lists every attempt;
+//!   [`Lofty::emit`] posts a body the test gives to a list's subscribers.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -88,6 +104,9 @@ impl LoftyConfig {
     }
 }
 
+/// A lead's stage when it is created (LeadResponse `stage`; the seed names no stages).
+pub const FIRST_STAGE: &str = "New Lead";
+
 /// A lead created through the API.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,17 +117,32 @@ pub struct LoftyLead {
     pub request: Value,
     pub emails: Vec<String>,
     pub phones: Vec<String>,
+    pub stage: String,
+    pub last_update_time: DateTime<Utc>,
 }
 
 impl LoftyLead {
-    /// As returned by the search: the request's fields plus `leadId` and `createTime`.
+    /// As returned by the search (and in Lead Information events): the request's fields plus `leadId`,
+    /// `createTime`, `stage` and `lastUpdateTime`.
     pub fn response(&self) -> Value {
         let mut lead = self.request.as_object().cloned().unwrap_or_default();
         lead.insert("leadId".into(), json!(self.lead_id));
         lead.insert("createTime".into(), json!(self.create_time.to_rfc3339()));
+        lead.insert("stage".into(), json!(self.stage));
+        lead.insert(
+            "lastUpdateTime".into(),
+            json!(self.last_update_time.to_rfc3339()),
+        );
         Value::Object(lead)
     }
 }
+
+/// List 2, Lead Information.
+pub const LEAD_INFORMATION: i64 = 2;
+/// List 3, Lead Activity.
+pub const LEAD_ACTIVITY: i64 = 3;
+/// The window of a subscription's `limit`.
+pub const LIMIT_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -133,14 +167,17 @@ pub struct LoftyWebhook {
     pub vendor_id: i64,
 }
 
-/// One event the sandbox posted to a subscriber.
+/// One event the sandbox posted (or, over a subscription's limit, did not post) to a subscriber.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoftyDelivery {
     pub subscribe_id: i64,
+    pub list_id: i64,
     pub url: String,
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// The answer's body (as text), for tests to look at.
+    pub answer: Option<String>,
 }
 
 struct Window {
@@ -154,6 +191,9 @@ struct Store {
     leads: Vec<LoftyLead>,
     notes: Vec<LoftyNote>,
     webhooks: Vec<LoftyWebhook>,
+    /// When each subscription was last sent events (within its limit's window).
+    sent: std::collections::HashMap<i64, Vec<Instant>>,
+    deliveries: Vec<LoftyDelivery>,
     next_lead: i64,
     next_note: i64,
     next_webhook: i64,
@@ -188,7 +228,9 @@ impl Lofty {
         Running::serve(addr, self.router()).await
     }
 
-    /// The API, plus `GET /_sandbox/leads`, `GET /_sandbox/notes` and `GET /_sandbox/webhooks`.
+    /// The API, plus `GET /_sandbox/leads`, `GET /_sandbox/notes`, `GET /_sandbox/webhooks`, `GET
+    /// /_sandbox/deliveries`, and the event triggers `POST /_sandbox/leads/{leadId}/activity` and `POST
+    /// /_sandbox/leads/{leadId}/stage`.
     pub fn router(&self) -> Router {
         let routes = Router::new()
             .route(LEADS_PATH, post(create_lead).get(search_leads))
@@ -197,8 +239,11 @@ impl Lofty {
             .route("/v1.0/webhook/{subscribe_id}", delete(unsubscribe))
             .route(WEBHOOKS_PATH, get(list_webhooks))
             .route("/_sandbox/leads", get(control_leads))
+            .route("/_sandbox/leads/{lead_id}/activity", post(trigger_activity))
+            .route("/_sandbox/leads/{lead_id}/stage", post(trigger_stage))
             .route("/_sandbox/notes", get(control_notes))
-            .route("/_sandbox/webhooks", get(list_webhooks));
+            .route("/_sandbox/webhooks", get(list_webhooks))
+            .route("/_sandbox/deliveries", get(control_deliveries));
         script::finish(routes, self)
     }
 
@@ -232,7 +277,12 @@ impl Lofty {
         lock(&self.store).windows = [None, None];
     }
 
-    /// POST `event` to every subscriber of `list_id` (one attempt each).
+    /// Every event sent (or held back by a subscription's limit), oldest first.
+    pub fn deliveries(&self) -> Vec<LoftyDelivery> {
+        lock(&self.store).deliveries.clone()
+    }
+
+    /// POST `event` to every subscriber of `list_id` (one attempt each, within each subscription's limit).
     pub async fn emit(&self, list_id: i64, event: &Value) -> Vec<LoftyDelivery> {
         let targets: Vec<LoftyWebhook> = self
             .webhooks()
@@ -241,24 +291,114 @@ impl Lofty {
             .collect();
         let mut deliveries = Vec::new();
         for target in targets {
-            let (status, error) = match self
-                .client
-                .post(&target.callback_url)
-                .json(event)
-                .send()
-                .await
-            {
-                Ok(response) => (Some(response.status().as_u16()), None),
-                Err(error) => (None, Some(error.to_string())),
+            let delivery = if self.within_limit(&target) {
+                let (status, error, answer) = match self
+                    .client
+                    .post(&target.callback_url)
+                    .json(event)
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        (Some(status), None, response.text().await.ok())
+                    }
+                    Err(error) => (None, Some(error.to_string()), None),
+                };
+                LoftyDelivery {
+                    subscribe_id: target.subscribe_id,
+                    list_id,
+                    url: target.callback_url,
+                    status,
+                    error,
+                    answer,
+                }
+            } else {
+                LoftyDelivery {
+                    subscribe_id: target.subscribe_id,
+                    list_id,
+                    url: target.callback_url,
+                    status: None,
+                    error: Some("over the subscription's limit".to_owned()),
+                    answer: None,
+                }
             };
-            deliveries.push(LoftyDelivery {
-                subscribe_id: target.subscribe_id,
-                url: target.callback_url,
-                status,
-                error,
-            });
+            lock(&self.store).deliveries.push(delivery.clone());
+            deliveries.push(delivery);
         }
         deliveries
+    }
+
+    /// Whether `target` may be sent one more event now (its `limit` per [`LIMIT_WINDOW`]); counts it.
+    fn within_limit(&self, target: &LoftyWebhook) -> bool {
+        let mut store = lock(&self.store);
+        let sent = store.sent.entry(target.subscribe_id).or_default();
+        sent.retain(|at| at.elapsed() < LIMIT_WINDOW);
+        let room = target.limit.is_none_or(|limit| (sent.len() as i64) < limit);
+        if room {
+            sent.push(Instant::now());
+        }
+        room
+    }
+
+    /// The Lead Information event of `lead` (`eventType` `created` or `updated`).
+    fn lead_information(lead: &LoftyLead, event_type: &str) -> Value {
+        json!({
+            "teamId": TEAM_ID,
+            "listId": LEAD_INFORMATION,
+            "eventType": event_type,
+            "lead": lead.response(),
+        })
+    }
+
+    /// Send `lead`'s Lead Information event in the background (the API answers first).
+    fn emit_later(&self, event: Value) {
+        let lofty = self.clone();
+        tokio::spawn(async move {
+            lofty.emit(LEAD_INFORMATION, &event).await;
+        });
+    }
+
+    /// The consumer was active on the agent's site: send `activity` (a `LeadActivity`; `created` set to
+    /// now when not given) for lead `lead_id` to the Lead Activity subscribers. `None` when there is no
+    /// such lead.
+    pub async fn lead_activity(&self, lead_id: i64, activity: Value) -> Option<Vec<LoftyDelivery>> {
+        if !self.leads().iter().any(|lead| lead.lead_id == lead_id) {
+            return None;
+        }
+        let mut activity = match activity {
+            Value::Object(activity) => activity,
+            _ => Map::new(),
+        };
+        activity
+            .entry("created")
+            .or_insert_with(|| json!(Utc::now().timestamp_millis()));
+        let event = json!({
+            "teamId": TEAM_ID,
+            "listId": LEAD_ACTIVITY,
+            "leadId": lead_id,
+            "activity": activity,
+        });
+        Some(self.emit(LEAD_ACTIVITY, &event).await)
+    }
+
+    /// An agent moved lead `lead_id` to `stage`: it is updated, and its Lead Information event sent. `None`
+    /// when there is no such lead.
+    pub async fn set_stage(&self, lead_id: i64, stage: &str) -> Option<Vec<LoftyDelivery>> {
+        let lead = {
+            let mut store = lock(&self.store);
+            let lead = store
+                .leads
+                .iter_mut()
+                .find(|lead| lead.lead_id == lead_id)?;
+            lead.stage = stage.to_owned();
+            lead.last_update_time = Utc::now();
+            lead.clone()
+        };
+        Some(
+            self.emit(LEAD_INFORMATION, &Self::lead_information(&lead, "updated"))
+                .await,
+        )
     }
 
     /// The rate-limit headers of a keyless or vendor call, counting it when `count`; `Err` when over the
@@ -394,17 +534,24 @@ async fn create_lead(State(lofty): State<Lofty>, body: Bytes) -> Response {
     if phones.iter().any(|p| p.chars().count() > MAX_PHONE_LEN) {
         return bad_request("a phone must be at most 20 characters");
     }
-    let mut store = lock(&lofty.store);
-    store.next_lead += 1;
-    let lead_id = store.next_lead;
-    store.leads.push(LoftyLead {
-        lead_id,
-        create_time: Utc::now(),
-        request: Value::Object(request),
-        emails,
-        phones,
-    });
-    (StatusCode::OK, Json(json!({ "leadId": lead_id }))).into_response()
+    let lead = {
+        let mut store = lock(&lofty.store);
+        store.next_lead += 1;
+        let now = Utc::now();
+        let lead = LoftyLead {
+            lead_id: store.next_lead,
+            create_time: now,
+            request: Value::Object(request),
+            emails,
+            phones,
+            stage: FIRST_STAGE.to_owned(),
+            last_update_time: now,
+        };
+        store.leads.push(lead.clone());
+        lead
+    };
+    lofty.emit_later(Lofty::lead_information(&lead, "created"));
+    (StatusCode::OK, Json(json!({ "leadId": lead.lead_id }))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -473,19 +620,25 @@ async fn create_note(State(lofty): State<Lofty>, body: Bytes) -> Response {
         Some(Value::Bool(pin)) => *pin,
         Some(_) => return bad_request("isPin must be a boolean"),
     };
-    let mut store = lock(&lofty.store);
-    if !store.leads.iter().any(|l| l.lead_id == lead_id) {
-        return script::message(StatusCode::NOT_FOUND, "Lead not found");
-    }
-    store.next_note += 1;
-    let note_id = store.next_note;
-    store.notes.push(LoftyNote {
-        note_id,
-        lead_id,
-        content,
-        is_pin,
-        create_time: Utc::now(),
-    });
+    let (note_id, lead) = {
+        let mut store = lock(&lofty.store);
+        let Some(lead) = store.leads.iter_mut().find(|l| l.lead_id == lead_id) else {
+            return script::message(StatusCode::NOT_FOUND, "Lead not found");
+        };
+        lead.last_update_time = Utc::now();
+        let lead = lead.clone();
+        store.next_note += 1;
+        let note_id = store.next_note;
+        store.notes.push(LoftyNote {
+            note_id,
+            lead_id,
+            content,
+            is_pin,
+            create_time: Utc::now(),
+        });
+        (note_id, lead)
+    };
+    lofty.emit_later(Lofty::lead_information(&lead, "updated"));
     (StatusCode::OK, Json(json!({ "noteId": note_id }))).into_response()
 }
 
@@ -551,4 +704,54 @@ async fn control_leads(State(lofty): State<Lofty>) -> Json<Vec<LoftyLead>> {
 
 async fn control_notes(State(lofty): State<Lofty>) -> Json<Vec<LoftyNote>> {
     Json(lofty.notes())
+}
+
+async fn control_deliveries(State(lofty): State<Lofty>) -> Json<Vec<LoftyDelivery>> {
+    Json(lofty.deliveries())
+}
+
+fn triggered(deliveries: Option<Vec<LoftyDelivery>>) -> Response {
+    match deliveries {
+        Some(deliveries) => Json(json!({ "deliveries": deliveries })).into_response(),
+        None => script::message(StatusCode::NOT_FOUND, "Lead not found"),
+    }
+}
+
+/// `POST /_sandbox/leads/{leadId}/activity` with a `LeadActivity` object (`{}` for a bare one).
+async fn trigger_activity(
+    State(lofty): State<Lofty>,
+    Path(lead_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(lead_id) = lead_id.parse::<i64>() else {
+        return script::message(StatusCode::NOT_FOUND, "Lead not found");
+    };
+    let activity = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(activity @ Value::Object(_)) => activity,
+            _ => return bad_request("the body must be a LeadActivity JSON object"),
+        }
+    };
+    triggered(lofty.lead_activity(lead_id, activity).await)
+}
+
+/// `POST /_sandbox/leads/{leadId}/stage` with `{"stage": "..."}`.
+async fn trigger_stage(
+    State(lofty): State<Lofty>,
+    Path(lead_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(lead_id) = lead_id.parse::<i64>() else {
+        return script::message(StatusCode::NOT_FOUND, "Lead not found");
+    };
+    let stage = match serde_json::from_slice::<Value>(&body) {
+        Ok(body) => match body.get("stage").and_then(Value::as_str) {
+            Some(stage) if !stage.trim().is_empty() => stage.trim().to_owned(),
+            _ => return bad_request("stage is required"),
+        },
+        Err(_) => return bad_request("the body must be {\"stage\": \"...\"}"),
+    };
+    triggered(lofty.set_stage(lead_id, &stage).await)
 }

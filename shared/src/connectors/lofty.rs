@@ -9,6 +9,8 @@
 //!    default `leadType` and the `leadRouting` flag ("lead routing will not be applied unless the
 //!    leadRouting flag is set to true").
 //!
+//! Webhooks (5.12: the subscription calls, the hub's intake URL, the events Lofty posts) are in [`webhooks`].
+//!
 //! Choices where the seed is silent or ambiguous, written down:
 //! - Auth: `Authorization: Bearer <access_token>` (credential `access_token`; obtaining and refreshing
 //!   OAuth tokens is the operator's, the hub sends the configured one). The optional vendor key
@@ -37,8 +39,10 @@ use serde_json::{json, Map, Value};
 
 use super::{
     excerpt, retry_after, BuildError, BuyerRequest, BuyerResponse, Connector, ConnectorKind,
-    DeliveryContext, Next, Takes,
+    DeliveryContext, Destination, Next, Takes,
 };
+
+pub mod webhooks;
 use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
 use crate::verticals::Vertical;
@@ -148,8 +152,7 @@ fn step_of(request: &BuyerRequest) -> Step {
     }
 }
 
-fn headers(context: &DeliveryContext<'_>) -> Result<HeaderMap, BuildError> {
-    let destination = context.destination;
+fn headers(destination: &Destination) -> Result<HeaderMap, BuildError> {
     let token = destination
         .credential(ACCESS_TOKEN)
         .ok_or_else(|| BuildError("the destination has no access_token credential".into()))?;
@@ -168,8 +171,8 @@ fn headers(context: &DeliveryContext<'_>) -> Result<HeaderMap, BuildError> {
     Ok(headers)
 }
 
-fn url(context: &DeliveryContext<'_>, path: &str) -> Result<reqwest::Url, BuildError> {
-    let base = context.destination.url.as_str().trim_end_matches('/');
+fn url(destination: &Destination, path: &str) -> Result<reqwest::Url, BuildError> {
+    let base = destination.url.as_str().trim_end_matches('/');
     reqwest::Url::parse(&format!("{base}{path}"))
         .map_err(|e| BuildError(format!("bad Lofty URL: {e}")))
 }
@@ -279,8 +282,8 @@ fn create(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
         .map_err(|e| BuildError(format!("cannot encode the lead: {e}")))?;
     Ok(BuyerRequest {
         method: Method::POST,
-        url: url(context, "/v1.0/leads")?,
-        headers: headers(context)?,
+        url: url(context.destination, "/v1.0/leads")?,
+        headers: headers(context.destination)?,
         body,
     })
 }
@@ -296,8 +299,8 @@ fn note(context: &DeliveryContext<'_>, lofty_lead_id: &Value) -> Result<BuyerReq
         .map_err(|e| BuildError(format!("cannot encode the note: {e}")))?;
     Ok(BuyerRequest {
         method: Method::POST,
-        url: url(context, "/v1.0/notes")?,
-        headers: headers(context)?,
+        url: url(context.destination, "/v1.0/notes")?,
+        headers: headers(context.destination)?,
         body,
     })
 }
@@ -307,7 +310,7 @@ pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> 
     let lead = context.lead.lead.value();
     match (options(context).duplicate_lookup, email(context, &lead)) {
         (true, Some(email)) => {
-            let mut url = url(context, "/v1.0/leads")?;
+            let mut url = url(context.destination, "/v1.0/leads")?;
             url.query_pairs_mut()
                 .append_pair("email", &email)
                 .append_pair("preciseSearchFlag", "true")
@@ -316,7 +319,7 @@ pub fn build(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> 
             Ok(BuyerRequest {
                 method: Method::GET,
                 url,
-                headers: headers(context)?,
+                headers: headers(context.destination)?,
                 body: Vec::new(),
             })
         }
@@ -457,49 +460,6 @@ pub fn next(
             buyer_ref: answered_id(&response.body),
         }),
     }
-}
-
-/// Webhook subscriptions (seed 004, 5.12), for the buyer-callback work: subscribe `callback_url` to a list
-/// (1 agents, 2 lead information, 3 lead activity, 4 listing alerts).
-pub fn subscribe_webhook(
-    context: &DeliveryContext<'_>,
-    list_id: i64,
-    callback_url: &str,
-    limit: Option<i64>,
-) -> Result<BuyerRequest, BuildError> {
-    let mut body = json!({"listId": list_id, "callbackUrl": callback_url});
-    if let Some(limit) = limit {
-        body["limit"] = json!(limit.clamp(1, 5000));
-    }
-    Ok(BuyerRequest {
-        method: Method::POST,
-        url: url(context, "/v1.0/webhook")?,
-        headers: headers(context)?,
-        body: serde_json::to_vec(&body).map_err(|e| BuildError(e.to_string()))?,
-    })
-}
-
-/// The account's webhook subscriptions.
-pub fn list_webhooks(context: &DeliveryContext<'_>) -> Result<BuyerRequest, BuildError> {
-    Ok(BuyerRequest {
-        method: Method::GET,
-        url: url(context, "/v1.0/webhooks")?,
-        headers: headers(context)?,
-        body: Vec::new(),
-    })
-}
-
-/// Remove a webhook subscription.
-pub fn delete_webhook(
-    context: &DeliveryContext<'_>,
-    subscribe_id: i64,
-) -> Result<BuyerRequest, BuildError> {
-    Ok(BuyerRequest {
-        method: Method::DELETE,
-        url: url(context, &format!("/v1.0/webhook/{subscribe_id}"))?,
-        headers: headers(context)?,
-        body: Vec::new(),
-    })
 }
 
 #[cfg(test)]
@@ -831,38 +791,6 @@ mod tests {
                 "Lofty's rate limit was reached (429)",
                 Some(Duration::from_secs(5))
             ))
-        );
-    }
-
-    #[test]
-    fn webhook_subscription_calls() {
-        let lead = example_lead(Vertical::RealEstate);
-        let destination = lofty(None);
-        let ctx = context(&lead, &destination);
-        let subscribe = subscribe_webhook(
-            &ctx,
-            2,
-            "https://hub.example/v1/callbacks/lofty/x",
-            Some(9000),
-        )
-        .expect("builds");
-        assert_eq!(
-            (subscribe.method.clone(), subscribe.url.path()),
-            (Method::POST, "/v1.0/webhook")
-        );
-        assert_eq!(
-            body(&subscribe),
-            json!({"listId": 2, "callbackUrl": "https://hub.example/v1/callbacks/lofty/x", "limit": 5000})
-        );
-        let list = list_webhooks(&ctx).expect("builds");
-        assert_eq!(
-            (list.method.clone(), list.url.path()),
-            (Method::GET, "/v1.0/webhooks")
-        );
-        let delete = delete_webhook(&ctx, 77).expect("builds");
-        assert_eq!(
-            (delete.method.clone(), delete.url.path()),
-            (Method::DELETE, "/v1.0/webhook/77")
         );
     }
 

@@ -1,5 +1,5 @@
 //! The DynamoDB adapter of [`LeadStore`], [`Counters`](super::Counters),
-//! [`DeadDeliveries`](super::DeadDeliveries), [`Suppressions`](super::Suppressions),
+//! [`DeadDeliveries`](super::DeadDeliveries), [`BuyerRefs`](super::BuyerRefs), [`Suppressions`](super::Suppressions),
 //! [`SealedSsns`](super::SealedSsns) and [`LeadSafeReports`](super::LeadSafeReports): one table, every race
 //! settled by a conditional write.
 //!
@@ -25,6 +25,7 @@
 //! | sequence | `SEQ#<vertical>` | `COUNTER` | `seq` N (how many values were handed out); never expires |
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
+//! | buyer reference | `BUYERREF#<destination>#<buyerRef>` (destination ids hold no `#`) | the lead id | `destination` S, `buyer_ref` S, `lead_id` S; when the lead expires, its `expires_at` N and `ttl` N |
 //! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //! | failed notification | `NOTIFYFAIL#<webhookId>` | `NOTIFYFAIL` | `gsi1pk` S `NOTIFYFAIL`, `gsi1sk` S `<failed-at epoch ms, zero-padded to 13 digits>#<webhookId>`, `webhook_id` S, `partner_id` S, `job` S (the notification job as JSON: its payload holds no personal data beyond the partner's own reference), `code` S, `reason` S, `failed_at` N, `expires_at` N, `ttl` N |
 //! | disabled endpoint | `NOTIFYEP#<partnerId>` | `URL#<SHA-256 of the URL, 64 hex digits>` | `gsi1pk` S `NOTIFYEP`, `gsi1sk` S `<partnerId>#<sk>`, `partner_id` S, `url` S, `disabled_at` N, `webhook_id` S; never expires |
@@ -41,9 +42,12 @@
 //!   `lease_until` N, `next_attempt_at` N, `reason` S, `buyer_ref` S, `price_cents` N, `cap_keys` L of S,
 //!   `rate_limit_wait_ms` N. Always present (empty M
 //!   when there are none) so that updates can `SET deliveries.#d = :v`;
-//! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S = the lead id (ids sort by creation time): a partner's
-//!   leads, newest last (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records
-//!   under `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`);
+//! - `gsi1pk` S `PARTNER#<partnerId>` and `gsi1sk` S `<created-at epoch ms, zero-padded to 13
+//!   digits>#<leadId>`: a partner's leads by creation time, listed newest first by `list_partner_leads`
+//!   (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records under
+//!   `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`). Lead items written before the listing existed
+//!   had the bare lead id as `gsi1sk`: they sort above the key range the listing reads and are not listed
+//!   until their item is written again;
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -62,6 +66,13 @@
 //!   When the condition fails, a consistent read tells `Conflict` from `NotFound`.
 //! - `discard_lead`: a `DeleteItem` of the lead conditional on `status = received`, then an unconditional
 //!   `DeleteItem` of the idempotency record (two calls: the first failing must not keep the record).
+//! - `list_partner_leads`: a `Query` of `gsi1` on `gsi1pk = PARTNER#<partnerId> AND gsi1sk BETWEEN <since,
+//!   13-digit ms> AND 9999999999999#~`, `ScanIndexForward=false` (newest first), projecting only the
+//!   summary's attributes (never `lead`), filtered on `expires_at` (and `status` when asked), resuming after
+//!   the previous page's last lead (its index key rebuilt as `ExclusiveStartKey`). It asks for one lead more
+//!   than the page to know whether a next page exists, and pages on (a status filter may match few of the
+//!   items a page reads) for at most 8 `Query` pages, after which the listing page ends at the last key
+//!   read. Index reads are eventually consistent.
 //! - `claim_unique`: a `PutItem` conditional on `attribute_not_exists(pk) OR expires_at <= now` (`now` is
 //!   the caller's clock); when it fails, a consistent read says who holds the key (the holder itself gets
 //!   `Claimed`, and, as in the memory store, its expiry is not moved). `release_unique`: a `DeleteItem`
@@ -97,6 +108,9 @@
 //!   `Select=COUNT` and a filter on the dates (`start_date <= today AND (no end_date OR end_date >
 //!   today)`; ISO dates compare as strings), paged: `ScannedCount` adds up to the records, `Count` to the
 //!   active ones. Index reads are eventually consistent.
+//! - `record_buyer_ref`: an unconditional `PutItem` (the same entry again replaces it).
+//!   `leads_for_buyer_ref`: a consistent `Query` of the entry's partition, newest lead first, filtered on
+//!   `expires_at`, paged until the limit.
 //! - `put_sealed_ssn`: an unconditional `PutItem` (a lead has one sealed SSN; putting again replaces it).
 //!   `get_sealed_ssn`: a consistent `GetItem`; an item past `expires_at` answers `None`.
 //!   `delete_sealed_ssn`: an unconditional `DeleteItem` (deleting what is not there succeeds).
@@ -128,14 +142,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadStore, LeadUpdate,
-    StoreError, UpdateOutcome,
+    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadListQuery, LeadPage,
+    LeadStore, LeadUpdate, StoreError, UpdateOutcome,
 };
 use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
 use crate::verticals::Vertical;
 
+mod buyer_refs;
 mod counters;
 mod dead_deliveries;
+mod lead_listing;
 mod leadsafe_reports;
 mod notifications;
 mod sealed_ssns;
@@ -158,6 +174,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How much one listing page may read (see `lead_listing`).
+    listing_budget: lead_listing::ReadBudget,
 }
 
 impl DynamoStore {
@@ -165,7 +183,18 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            listing_budget: lead_listing::ReadBudget::default(),
         }
+    }
+
+    /// The same store with a listing page reading at most `pages` `Query` pages of `items` each when a
+    /// status filter is set (defaults: 8 of 250), for tests of a page that ends on its budget.
+    pub fn with_listing_budget(mut self, pages: usize, items: i32) -> Self {
+        self.listing_budget = lead_listing::ReadBudget {
+            pages: pages.max(1),
+            filtered_page: items.max(1),
+        };
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -610,6 +639,10 @@ impl LeadStore for DynamoStore {
             .map_err(|error| sdk_error("PutItem (config)", &error))?;
         Ok(())
     }
+
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError> {
+        self.query_partner_leads(query).await
+    }
 }
 
 /// Create the table (see the module docs) if it does not exist, wait until it is active, and enable TTL on
@@ -805,9 +838,12 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
     item.insert(
         "gsi1pk".to_owned(),
-        string(format!("PARTNER#{}", lead.partner_id)),
+        string(lead_listing::partner_gsi1pk(&lead.partner_id)),
     );
-    item.insert("gsi1sk".to_owned(), string(lead.id.as_str()));
+    item.insert(
+        "gsi1sk".to_owned(),
+        string(lead_listing::partner_gsi1sk(lead.created_at, &lead.id)),
+    );
     if lead.test {
         item.insert("test".to_owned(), AttributeValue::Bool(true));
     }

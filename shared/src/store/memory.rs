@@ -6,11 +6,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::lead_listing::order_key;
 use super::{
-    apply_update, preconditions_hold, ClaimOutcome, Counters, CreateOutcome, DeadDeliveries,
-    DeadDelivery, DisabledEndpoint, FailedNotification, IdempotencyRecord, LeadSafeReports,
-    LeadStore, LeadUpdate, NotificationLog, Reservation, SealedSsns, StoreError, SuppressionCounts,
-    Suppressions, UpdateOutcome,
+    apply_update, preconditions_hold, BuyerRef, BuyerRefs, ClaimOutcome, Counters, CreateOutcome,
+    DeadDeliveries, DeadDelivery, DisabledEndpoint, FailedNotification, IdempotencyRecord,
+    LeadListQuery, LeadPage, LeadSafeReports, LeadStore, LeadSummary, LeadUpdate, ListPosition,
+    NotificationLog, Reservation, SealedSsns, StoreError, SuppressionCounts, Suppressions,
+    UpdateOutcome,
 };
 use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
@@ -38,7 +40,12 @@ struct Tables {
     failed_notifications: HashMap<String, FailedNotification>,
     /// Disabled partner endpoints by (partner, URL).
     disabled_endpoints: BTreeMap<(String, String), DisabledEndpoint>,
+    /// Buyer references: (destination, reference) -> lead -> the entry's expiry.
+    buyer_refs: HashMap<(String, String), RefLeads>,
 }
+
+/// The leads one buyer reference maps to, each with its entry's expiry (lead ids sort by creation time).
+type RefLeads = BTreeMap<LeadId, Option<DateTime<Utc>>>;
 
 /// One suppressed value's records by (reason name, start date): the DynamoDB sort key's order.
 type ValueRecords = BTreeMap<(&'static str, NaiveDate), SuppressionRecord>;
@@ -55,8 +62,8 @@ impl Counter {
     }
 }
 
-/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`], [`SealedSsns`] and
-/// [`LeadSafeReports`] in memory. Expired idempotency records, claims, counters, dead-delivery markers,
+/// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`], [`SealedSsns`],
+/// [`LeadSafeReports`] and [`BuyerRefs`] in memory. Expired idempotency records, claims, counters, dead-delivery markers,
 /// sealed SSNs and LeadSafe reports are treated as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -230,6 +237,28 @@ impl LeadStore for MemoryStore {
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
         self.lock()?.config = Some(document.to_owned());
         Ok(())
+    }
+
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError> {
+        let now = Utc::now();
+        let tables = self.lock()?;
+        let mut leads: Vec<&LeadRecord> = tables
+            .leads
+            .values()
+            .filter(|lead| query.matches(lead, now))
+            .collect();
+        // Newest first: the DynamoDB index's order (`<created millis>#<leadId>`, descending).
+        leads.sort_by(|a, b| order_key(b).cmp(&order_key(a)));
+        let size = query.page_size();
+        let next = (leads.len() > size).then(|| ListPosition::of(leads[size - 1]));
+        Ok(LeadPage {
+            leads: leads
+                .into_iter()
+                .take(size)
+                .map(LeadSummary::from)
+                .collect(),
+            next,
+        })
     }
 }
 
@@ -582,5 +611,42 @@ impl LeadSafeReports for MemoryStore {
         let mut unsent = self.live_reports(now, |report| report.sent_at.is_none())?;
         unsent.truncate(limit);
         Ok(unsent)
+    }
+}
+
+#[async_trait]
+impl BuyerRefs for MemoryStore {
+    async fn record_buyer_ref(&self, entry: &BuyerRef) -> Result<(), StoreError> {
+        self.lock()?
+            .buyer_refs
+            .entry((entry.destination.clone(), entry.buyer_ref.clone()))
+            .or_default()
+            .insert(entry.lead_id.clone(), entry.expires_at);
+        Ok(())
+    }
+
+    async fn leads_for_buyer_ref(
+        &self,
+        destination: &str,
+        buyer_ref: &str,
+        limit: usize,
+    ) -> Result<Vec<LeadId>, StoreError> {
+        let now = Utc::now();
+        let tables = self.lock()?;
+        let key = (destination.to_owned(), buyer_ref.to_owned());
+        // Lead ids sort by creation time: newest first is the ids in reverse, as DynamoDB's sort key.
+        Ok(tables
+            .buyer_refs
+            .get(&key)
+            .map(|leads| {
+                leads
+                    .iter()
+                    .rev()
+                    .filter(|(_, expiry)| expiry.is_none_or(|at| at > now))
+                    .take(limit)
+                    .map(|(lead, _)| lead.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

@@ -4,25 +4,31 @@
 //! [`Suppressions`] port (the suppression list, in [`suppressions`]); the [`SealedSsns`] port (a
 //! lead's SSN, sealed, until screening has decided, in [`sealed_ssns`]); and the [`LeadSafeReports`] port
 //! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]); and the
-//! [`NotificationLog`] port (partner notifications that failed, disabled endpoints, in [`notifications`]).
+//! [`NotificationLog`] port (partner notifications that failed, disabled endpoints, in [`notifications`]);
+//! and the [`BuyerRefs`] port (a buyer's own id for a lead mapped back to the lead, in [`buyer_refs`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
 //! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`,
 //! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`,
-//! `shared/tests/it/notifications_contract.rs`).
+//! `shared/tests/it/notifications_contract.rs`,
+//! `shared/tests/it/buyer_refs_contract.rs`, `shared/tests/it/lead_listing_contract.rs`).
 
+pub mod buyer_refs;
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
+pub mod lead_listing;
 pub mod leadsafe_reports;
 pub mod memory;
 pub mod notifications;
 pub mod sealed_ssns;
 pub mod suppressions;
 
+pub use buyer_refs::{BuyerRef, BuyerRefs};
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
+pub use lead_listing::{LeadListQuery, LeadPage, LeadSummary, ListPosition};
 pub use leadsafe_reports::LeadSafeReports;
 pub use notifications::{DisabledEndpoint, FailedNotification, NotificationLog};
 pub use sealed_ssns::SealedSsns;
@@ -219,6 +225,12 @@ pub trait LeadStore: Send + Sync {
 
     /// Store the configuration document (the operator command checks it first).
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError>;
+
+    /// One page of a partner's own leads, newest first (see [`lead_listing`]): the leads for which
+    /// [`LeadListQuery::matches`] holds (expired ones are not listed), at most
+    /// [`LeadListQuery::page_size`]. Index reads may be eventually consistent: a lead created a moment ago
+    /// may not be listed yet.
+    async fn list_partner_leads(&self, query: &LeadListQuery) -> Result<LeadPage, StoreError>;
 }
 
 /// Check `update`'s preconditions against `record` (the memory adapter's semantics, and the reference

@@ -33,8 +33,10 @@ macro_rules! store_contract {
 }
 
 mod aws;
+mod buyer_refs_contract;
 mod counters_contract;
 mod dead_deliveries_contract;
+mod lead_listing_contract;
 mod leadsafe_reports_contract;
 mod notifications_contract;
 mod queue_contract;

@@ -159,6 +159,7 @@ async fn setup(leadsafe: bool, transport: Scripted) -> Setup {
         suppressions: suppressions.clone(),
         leadsafe_reports: store.clone(),
         transport: Arc::new(transport.clone()) as Arc<dyn Transport>,
+        buyer_refs: store.clone(),
     };
     Setup {
         callback,

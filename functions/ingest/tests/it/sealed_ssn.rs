@@ -378,6 +378,12 @@ impl LeadStore for CreateFails {
     async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
         self.0.put_config_document(document).await
     }
+    async fn list_partner_leads(
+        &self,
+        query: &leadhub::store::LeadListQuery,
+    ) -> Result<leadhub::store::LeadPage, StoreError> {
+        self.0.list_partner_leads(query).await
+    }
 }
 
 /// Sealed SSNs that cannot be kept.

@@ -355,3 +355,147 @@ async fn lofty_counts_calls_with_a_valid_vendor_key_against_the_vendor_limit() {
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["x-ratelimit-limit"], "4");
 }
+
+async fn subscribe(server: &leadhub_sandbox::Running, list_id: i64, url: &str, limit: Option<i64>) {
+    let mut body = json!({"listId": list_id, "callbackUrl": url});
+    if let Some(limit) = limit {
+        body["limit"] = json!(limit);
+    }
+    let (status, _) = send(client().post(server.url("/v1.0/webhook")).json(&body)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn lofty_sends_lead_information_when_a_lead_is_created_noted_or_moved_and_activity_on_a_trigger(
+) {
+    let (receiver, hook_server) = Receiver::start(202).await;
+    let lofty = Lofty::new(config());
+    let server = lofty.start(loopback()).await.expect("start");
+    subscribe(&server, 2, &hook_server.url("/info"), None).await;
+    subscribe(&server, 3, &hook_server.url("/activity"), None).await;
+
+    assert_eq!(
+        send(
+            client()
+                .post(server.url("/v1.0/leads"))
+                .json(&lead("a@example.com"))
+        )
+        .await,
+        (200, json!({"leadId": 1}))
+    );
+    let created = eventually(|| {
+        receiver
+            .bodies()
+            .into_iter()
+            .find(|(path, _)| path == "/info")
+    })
+    .await;
+    assert_eq!(created.1["teamId"], 1);
+    assert_eq!(created.1["listId"], 2);
+    assert_eq!(created.1["eventType"], "created");
+    assert_eq!(created.1["lead"]["leadId"], 1);
+    assert_eq!(created.1["lead"]["stage"], "New Lead");
+    assert_eq!(created.1["lead"]["emails"], json!(["a@example.com"]));
+    assert!(created.1["lead"]["lastUpdateTime"].is_string());
+
+    // A note updates the lead.
+    let (status, _) = send(
+        client()
+            .post(server.url("/v1.0/notes"))
+            .json(&json!({"leadId": 1, "content": "Called back"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(|| {
+        receiver
+            .bodies()
+            .into_iter()
+            .find(|(path, body)| path == "/info" && body["eventType"] == "updated")
+    })
+    .await;
+
+    // An agent moves it on: a Lead Information event with its stage, answered once sent.
+    let (status, moved) = answer(
+        client()
+            .post(server.url("/_sandbox/leads/1/stage"))
+            .json(&json!({"stage": "Contacted"}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["deliveries"][0]["status"], 202);
+    assert_eq!(moved["deliveries"][0]["listId"], 2);
+    assert_eq!(lofty.leads()[0].stage, "Contacted");
+
+    // The consumer browses the agent's site: a Lead Activity event.
+    let deliveries = lofty
+        .lead_activity(1, json!({"type": "View Property", "pageName": "Listing 9"}))
+        .await
+        .expect("a lead");
+    assert_eq!(deliveries.len(), 1, "only the list 3 subscriber");
+    assert_eq!(deliveries[0].status, Some(202));
+    let activity = receiver
+        .bodies()
+        .into_iter()
+        .find(|(path, _)| path == "/activity")
+        .expect("sent before the trigger answered");
+    assert_eq!(activity.1["listId"], 3);
+    assert_eq!(activity.1["leadId"], 1);
+    assert_eq!(activity.1["activity"]["type"], "View Property");
+    assert_eq!(activity.1["activity"]["pageName"], "Listing 9");
+    assert!(
+        activity.1["activity"]["created"].is_i64(),
+        "epoch ms set by the sandbox"
+    );
+    assert!(
+        lofty.lead_activity(99, json!({})).await.is_none(),
+        "no such lead"
+    );
+    let (status, _) = answer(
+        client()
+            .post(server.url("/_sandbox/leads/99/activity"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(lofty.deliveries().len() >= 4);
+}
+
+#[tokio::test]
+async fn lofty_keeps_a_subscriptions_limit_per_30_minutes() {
+    let (receiver, hook_server) = Receiver::start(200).await;
+    let lofty = Lofty::new(config());
+    let server = lofty.start(loopback()).await.expect("start");
+    assert_eq!(
+        send(
+            client()
+                .post(server.url("/v1.0/leads"))
+                .json(&lead("b@example.com"))
+        )
+        .await
+        .0,
+        200
+    );
+    subscribe(&server, 3, &hook_server.url("/limited"), Some(2)).await;
+    subscribe(&server, 3, &hook_server.url("/open"), None).await;
+    for _ in 0..3 {
+        lofty
+            .lead_activity(1, json!({"type": "Search"}))
+            .await
+            .expect("a lead");
+    }
+    let bodies = receiver.bodies();
+    let count = |path: &str| bodies.iter().filter(|(p, _)| p == path).count();
+    assert_eq!((count("/limited"), count("/open")), (2, 3));
+    let held = lofty
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.error.as_deref() == Some("over the subscription's limit"))
+        .count();
+    assert_eq!(held, 1);
+}

@@ -854,8 +854,8 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
-    let reader = ItemReader::new("lead", item);
+/// A lead item's id (from `pk`) and vertical (the attribute holds its serde name).
+fn lead_id_and_vertical(reader: &ItemReader<'_>) -> Result<(LeadId, Vertical), StoreError> {
     let id = reader
         .string("pk")?
         .strip_prefix("LEAD#")
@@ -865,6 +865,12 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         reader.string("vertical")?.to_owned(),
     ))
     .map_err(|_| reader.corrupt("vertical", "a vertical's name"))?;
+    Ok((id, vertical))
+}
+
+fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
+    let reader = ItemReader::new("lead", item);
+    let (id, vertical) = lead_id_and_vertical(&reader)?;
     let lead = crate::lead::LeadJson::from_text(reader.string("lead")?.to_owned())
         .map_err(|_| reader.corrupt("lead", "a JSON document"))?;
     let original = reader

@@ -8,10 +8,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::dead_deliveries::time_key;
-use super::{lead_pk, millis, sdk_error, string, DynamoStore, Item, ItemReader, GSI1};
+use super::{
+    lead_id_and_vertical, lead_pk, millis, sdk_error, string, DynamoStore, Item, ItemReader, GSI1,
+};
 use crate::lead::LeadId;
 use crate::store::{LeadListQuery, LeadPage, LeadSummary, ListPosition, StoreError};
-use crate::verticals::Vertical;
 
 /// How much one listing page may read.
 #[derive(Debug, Clone, Copy)]
@@ -83,15 +84,7 @@ fn position_of(item: &Item) -> Result<ListPosition, StoreError> {
 
 fn summary_from_item(item: &Item) -> Result<LeadSummary, StoreError> {
     let reader = ItemReader::new("lead", item);
-    let id = reader
-        .string("pk")?
-        .strip_prefix("LEAD#")
-        .and_then(|id| id.parse::<LeadId>().ok())
-        .ok_or_else(|| reader.corrupt("pk", "a lead key"))?;
-    let vertical: Vertical = serde_json::from_value(serde_json::Value::String(
-        reader.string("vertical")?.to_owned(),
-    ))
-    .map_err(|_| reader.corrupt("vertical", "a vertical's name"))?;
+    let (id, vertical) = lead_id_and_vertical(&reader)?;
     Ok(LeadSummary {
         id,
         vertical,

@@ -5,8 +5,10 @@ PII where it must not be.
   lead items included: the hub never stores an SSN, only its keyed hash and a sealed copy).
 - No sealed SSN (`SSN#<leadId>` items) left for a lead that screening has decided (one no longer `received`).
 - No email address or phone number outside a lead item itself (`pk` `LEAD#...`): not in claims, counters,
-  suppression records, idempotency records, dead-delivery markers, sealed items or configuration documents
-  (the demo config has none), and never in a log line.
+  suppression records, idempotency records, dead-delivery markers, tallies, sealed items or configuration
+  documents (the demo config has none), and never in a log line. An unparsed callback (`UNPARSED#...`) keeps
+  the body a buyer sent, which may hold PII by design (kept 30 days for the operator, never logged): it is a
+  binary attribute, which is not scanned; the item's other attributes are.
 
 Run by infra/test.sh after the tests:
     python infra/pii_scan.py --endpoint http://127.0.0.1:PORT [--logs FILE ...]

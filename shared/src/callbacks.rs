@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::connectors::leadsafe::{LeadSafeRecord, Reason, Ssn};
@@ -37,7 +37,7 @@ pub fn url(base: &str, signer: &KeyedHasher, destination: &str, lead_id: &LeadId
 }
 
 /// What a buyer says about a lead it took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The sale stands.
@@ -62,6 +62,13 @@ impl Verdict {
         }
     }
 
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Confirmed,
+        Verdict::Rejected,
+        Verdict::Returned,
+        Verdict::Contacted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Confirmed => "confirmed",
@@ -69,6 +76,16 @@ impl Verdict {
             Verdict::Returned => "returned",
             Verdict::Contacted => "contacted",
         }
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Verdict::ALL
+            .into_iter()
+            .find(|verdict| verdict.as_str() == s)
+            .ok_or_else(|| format!("unknown verdict `{s}`"))
     }
 }
 

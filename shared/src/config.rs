@@ -18,6 +18,12 @@
 //!
 //! Routing keys (`[routing.<vertical>]`, and a destination's `priority`, `weight`, `price`, `exclusive`,
 //! `filters`, `schedule`, `caps`) are read here and checked by [`crate::routing`].
+//!
+//! A destination's returns ([`ReturnPolicy`]): `return_reasons`, the reasons its `returned` verdicts may
+//! give (a list of non-blank strings, compared case-insensitively; without it any non-blank reason is
+//! taken), and `return_window_days`, how long after the delivery was accepted a lead may be returned (1 to
+//! 365, default 7). Whether a returned lead is offered to the next buyer in line is the vertical's
+//! `[routing.<vertical>] resell_returns` (default false).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -273,6 +279,12 @@ struct DestinationDoc {
     schedule: Option<crate::routing::ScheduleDoc>,
     #[serde(default)]
     caps: Option<crate::routing::CapsDoc>,
+    /// The reasons a `returned` verdict may give (see [`ReturnPolicy`]); read as values, so that a wrong
+    /// type is named by its key.
+    #[serde(default)]
+    return_reasons: Option<toml::Value>,
+    #[serde(default)]
+    return_window_days: Option<toml::Value>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -380,6 +392,127 @@ pub trait ConnectorRules {
     fn check(&self, section: &ConnectorSection<'_>) -> Result<Self::Connector, ConfigError>;
 }
 
+/// What a destination's buyer may return, and for how long (`return_reasons`, `return_window_days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnPolicy {
+    /// The reasons a `returned` verdict may give, as configured (matched case-insensitively, surrounding
+    /// spaces ignored); `None`: any non-blank reason.
+    pub reasons: Option<Vec<String>>,
+    /// How many days after the delivery was accepted a lead may be returned.
+    pub window_days: u32,
+}
+
+impl ReturnPolicy {
+    pub const DEFAULT_WINDOW_DAYS: u32 = 7;
+    pub const MAX_WINDOW_DAYS: u32 = 365;
+    /// The longest reason that may be configured.
+    pub const MAX_REASON_CHARS: usize = 100;
+
+    /// The configured reason `given` names (case-insensitive, trimmed), in the configuration's spelling; any
+    /// non-blank reason when none are configured. `None`: not a reason this destination takes.
+    pub fn reason(&self, given: Option<&str>) -> Option<String> {
+        let given = given.map(str::trim).filter(|given| !given.is_empty())?;
+        match &self.reasons {
+            None => Some(given.to_owned()),
+            Some(reasons) => reasons
+                .iter()
+                .find(|reason| reason.to_lowercase() == given.to_lowercase())
+                .cloned(),
+        }
+    }
+
+    fn check(
+        key: &dyn Fn(&str) -> String,
+        reasons: Option<toml::Value>,
+        window_days: Option<toml::Value>,
+    ) -> Result<ReturnPolicy, ConfigError> {
+        let window_days = match window_days {
+            None => Some(Self::DEFAULT_WINDOW_DAYS),
+            Some(toml::Value::Integer(days)) => u32::try_from(days).ok(),
+            Some(_) => None,
+        };
+        let window_days = window_days
+            .filter(|days| (1..=Self::MAX_WINDOW_DAYS).contains(days))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    key("return_window_days"),
+                    format!(
+                        "must be a whole number of days from 1 to {}",
+                        Self::MAX_WINDOW_DAYS
+                    ),
+                )
+            })?;
+        let reasons = match reasons {
+            None => None,
+            Some(reasons) => {
+                let key = key("return_reasons");
+                let not_a_list = || {
+                    ConfigError::new(
+                        &key,
+                        "must be a list of reasons (strings), such as [\"bad phone\", \"duplicate\"]",
+                    )
+                };
+                let reasons: Vec<String> = match reasons {
+                    toml::Value::Array(values) => values
+                        .into_iter()
+                        .map(|value| match value {
+                            toml::Value::String(reason) => Ok(reason),
+                            _ => Err(not_a_list()),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(not_a_list()),
+                };
+                if reasons.is_empty() {
+                    return Err(ConfigError::new(
+                        key,
+                        "must list at least one reason (leave it out to take any reason)",
+                    ));
+                }
+                let mut seen = BTreeSet::new();
+                let mut checked = Vec::new();
+                for reason in reasons {
+                    let reason = reason.trim().to_owned();
+                    if reason.is_empty()
+                        || reason.chars().count() > Self::MAX_REASON_CHARS
+                        || reason.chars().any(char::is_control)
+                    {
+                        return Err(ConfigError::new(
+                            key,
+                            format!(
+                                "each reason must be 1 to {} characters, without control characters",
+                                Self::MAX_REASON_CHARS
+                            ),
+                        ));
+                    }
+                    if !seen.insert(reason.to_lowercase()) {
+                        return Err(ConfigError::new(
+                            key,
+                            format!(
+                                "`{reason}` is listed twice (reasons are compared ignoring case)"
+                            ),
+                        ));
+                    }
+                    checked.push(reason);
+                }
+                Some(checked)
+            }
+        };
+        Ok(ReturnPolicy {
+            reasons,
+            window_days,
+        })
+    }
+}
+
+impl Default for ReturnPolicy {
+    fn default() -> Self {
+        ReturnPolicy {
+            reasons: None,
+            window_days: Self::DEFAULT_WINDOW_DAYS,
+        }
+    }
+}
+
 /// A buyer endpoint leads are delivered to. `C` is what the [`ConnectorRules`] made of its buyer API's parts
 /// (the hub's is `crate::settings::Destination`).
 #[derive(Debug, Clone)]
@@ -398,6 +531,8 @@ pub struct Destination<C> {
     pub enabled: bool,
     /// Priority, weight, price, exclusivity, filters, schedule and caps.
     pub routing: crate::routing::DestinationRouting,
+    /// What its buyer may return, and for how long.
+    pub returns: ReturnPolicy,
 }
 
 impl<C> Destination<C> {
@@ -692,9 +827,11 @@ impl<C> Config<C> {
                     caps: d.caps,
                 },
             )?;
+            let returns = ReturnPolicy::check(&key, d.return_reasons, d.return_window_days)?;
             destinations.push(Destination {
                 verticals,
                 routing,
+                returns,
                 id: DestinationId::parse(&d.id)
                     .map_err(|problem| ConfigError::new(key("id"), problem))?,
                 connector,
@@ -1085,6 +1222,51 @@ verticals = ["heloc"]
                 "callback_key = \"env:CALLBACK_KEY\"\nallow_loopback_urls = true\n",
             );
         assert!(load(&local, &secrets).is_ok());
+    }
+
+    #[test]
+    fn return_keys_are_checked_and_name_their_key() {
+        let config = load(VALID, &secrets()).expect("valid");
+        let returns = &config.destinations[0].returns;
+        assert_eq!(returns, &ReturnPolicy::default());
+        assert_eq!(returns.window_days, 7);
+        assert_eq!(
+            returns.reason(Some(" bad phone ")),
+            Some("bad phone".into())
+        );
+        assert_eq!(returns.reason(Some("  ")), None);
+        assert_eq!(returns.reason(None), None);
+
+        let listed = format!(
+            "{VALID}return_reasons = [\"Bad phone\", \"Duplicate \"]\nreturn_window_days = 14\n"
+        );
+        let config = load(&listed, &secrets()).expect("valid");
+        let returns = &config.destinations[0].returns;
+        assert_eq!(
+            returns.reasons.as_deref(),
+            Some(&["Bad phone".to_owned(), "Duplicate".to_owned()][..])
+        );
+        assert_eq!(returns.window_days, 14);
+        assert_eq!(returns.reason(Some("bad PHONE")), Some("Bad phone".into()));
+        assert_eq!(returns.reason(Some("duplicate")), Some("Duplicate".into()));
+        assert_eq!(returns.reason(Some("no answer")), None);
+
+        for (line, problem) in [
+            ("return_reasons = []", "at least one reason"),
+            ("return_reasons = [\"a\", \" A \"]", "listed twice"),
+            ("return_reasons = [\" \"]", "1 to 100 characters"),
+            ("return_reasons = \"bad phone\"", "must be a list"),
+            ("return_reasons = [1]", "must be a list"),
+            ("return_window_days = \"7\"", "from 1 to 365"),
+            ("return_window_days = 0", "from 1 to 365"),
+            ("return_window_days = 366", "from 1 to 365"),
+            ("return_window_days = -1", "from 1 to 365"),
+        ] {
+            let error = load(&format!("{VALID}{line}\n"), &secrets()).expect_err(line);
+            assert!(error.problem.contains(problem), "{line}: {error}");
+            let key = line.split(' ').next().unwrap_or_default();
+            assert_eq!(error.key, format!("destinations[0].{key}"), "{line}");
+        }
     }
 
     #[test]

@@ -339,10 +339,16 @@ pub enum EventKind {
     /// Something a buyer reported doing with a lead it took (a Lofty webhook: the lead's information
     /// changed, the consumer was active on the buyer's site). Recorded only: the status does not change.
     BuyerActivity,
+    /// A buyer's verdict arrived before its answer to the delivery was recorded: it is kept on the lead
+    /// ([`LeadRecord::kept_verdicts`]) and applied once that answer is recorded.
+    VerdictKept,
+    /// A kept verdict could not be applied (the delivery ended rejected or dead, or the lead's status no
+    /// longer takes it): recorded here, with why, and dropped.
+    VerdictNotApplied,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Received,
         EventKind::Screened,
         EventKind::Rejected,
@@ -359,6 +365,8 @@ impl EventKind {
         EventKind::BuyerVerdict,
         EventKind::Test,
         EventKind::BuyerActivity,
+        EventKind::VerdictKept,
+        EventKind::VerdictNotApplied,
     ];
 
     /// The wire name (`delivery_attempt`, ...), as serde writes it.
@@ -380,6 +388,8 @@ impl EventKind {
             EventKind::BuyerVerdict => "buyer_verdict",
             EventKind::Test => "test",
             EventKind::BuyerActivity => "buyer_activity",
+            EventKind::VerdictKept => "verdict_kept",
+            EventKind::VerdictNotApplied => "verdict_not_applied",
         }
     }
 }
@@ -480,6 +490,21 @@ impl std::fmt::Debug for LeadJson {
     }
 }
 
+/// A buyer's verdict that arrived while its delivery was still open (pending, in flight or retrying: the
+/// buyer called back before the hub recorded its answer to the POST). Kept on the lead, one per
+/// destination, until that answer is recorded; then applied by the same rules as any verdict, or recorded
+/// as not applicable ([`crate::lifecycle::apply_kept`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptVerdict {
+    pub verdict: crate::callbacks::Verdict,
+    /// The buyer's words, cleaned ([`crate::callbacks::clean_reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it arrived (to the millisecond): also what makes dropping it exactly-once.
+    pub received_at: DateTime<Utc>,
+}
+
 /// A lead as stored: who posted it, its normalised body (the only place PII lives), status and history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -501,6 +526,11 @@ pub struct LeadRecord {
     pub ssn_hash: Option<String>,
     pub events: Vec<TimelineEvent>,
     pub deliveries: BTreeMap<String, DeliveryState>,
+    /// Verdicts that arrived before their buyer's answer to the delivery was recorded, by destination
+    /// ([`KeptVerdict`]). Kept apart from [`DeliveryState`]: dispatch writes a delivery's whole state from
+    /// the record it read before calling the buyer, which would otherwise overwrite a verdict kept meanwhile.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept_verdicts: BTreeMap<String, KeptVerdict>,
     /// When the store may forget the lead (DynamoDB TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -536,6 +566,7 @@ impl LeadRecord {
                 LeadStatus::Received,
             )],
             deliveries: BTreeMap::new(),
+            kept_verdicts: BTreeMap::new(),
             expires_at,
             test: false,
         }

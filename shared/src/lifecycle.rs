@@ -8,8 +8,8 @@
 //! | stage | rule |
 //! | --- | --- |
 //! | validate | [`screened`] (screening verdict + routing plan -> rejected, unsold or routing), [`pending_jobs`] |
-//! | dispatch | [`delivery_step`] (may this job act?), [`claim`], [`attempt_outcome`] (a buyer's answer -> delivery state), [`settle`] |
-//! | callback | [`verdict`] (a buyer's verdict -> status) |
+//! | dispatch | [`delivery_step`] (may this job act?), [`claim`], [`attempt_outcome`] (a buyer's answer -> delivery state), [`apply_kept`] (a verdict kept while the delivery was open, once it is decided), [`settle`] |
+//! | callback | [`verdict`] (a buyer's verdict -> status, kept while its delivery is open; returns within the destination's window and reasons) |
 //! | callback (buyer webhooks) | [`buyer_activity`] (what a buyer did with a lead it took -> the timeline) |
 
 use std::time::Duration;
@@ -18,16 +18,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::callbacks::Verdict;
+use crate::config::ReturnPolicy;
 use crate::delivery::{retry_delay, DispatchJob, Outcome, RetryPolicy};
 use crate::lead::{
-    later, DeliveryState, DeliveryStatus, EventKind, LeadId, LeadRecord, LeadStatus, TimelineEvent,
+    later, DeliveryState, DeliveryStatus, EventKind, KeptVerdict, LeadId, LeadRecord, LeadStatus,
+    TimelineEvent,
 };
 use crate::queue::{JobQueue, QueueError, MAX_DELAY};
 use crate::routing::RoutingPlan;
 use crate::screening::ScreeningVerdict;
 use crate::store::{
-    Counters, DeadDeliveries, DeadDelivery, DeadDeliveryChange, DeliveryExpect, LeadStore,
-    LeadUpdate, StoreError, UpdateOutcome,
+    Counters, DeadDeliveries, DeadDelivery, DeadDeliveryChange, DeliveryExpect, DeliveryTallies,
+    LeadStore, LeadUpdate, StoreError, Tally, UpdateOutcome,
 };
 
 /// What happened to a lead, as partners will be told (`lead.rejected`, `lead.delivered`, ...): one variant
@@ -99,6 +101,9 @@ pub struct Transition {
     pub releases: Vec<(String, String)>,
     /// Dead-delivery markers to record (a delivery died) or remove (a dead delivery was replayed).
     pub dead_deliveries: Vec<DeadDeliveryChange>,
+    /// Tallies to count, by destination, on the update's (UTC) day: an acceptance, a return
+    /// ([`DeliveryTallies`]).
+    pub tallies: Vec<(String, Tally)>,
 }
 
 /// Who holds a place in a cap counter: one lead's delivery to one destination.
@@ -114,6 +119,7 @@ impl Transition {
             jobs: Vec::new(),
             releases: Vec::new(),
             dead_deliveries: Vec::new(),
+            tallies: Vec::new(),
         }
     }
 
@@ -327,6 +333,7 @@ fn routed(
         jobs,
         releases: Vec::new(),
         dead_deliveries: Vec::new(),
+        tallies: Vec::new(),
     }
 }
 
@@ -695,6 +702,11 @@ pub fn attempt_outcome(
             Vec::new()
         }
     };
+    // Accepted deliveries are tallied per destination and day (return rates).
+    let tallies = match result {
+        AttemptResult::Accepted => vec![(at.destination.to_owned(), Tally::Accepted)],
+        _ => Vec::new(),
+    };
     let update = LeadUpdate::new(now)
         .delivery(at.destination, expect, state)
         .event(event);
@@ -705,6 +717,7 @@ pub fn attempt_outcome(
             jobs,
             releases,
             dead_deliveries,
+            tallies,
         },
         result,
     )
@@ -891,6 +904,7 @@ fn offer_next_step(
         jobs,
         releases: Vec::new(),
         dead_deliveries: Vec::new(),
+        tallies: Vec::new(),
     })
 }
 
@@ -913,48 +927,139 @@ fn unsold(update: LeadUpdate, now: DateTime<Utc>) -> Transition {
 /// The most `contacted` verdicts recorded on one lead (a lead's record is bounded).
 pub const MAX_CONTACTED: usize = 20;
 
+/// The delivery states in which a buyer's answer to the POST is not recorded yet: a verdict that arrives
+/// then is kept ([`VerdictDecision::Keep`]) and applied once the delivery is decided ([`apply_kept`]).
+pub const OPEN_DELIVERY: [DeliveryStatus; 3] = [
+    DeliveryStatus::Pending,
+    DeliveryStatus::InFlight,
+    DeliveryStatus::Retrying,
+];
+
+/// What the configuration says about one destination's verdicts on a lead: what its buyer may return and
+/// for how long (the destination's `return_reasons`, `return_window_days`), and whether a returned lead
+/// goes on to the next buyer in line (the lead's vertical's `resell_returns`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerdictRules {
+    pub returns: ReturnPolicy,
+    pub resell_returns: bool,
+}
+
+impl VerdictRules {
+    /// `destination`'s rules for a lead of `vertical`. A destination no longer configured gets the
+    /// defaults (any reason, within 7 days), so that its verdicts on the leads it took are still judged.
+    pub fn of<C>(
+        config: &crate::config::Config<C>,
+        destination: &str,
+        vertical: crate::vertical::Vertical,
+    ) -> Self {
+        VerdictRules {
+            returns: config
+                .destination(destination)
+                .map(|d| d.returns.clone())
+                .unwrap_or_default(),
+            resell_returns: config
+                .routing
+                .get(&vertical)
+                .is_some_and(|routing| routing.resell_returns),
+        }
+    }
+}
+
 /// What a buyer's verdict does to a lead.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VerdictDecision {
     /// Record it: the transition to write.
     Apply(Transition),
+    /// The buyer's answer to the POST is not recorded yet (its delivery is open): keep the verdict on the
+    /// lead (the transition to write) until it is; [`apply_kept`] then applies it.
+    Keep(Transition),
     /// Already recorded (the same verdict again, or the `contacted` limit reached): nothing changes.
     AlreadyRecorded,
-    /// The buyer's answer to the POST is not recorded yet (its delivery is still open): ask again.
-    NotRecordedYet,
+    /// The same verdict is already kept (received at `received_at`): nothing changes.
+    AlreadyKept { received_at: DateTime<Utc> },
+    /// Another verdict (`kept`, received at `received_at`) is kept for this buyer while its delivery is
+    /// open: one is kept at a time; this one may be sent again once the answer is recorded.
+    OtherVerdictKept {
+        kept: Verdict,
+        received_at: DateTime<Utc>,
+    },
     /// The buyer holds no accepted delivery of the lead.
     NotDeliveredToYou,
     /// The lead's status does not take this verdict (e.g. `confirmed` after `returned`).
     NotApplicable { status: LeadStatus },
+    /// A return after the destination's window: `window_days` after the delivery was accepted, which
+    /// closed at `closed_at`.
+    ReturnWindowClosed {
+        window_days: u32,
+        closed_at: DateTime<Utc>,
+    },
+    /// A return without a reason the destination takes: one of `allowed`, or (`None`: no
+    /// `return_reasons` configured) any non-blank reason, and none was given.
+    UnknownReturnReason { allowed: Option<Vec<String>> },
+}
+
+/// When `lead`'s delivery to `destination` was accepted: its latest `delivery_accepted` event, else (a
+/// record older than the event) the delivery's last change.
+pub fn accepted_at(lead: &LeadRecord, destination: &str) -> Option<DateTime<Utc>> {
+    lead.events
+        .iter()
+        .rev()
+        .find(|event| {
+            event.kind == EventKind::DeliveryAccepted
+                && event.destination.as_deref() == Some(destination)
+        })
+        .map(|event| event.at)
+        .or_else(|| {
+            lead.deliveries
+                .get(destination)
+                .map(|state| state.updated_at)
+        })
+}
+
+/// Whether `destination`'s `verdict` is on `lead`'s timeline.
+fn has_verdict_event(lead: &LeadRecord, destination: &str, verdict: Verdict) -> bool {
+    lead.events.iter().any(|event| {
+        event.kind == EventKind::BuyerVerdict
+            && event.destination.as_deref() == Some(destination)
+            && event.code.as_deref() == Some(verdict.as_str())
+    })
 }
 
 /// A buyer's verdict on a lead it took. A lead whose acceptance is recorded but which is not settled yet is
 /// settled (`delivered`) in the same write. `reason` is the buyer's words, already cleaned.
 ///
+/// While the buyer's delivery is open (its answer to the POST not recorded yet) the verdict is kept on the
+/// lead ([`VerdictDecision::Keep`], conditional on the delivery still being open and nothing kept for the
+/// buyer yet) and applied once the answer is recorded ([`apply_kept`]); a `returned` verdict's reason is
+/// checked at once.
+///
 /// `rejected` (after post) from the only buyer holding the lead, with buyers still in line, sends the lead
 /// on: that delivery becomes `rejected` and the next step's buyers are offered the lead (the lead is
 /// `routing` again; the timeline shows the verdict and the new offer). `confirmed` ends routing: buyers
 /// still in line are `skipped`.
+///
+/// `returned` must come within `rules.returns.window_days` of the delivery's acceptance
+/// ([`accepted_at`]) and carry a reason the destination takes (recorded in the configuration's spelling).
+/// With the vertical's `resell_returns`, a return from the only buyer holding the lead, with buyers still in
+/// line, sends the lead on as `rejected` does; otherwise the lead stays `returned` and buyers still in line
+/// are `skipped`. A return is tallied for the destination's return rate.
 pub fn verdict(
     lead: &LeadRecord,
     destination: &str,
     verdict: Verdict,
     reason: Option<&str>,
+    rules: &VerdictRules,
     now: DateTime<Utc>,
 ) -> VerdictDecision {
     match lead.deliveries.get(destination).map(|state| state.status) {
         Some(DeliveryStatus::Accepted) => {}
-        Some(DeliveryStatus::Pending | DeliveryStatus::InFlight | DeliveryStatus::Retrying) => {
-            return VerdictDecision::NotRecordedYet
+        Some(status) if OPEN_DELIVERY.contains(&status) => {
+            return keep(lead, destination, verdict, reason, rules, now)
         }
-        // This buyer's rejection already sent the lead on to the next buyer.
+        // This buyer's rejection (or return) already sent the lead on to the next buyer.
         Some(DeliveryStatus::Rejected)
-            if verdict == Verdict::Rejected
-                && lead.events.iter().any(|event| {
-                    event.kind == EventKind::BuyerVerdict
-                        && event.destination.as_deref() == Some(destination)
-                        && event.code.as_deref() == Some(Verdict::Rejected.as_str())
-                }) =>
+            if matches!(verdict, Verdict::Rejected | Verdict::Returned)
+                && has_verdict_event(lead, destination, verdict) =>
         {
             return VerdictDecision::AlreadyRecorded
         }
@@ -964,7 +1069,8 @@ pub fn verdict(
     let (mut update, mut events, status) = match lead.status {
         LeadStatus::Routing => match delivered(lead, now) {
             Some((update, event)) => (update, vec![event], LeadStatus::Delivered),
-            None => return VerdictDecision::NotRecordedYet,
+            // Not reached: the buyer's delivery is accepted.
+            None => return VerdictDecision::NotDeliveredToYou,
         },
         status => (LeadUpdate::new(now), Vec::new(), status),
     };
@@ -988,9 +1094,31 @@ pub fn verdict(
         Some(_) => return VerdictDecision::NotApplicable { status },
         None => status,
     };
-    let reason = reason
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("the buyer reported: {}", verdict.as_str()));
+    let reason = if verdict == Verdict::Returned {
+        let window_days = rules.returns.window_days;
+        let accepted = accepted_at(lead, destination).unwrap_or(now);
+        let closed_at = accepted
+            .checked_add_signed(chrono::Duration::days(i64::from(window_days)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if now >= closed_at {
+            return VerdictDecision::ReturnWindowClosed {
+                window_days,
+                closed_at,
+            };
+        }
+        match rules.returns.reason(reason) {
+            Some(reason) => reason,
+            None => {
+                return VerdictDecision::UnknownReturnReason {
+                    allowed: rules.returns.reasons.clone(),
+                }
+            }
+        }
+    } else {
+        reason
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("the buyer reported: {}", verdict.as_str()))
+    };
     update = update.expect(&[expect]).status(to).event(
         TimelineEvent::new(now, EventKind::BuyerVerdict, to)
             .destination(destination)
@@ -1001,21 +1129,47 @@ pub fn verdict(
             .iter()
             .filter(|(_, state)| state.status == DeliveryStatus::Queued)
     };
+    let skip_in_line = |mut update: LeadUpdate, why: &str| {
+        for (queued, state) in in_line() {
+            update = update.delivery(
+                queued,
+                DeliveryExpect::StatusIn(vec![DeliveryStatus::Queued]),
+                DeliveryState {
+                    status: DeliveryStatus::Skipped,
+                    reason: Some(why.to_owned()),
+                    updated_at: now,
+                    ..state.clone()
+                },
+            );
+        }
+        update
+    };
+    let others_hold_it = lead
+        .deliveries
+        .iter()
+        .any(|(other, state)| other != destination && state.status == DeliveryStatus::Accepted);
+    // The buyer gives the lead back and the next buyer in line is offered it.
+    let send_on = |update: LeadUpdate, why: String| -> Result<Transition, LeadUpdate> {
+        let Some(state) = lead.deliveries.get(destination) else {
+            return Err(update);
+        };
+        let update = update.delivery(
+            destination,
+            DeliveryExpect::StatusIn(vec![DeliveryStatus::Accepted]),
+            DeliveryState {
+                status: DeliveryStatus::Rejected,
+                reason: Some(why),
+                updated_at: now,
+                ..state.clone()
+            },
+        );
+        offer_next_step(lead, update, LeadStatus::Routing, now)
+    };
     let mut jobs = Vec::new();
+    let mut tallies = Vec::new();
     match verdict {
         Verdict::Confirmed => {
-            for (queued, state) in in_line() {
-                update = update.delivery(
-                    queued,
-                    DeliveryExpect::StatusIn(vec![DeliveryStatus::Queued]),
-                    DeliveryState {
-                        status: DeliveryStatus::Skipped,
-                        reason: Some("not offered: an earlier buyer kept the lead".to_owned()),
-                        updated_at: now,
-                        ..state.clone()
-                    },
-                );
-            }
+            update = skip_in_line(update, "not offered: an earlier buyer kept the lead");
             events.push(LeadEvent::Confirmed {
                 destination: destination.to_owned(),
             });
@@ -1025,24 +1179,8 @@ pub fn verdict(
                 destination: destination.to_owned(),
                 reason: reason.clone(),
             });
-            let others_hold_it = lead.deliveries.iter().any(|(other, state)| {
-                other != destination && state.status == DeliveryStatus::Accepted
-            });
             if !others_hold_it && in_line().next().is_some() {
-                let Some(state) = lead.deliveries.get(destination) else {
-                    return VerdictDecision::NotDeliveredToYou;
-                };
-                update = update.delivery(
-                    destination,
-                    DeliveryExpect::StatusIn(vec![DeliveryStatus::Accepted]),
-                    DeliveryState {
-                        status: DeliveryStatus::Rejected,
-                        reason: Some(format!("rejected after it was taken: {reason}")),
-                        updated_at: now,
-                        ..state.clone()
-                    },
-                );
-                match offer_next_step(lead, update, LeadStatus::Routing, now) {
+                match send_on(update, format!("rejected after it was taken: {reason}")) {
                     Ok(next) => {
                         update = next.update;
                         jobs = next.jobs;
@@ -1051,10 +1189,27 @@ pub fn verdict(
                 }
             }
         }
-        Verdict::Returned => events.push(LeadEvent::Returned {
-            destination: destination.to_owned(),
-            reason,
-        }),
+        Verdict::Returned => {
+            events.push(LeadEvent::Returned {
+                destination: destination.to_owned(),
+                reason: reason.clone(),
+            });
+            tallies.push((destination.to_owned(), Tally::Returned));
+            if !rules.resell_returns {
+                update = skip_in_line(
+                    update,
+                    "not offered: the lead was returned and its vertical does not resell returns",
+                );
+            } else if !others_hold_it && in_line().next().is_some() {
+                match send_on(update, format!("returned after it was taken: {reason}")) {
+                    Ok(next) => {
+                        update = next.update;
+                        jobs = next.jobs;
+                    }
+                    Err(unchanged) => update = unchanged,
+                }
+            }
+        }
         Verdict::Contacted => {}
     }
     VerdictDecision::Apply(Transition {
@@ -1063,7 +1218,186 @@ pub fn verdict(
         jobs,
         releases: Vec::new(),
         dead_deliveries: Vec::new(),
+        tallies,
     })
+}
+
+/// Keep `verdict` for `destination` while its delivery is open (see [`verdict`]).
+fn keep(
+    lead: &LeadRecord,
+    destination: &str,
+    verdict: Verdict,
+    reason: Option<&str>,
+    rules: &VerdictRules,
+    now: DateTime<Utc>,
+) -> VerdictDecision {
+    if let Some(kept) = lead.kept_verdicts.get(destination) {
+        return if kept.verdict == verdict {
+            VerdictDecision::AlreadyKept {
+                received_at: kept.received_at,
+            }
+        } else {
+            VerdictDecision::OtherVerdictKept {
+                kept: kept.verdict,
+                received_at: kept.received_at,
+            }
+        };
+    }
+    // A return's reason is checked at once; its window opens with the acceptance.
+    let reason = match verdict {
+        Verdict::Returned => match rules.returns.reason(reason) {
+            Some(reason) => Some(reason),
+            None => {
+                return VerdictDecision::UnknownReturnReason {
+                    allowed: rules.returns.reasons.clone(),
+                }
+            }
+        },
+        _ => reason.map(str::to_owned),
+    };
+    let words = match &reason {
+        Some(reason) => format!(": {reason}"),
+        None => String::new(),
+    };
+    let update = LeadUpdate::new(now)
+        .expect(&[lead.status])
+        .keep_verdict(
+            destination,
+            KeptVerdict {
+                verdict,
+                reason,
+                received_at: now,
+            },
+            &OPEN_DELIVERY,
+        )
+        .event(
+            TimelineEvent::new(now, EventKind::VerdictKept, lead.status)
+                .destination(destination)
+                .reason(
+                    verdict.as_str(),
+                    format!(
+                        "the buyer's `{}` verdict arrived before its answer to the delivery was recorded: kept, it applies once that answer is recorded{words}",
+                        verdict.as_str()
+                    ),
+                ),
+        );
+    VerdictDecision::Keep(Transition::new(update))
+}
+
+/// The first verdict kept on `lead` ([`VerdictDecision::Keep`]) whose delivery is now decided, applied or
+/// recorded as not applied ([`apply_kept_verdict`]), with `rules` giving each destination's rules. `None`
+/// when nothing is kept or every kept verdict's delivery is still open. One per transition: call it again
+/// on the record the transition leaves (dispatch does, after each attempt's outcome, before settling).
+pub fn apply_kept(
+    lead: &LeadRecord,
+    rules: &dyn Fn(&str) -> VerdictRules,
+    now: DateTime<Utc>,
+) -> Option<Transition> {
+    lead.kept_verdicts
+        .keys()
+        .find_map(|destination| apply_kept_verdict(lead, destination, &rules(destination), now))
+}
+
+/// The verdict kept for `destination`, once its delivery is decided: when the buyer took the lead, applied
+/// by [`verdict`]'s rules (its lead events emitted then, and only then) and dropped in the same write; when
+/// the delivery ended otherwise (rejected, dead, skipped), or the rules no longer take it (the lead's status
+/// moved on, the return window closed), a `verdict_not_applied` timeline event says why and it is dropped.
+/// Every such write is conditional on the same verdict still being kept, so it is applied at most once.
+/// `None` while nothing is kept for `destination` or its delivery is still open.
+pub fn apply_kept_verdict(
+    lead: &LeadRecord,
+    destination: &str,
+    rules: &VerdictRules,
+    now: DateTime<Utc>,
+) -> Option<Transition> {
+    let kept = lead.kept_verdicts.get(destination)?;
+    let status = lead.deliveries.get(destination).map(|state| state.status);
+    if status.is_some_and(|status| OPEN_DELIVERY.contains(&status)) {
+        return None;
+    }
+    let not_applied = |code: &str, why: String| {
+        Transition::new(
+            LeadUpdate::new(now)
+                .drop_kept_verdict(destination, kept.received_at)
+                .event(
+                    TimelineEvent::new(now, EventKind::VerdictNotApplied, lead.status)
+                        .destination(destination)
+                        .reason(
+                            code,
+                            format!(
+                                "the buyer's `{}` verdict, kept since {}, was not applied: {why}",
+                                kept.verdict.as_str(),
+                                kept.received_at
+                                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                            ),
+                        ),
+                ),
+        )
+    };
+    match status {
+        Some(DeliveryStatus::Accepted) => {}
+        Some(status) => {
+            return Some(not_applied(
+                "delivery_not_taken",
+                format!("the delivery ended {status}"),
+            ))
+        }
+        None => {
+            return Some(not_applied(
+                "delivery_not_taken",
+                "the lead has no delivery to this buyer".to_owned(),
+            ))
+        }
+    }
+    Some(
+        match verdict(
+            lead,
+            destination,
+            kept.verdict,
+            kept.reason.as_deref(),
+            rules,
+            now,
+        ) {
+            VerdictDecision::Apply(mut transition) => {
+                transition.update = transition
+                    .update
+                    .drop_kept_verdict(destination, kept.received_at);
+                transition
+            }
+            VerdictDecision::AlreadyRecorded => not_applied(
+                "already_recorded",
+                "it was already recorded (or, for `contacted`, the lead holds the most it records)"
+                    .to_owned(),
+            ),
+            VerdictDecision::NotApplicable { status } => not_applied(
+                "verdict_not_applicable",
+                format!("the lead is {status}, which it does not apply to"),
+            ),
+            VerdictDecision::ReturnWindowClosed {
+                window_days,
+                closed_at,
+            } => not_applied(
+                "return_window_closed",
+                format!(
+                    "the {window_days}-day return window closed at {}",
+                    closed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+            ),
+            VerdictDecision::UnknownReturnReason { .. } => not_applied(
+                "unknown_return_reason",
+                "its reason is not one the destination takes".to_owned(),
+            ),
+            // Not reached: the delivery is accepted, so the verdict is neither kept again nor refused as
+            // not delivered.
+            VerdictDecision::Keep(_)
+            | VerdictDecision::AlreadyKept { .. }
+            | VerdictDecision::OtherVerdictKept { .. }
+            | VerdictDecision::NotDeliveredToYou => not_applied(
+                "delivery_not_taken",
+                "the buyer holds no accepted delivery of the lead".to_owned(),
+            ),
+        },
+    )
 }
 
 // ---- operator -----------------------------------------------------------------------------------------
@@ -1152,6 +1486,7 @@ pub fn replay(
             Duration::ZERO,
         )],
         releases: Vec::new(),
+        tallies: Vec::new(),
         dead_deliveries: vec![DeadDeliveryChange::Remove {
             lead_id: lead.id.clone(),
             destination: destination.to_owned(),
@@ -1169,7 +1504,7 @@ pub const MAX_BUYER_ACTIVITY: usize = 50;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActivityDecision {
     /// Record it: the transition to write.
-    Apply(Transition),
+    Apply(Box<Transition>),
     /// The same activity (destination, code and summary) is already on the timeline: a webhook delivered
     /// again.
     AlreadyRecorded,
@@ -1215,13 +1550,13 @@ pub fn buyer_activity(
     if recorded.len() >= MAX_BUYER_ACTIVITY {
         return ActivityDecision::LimitReached;
     }
-    ActivityDecision::Apply(Transition::new(
+    ActivityDecision::Apply(Box::new(Transition::new(
         LeadUpdate::new(now).event(
             TimelineEvent::new(now, EventKind::BuyerActivity, lead.status)
                 .destination(destination)
                 .reason(code, summary),
         ),
-    ))
+    )))
 }
 
 #[cfg(test)]
@@ -1395,7 +1730,8 @@ impl From<CommitError> for crate::batch::RecordError {
 
 /// The ports a transition's effects go through: the store always; the queue for its jobs (and partner
 /// notifications); the counters for the cap places it gives back; the dead-delivery markers it records or
-/// removes; the partners' subscriptions, which decide which lead events become notifications (none without).
+/// removes; the partners' subscriptions, which decide which lead events become notifications (none without);
+/// the tallies it counts (acceptances and returns, for return rates).
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
     pub store: &'a dyn LeadStore,
@@ -1403,6 +1739,7 @@ pub struct Ports<'a> {
     pub counters: Option<&'a dyn Counters>,
     pub dead_deliveries: Option<&'a dyn DeadDeliveries>,
     pub subscribers: Option<&'a dyn crate::notifications::Subscribers>,
+    pub tallies: Option<&'a dyn DeliveryTallies>,
 }
 
 /// Apply `transition` to lead `id`: write its update; when applied, queue its jobs and the partner
@@ -1439,6 +1776,7 @@ pub async fn commit(
                 }
             }
         }
+        count_tallies(ports.tallies, lead, transition).await;
         publish(lead, &transition.events);
         if !transition.dead_deliveries.is_empty() {
             let Some(dead_deliveries) = ports.dead_deliveries else {
@@ -1453,6 +1791,29 @@ pub async fn commit(
         }
     }
     Ok(outcome)
+}
+
+/// Count `transition`'s tallies on its update's UTC day. A count not made is logged, not an error: the
+/// update it belongs to is applied and will not be applied again, and a missed count only makes a return
+/// rate off by one lead.
+async fn count_tallies(
+    port: Option<&dyn DeliveryTallies>,
+    lead: &LeadRecord,
+    transition: &Transition,
+) {
+    if transition.tallies.is_empty() {
+        return;
+    }
+    let Some(port) = port else {
+        tracing::warn!(lead_id = %lead.id, "a transition counted tallies but this handler has no port for them");
+        return;
+    };
+    let day = transition.update.now.date_naive();
+    for (destination, tally) in &transition.tallies {
+        if let Err(error) = port.add_tally(destination, day, *tally).await {
+            tracing::warn!(lead_id = %lead.id, destination = %destination, tally = tally.as_str(), %error, "could not count a tally: the destination's return rate is off by one");
+        }
+    }
 }
 
 /// Record or remove dead-delivery markers, in order.
@@ -1518,6 +1879,10 @@ mod tests {
     use super::*;
     use crate::lead::LeadJson;
     use crate::verticals::Vertical;
+
+    fn rules() -> VerdictRules {
+        VerdictRules::default()
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
@@ -1771,7 +2136,8 @@ mod tests {
         assert!(t.jobs.is_empty(), "nobody else is offered the lead");
 
         // nTherm's later `rejected` verdict: the next buyer gets the lead.
-        let VerdictDecision::Apply(t) = verdict(&taken, "a", Verdict::Rejected, Some("no"), now())
+        let VerdictDecision::Apply(t) =
+            verdict(&taken, "a", Verdict::Rejected, Some("no"), &rules(), now())
         else {
             panic!("applies")
         };
@@ -1797,14 +2163,22 @@ mod tests {
         assert_eq!(kinds, [EventKind::Routing, EventKind::BuyerVerdict]);
         // The same verdict again is already recorded.
         assert_eq!(
-            verdict(&rerouted, "a", Verdict::Rejected, Some("no"), now()),
+            verdict(
+                &rerouted,
+                "a",
+                Verdict::Rejected,
+                Some("no"),
+                &rules(),
+                now()
+            ),
             VerdictDecision::AlreadyRecorded
         );
         let (sold, _) = answer(&rerouted, "b", Outcome::Accepted { buyer_ref: None });
         assert_eq!(sold.status, LeadStatus::Delivered);
 
         // A confirmation ends routing: nobody is left in line.
-        let VerdictDecision::Apply(t) = verdict(&taken, "a", Verdict::Confirmed, None, now())
+        let VerdictDecision::Apply(t) =
+            verdict(&taken, "a", Verdict::Confirmed, None, &rules(), now())
         else {
             panic!("applies")
         };
@@ -2485,9 +2859,14 @@ mod tests {
             (Verdict::Contacted, LeadStatus::Delivered, None),
         ];
         for (verdict_given, status, event) in cases {
-            let VerdictDecision::Apply(t) =
-                verdict(&delivered, "a", verdict_given, Some("not interested"), now)
-            else {
+            let VerdictDecision::Apply(t) = verdict(
+                &delivered,
+                "a",
+                verdict_given,
+                Some("not interested"),
+                &rules(),
+                now,
+            ) else {
                 panic!("{verdict_given:?} applies to a delivered lead")
             };
             assert_eq!(apply(&delivered, &t).status, status, "{verdict_given:?}");
@@ -2500,28 +2879,28 @@ mod tests {
         let now = now();
         let confirmed = lead(LeadStatus::Confirmed, &[("a", DeliveryStatus::Accepted)]);
         assert_eq!(
-            verdict(&confirmed, "a", Verdict::Confirmed, None, now),
+            verdict(&confirmed, "a", Verdict::Confirmed, None, &rules(), now),
             VerdictDecision::AlreadyRecorded
         );
         let returned = lead(LeadStatus::Returned, &[("a", DeliveryStatus::Accepted)]);
         assert_eq!(
-            verdict(&returned, "a", Verdict::Confirmed, None, now),
+            verdict(&returned, "a", Verdict::Confirmed, None, &rules(), now),
             VerdictDecision::NotApplicable {
                 status: LeadStatus::Returned
             }
         );
         let open = lead(LeadStatus::Routing, &[("a", DeliveryStatus::InFlight)]);
+        assert!(matches!(
+            verdict(&open, "a", Verdict::Confirmed, None, &rules(), now),
+            VerdictDecision::Keep(_)
+        ));
         assert_eq!(
-            verdict(&open, "a", Verdict::Confirmed, None, now),
-            VerdictDecision::NotRecordedYet
-        );
-        assert_eq!(
-            verdict(&open, "b", Verdict::Confirmed, None, now),
+            verdict(&open, "b", Verdict::Confirmed, None, &rules(), now),
             VerdictDecision::NotDeliveredToYou
         );
         let declined = lead(LeadStatus::Unsold, &[("a", DeliveryStatus::Rejected)]);
         assert_eq!(
-            verdict(&declined, "a", Verdict::Returned, None, now),
+            verdict(&declined, "a", Verdict::Returned, None, &rules(), now),
             VerdictDecision::NotDeliveredToYou
         );
     }
@@ -2530,7 +2909,8 @@ mod tests {
     fn a_verdict_on_an_accepted_but_unsettled_lead_settles_it_in_the_same_write() {
         let now = now();
         let routing = lead(LeadStatus::Routing, &[("a", DeliveryStatus::Accepted)]);
-        let VerdictDecision::Apply(t) = verdict(&routing, "a", Verdict::Confirmed, None, now)
+        let VerdictDecision::Apply(t) =
+            verdict(&routing, "a", Verdict::Confirmed, None, &rules(), now)
         else {
             panic!("applies")
         };
@@ -2566,18 +2946,19 @@ mod tests {
         let now = now();
         let mut delivered = lead(LeadStatus::Delivered, &[("a", DeliveryStatus::Accepted)]);
         for _ in 0..MAX_CONTACTED {
-            let VerdictDecision::Apply(t) = verdict(&delivered, "a", Verdict::Contacted, None, now)
+            let VerdictDecision::Apply(t) =
+                verdict(&delivered, "a", Verdict::Contacted, None, &rules(), now)
             else {
                 panic!("applies")
             };
             delivered = apply(&delivered, &t);
         }
         assert_eq!(
-            verdict(&delivered, "a", Verdict::Contacted, None, now),
+            verdict(&delivered, "a", Verdict::Contacted, None, &rules(), now),
             VerdictDecision::AlreadyRecorded
         );
         assert!(matches!(
-            verdict(&delivered, "a", Verdict::Confirmed, None, now),
+            verdict(&delivered, "a", Verdict::Confirmed, None, &rules(), now),
             VerdictDecision::Apply(_)
         ));
     }
@@ -2592,5 +2973,419 @@ mod tests {
         assert_eq!(wire["type"], "lead.returned");
         assert_eq!(wire["type"], event.name());
         assert_eq!(wire["data"]["destination"], "a");
+    }
+
+    // ---- kept verdicts and returns ----------------------------------------------------------------------
+
+    /// A waterfall lead routed to a then b, with a's attempt claimed (in flight).
+    fn waterfall_in_flight() -> LeadRecord {
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = apply(
+            &received,
+            &screened(
+                &received,
+                &ScreeningVerdict::passed(),
+                &plan(&["a", "b"]),
+                now(),
+            ),
+        );
+        let update = claim(&routed, "a", 1, Duration::from_secs(30), now(), Vec::new());
+        let mut claimed = routed.clone();
+        assert!(crate::store::preconditions_hold(&routed, &update));
+        crate::store::apply_update(&mut claimed, &update);
+        claimed
+    }
+
+    fn keep_of(record: &LeadRecord, given: Verdict, reason: Option<&str>) -> Transition {
+        match verdict(record, "a", given, reason, &rules(), now()) {
+            VerdictDecision::Keep(t) => t,
+            other => panic!("{given:?} is not kept: {other:?}"),
+        }
+    }
+
+    /// The answer `outcome` to a's claimed attempt 1, recorded (not settled).
+    fn outcome_on_a(record: &LeadRecord, outcome: Outcome) -> LeadRecord {
+        let at = Attempt {
+            lead: record,
+            destination: "a",
+            attempt: 1,
+            attempts: 1,
+            max_attempts: 1,
+            claimed: true,
+        };
+        let (t, _) = attempt_outcome(&at, outcome, &POLICY, 0.0, now());
+        apply(record, &t)
+    }
+
+    fn no_rules(_: &str) -> VerdictRules {
+        VerdictRules::default()
+    }
+
+    #[test]
+    fn a_verdict_while_the_delivery_is_open_is_kept_once_and_applied_with_the_acceptance() {
+        let in_flight = waterfall_in_flight();
+        let t = keep_of(&in_flight, Verdict::Confirmed, Some("sold"));
+        assert!(t.events.is_empty(), "no lead event while kept");
+        assert!(t.jobs.is_empty() && t.tallies.is_empty());
+        let kept = apply(&in_flight, &t);
+        assert_eq!(kept.status, LeadStatus::Routing, "nothing moves yet");
+        assert_eq!(
+            kept.kept_verdicts["a"],
+            KeptVerdict {
+                verdict: Verdict::Confirmed,
+                reason: Some("sold".into()),
+                received_at: now(),
+            }
+        );
+        let event = kept.events.last().expect("an event");
+        assert_eq!(
+            (event.kind, event.code.as_deref()),
+            (EventKind::VerdictKept, Some("confirmed"))
+        );
+        // Conditional: only while nothing is kept and the delivery is open.
+        assert!(!crate::store::preconditions_hold(&kept, &t.update));
+        let accepted = outcome_on_a(&in_flight, Outcome::Accepted { buyer_ref: None });
+        assert!(!crate::store::preconditions_hold(&accepted, &t.update));
+
+        // The same verdict again: already kept; another one: refused while this one is kept.
+        assert_eq!(
+            verdict(&kept, "a", Verdict::Confirmed, None, &rules(), now()),
+            VerdictDecision::AlreadyKept { received_at: now() }
+        );
+        assert_eq!(
+            verdict(&kept, "a", Verdict::Rejected, None, &rules(), now()),
+            VerdictDecision::OtherVerdictKept {
+                kept: Verdict::Confirmed,
+                received_at: now()
+            }
+        );
+        // Nothing to apply while the delivery is open.
+        assert_eq!(apply_kept(&kept, &no_rules, now()), None);
+
+        // The acceptance is recorded (dispatch's write does not touch the kept verdict): applied, settling the
+        // lead in the same write, with its lead events once.
+        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        assert!(accepted.kept_verdicts.contains_key("a"));
+        let t = apply_kept(&accepted, &no_rules, now()).expect("applies");
+        assert_eq!(
+            t.events,
+            [
+                LeadEvent::Delivered {
+                    destinations: vec!["a".into()]
+                },
+                LeadEvent::Confirmed {
+                    destination: "a".into()
+                }
+            ]
+        );
+        let confirmed = apply(&accepted, &t);
+        assert_eq!(confirmed.status, LeadStatus::Confirmed);
+        assert!(confirmed.kept_verdicts.is_empty());
+        assert_eq!(confirmed.deliveries["b"].status, DeliveryStatus::Skipped);
+        let verdicts: Vec<&str> = confirmed
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::BuyerVerdict)
+            .filter_map(|e| e.reason.as_deref())
+            .collect();
+        assert_eq!(verdicts, ["sold"]);
+        // Exactly once: nothing is left to apply, and the same transition cannot apply again.
+        assert_eq!(apply_kept(&confirmed, &no_rules, now()), None);
+        assert!(!crate::store::preconditions_hold(&confirmed, &t.update));
+        // Settled already: settle has nothing to do.
+        assert_eq!(settle(&confirmed, now()), None);
+    }
+
+    #[test]
+    fn a_kept_rejection_sends_the_lead_on_once_the_acceptance_is_recorded() {
+        let in_flight = waterfall_in_flight();
+        let kept = apply(
+            &in_flight,
+            &keep_of(
+                &in_flight,
+                Verdict::Rejected,
+                Some("Lead rejected after review."),
+            ),
+        );
+        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        let t = apply_kept(&accepted, &no_rules, now()).expect("applies");
+        assert!(matches!(
+            &t.events[..],
+            [LeadEvent::Delivered { .. }, LeadEvent::RejectedAfterPost { reason, .. }]
+                if reason == "Lead rejected after review."
+        ));
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(&kept.id, "b", 1, Duration::ZERO)]
+        );
+        let after = apply(&accepted, &t);
+        assert_eq!(after.status, LeadStatus::Routing);
+        assert_eq!(after.deliveries["a"].status, DeliveryStatus::Rejected);
+        assert_eq!(after.deliveries["b"].status, DeliveryStatus::Pending);
+        assert!(after.kept_verdicts.is_empty());
+    }
+
+    #[test]
+    fn a_kept_verdict_whose_delivery_is_not_taken_is_recorded_as_not_applied() {
+        for (outcome, ended) in [
+            (Outcome::rejected("http_400", "bad", true), "rejected"),
+            (Outcome::failed("http_401", "creds"), "dead"),
+        ] {
+            let in_flight = waterfall_in_flight();
+            let kept = apply(&in_flight, &keep_of(&in_flight, Verdict::Confirmed, None));
+            let decided = outcome_on_a(&kept, outcome);
+            let t = apply_kept(&decided, &no_rules, now()).expect("recorded");
+            assert!(t.events.is_empty(), "no lead event: {:?}", t.events);
+            let after = apply(&decided, &t);
+            assert!(after.kept_verdicts.is_empty());
+            let event = after.events.last().expect("an event");
+            assert_eq!(event.kind, EventKind::VerdictNotApplied);
+            assert_eq!(event.code.as_deref(), Some("delivery_not_taken"));
+            assert!(
+                event
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains(&format!("the delivery ended {ended}"))),
+                "{event:?}"
+            );
+            // Then the lead is settled as usual: the next buyer in line.
+            let settled = apply(&after, &settle(&after, now()).expect("settles"));
+            assert_eq!(settled.deliveries["b"].status, DeliveryStatus::Pending);
+        }
+    }
+
+    #[test]
+    fn a_kept_verdict_the_lead_no_longer_takes_is_dropped_with_why() {
+        let in_flight = waterfall_in_flight();
+        let kept = apply(&in_flight, &keep_of(&in_flight, Verdict::Confirmed, None));
+        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        // The buyer returned it meanwhile (callback applied a later `returned` first).
+        let mut returned = apply(&accepted, &settle(&accepted, now()).expect("settles"));
+        returned.status = LeadStatus::Returned;
+        let t = apply_kept(&returned, &no_rules, now()).expect("recorded");
+        assert!(t.events.is_empty());
+        let after = apply(&returned, &t);
+        assert_eq!(after.status, LeadStatus::Returned);
+        assert_eq!(
+            after.events.last().and_then(|e| e.code.as_deref()),
+            Some("verdict_not_applicable")
+        );
+    }
+
+    #[test]
+    fn a_kept_return_needs_a_known_reason_at_once() {
+        let in_flight = waterfall_in_flight();
+        let listed = VerdictRules {
+            returns: ReturnPolicy {
+                reasons: Some(vec!["Bad phone".into()]),
+                window_days: 7,
+            },
+            resell_returns: false,
+        };
+        assert_eq!(
+            verdict(
+                &in_flight,
+                "a",
+                Verdict::Returned,
+                Some("meh"),
+                &listed,
+                now()
+            ),
+            VerdictDecision::UnknownReturnReason {
+                allowed: Some(vec!["Bad phone".into()])
+            }
+        );
+        let VerdictDecision::Keep(t) = verdict(
+            &in_flight,
+            "a",
+            Verdict::Returned,
+            Some("bad PHONE"),
+            &listed,
+            now(),
+        ) else {
+            panic!("kept")
+        };
+        let kept = apply(&in_flight, &t);
+        assert_eq!(kept.kept_verdicts["a"].reason.as_deref(), Some("Bad phone"));
+    }
+
+    fn delivered_with_line(resell: bool) -> (LeadRecord, VerdictRules) {
+        let received = lead(LeadStatus::Received, &[]);
+        let routed = apply(
+            &received,
+            &screened(
+                &received,
+                &ScreeningVerdict::passed(),
+                &plan(&["a", "b"]),
+                now(),
+            ),
+        );
+        let (taken, _) = answer(&routed, "a", Outcome::Accepted { buyer_ref: None });
+        assert_eq!(taken.status, LeadStatus::Delivered);
+        let rules = VerdictRules {
+            returns: ReturnPolicy {
+                reasons: Some(vec!["Bad phone".into(), "Duplicate".into()]),
+                window_days: 7,
+            },
+            resell_returns: resell,
+        };
+        (taken, rules)
+    }
+
+    #[test]
+    fn a_return_within_the_window_with_a_listed_reason_is_recorded_and_tallied() {
+        let (taken, rules) = delivered_with_line(false);
+        let later = now() + chrono::Duration::days(6);
+        let VerdictDecision::Apply(t) = verdict(
+            &taken,
+            "a",
+            Verdict::Returned,
+            Some(" duplicate "),
+            &rules,
+            later,
+        ) else {
+            panic!("applies")
+        };
+        assert_eq!(
+            t.events,
+            [LeadEvent::Returned {
+                destination: "a".into(),
+                reason: "Duplicate".into()
+            }]
+        );
+        assert_eq!(t.tallies, [("a".to_owned(), Tally::Returned)]);
+        assert!(t.jobs.is_empty());
+        let returned = apply(&taken, &t);
+        assert_eq!(returned.status, LeadStatus::Returned);
+        // Not resold: the buyer in line is not offered it.
+        assert_eq!(returned.deliveries["b"].status, DeliveryStatus::Skipped);
+        assert_eq!(returned.deliveries["a"].status, DeliveryStatus::Accepted);
+        // Again: already recorded, even after the window.
+        assert_eq!(
+            verdict(
+                &returned,
+                "a",
+                Verdict::Returned,
+                Some("Duplicate"),
+                &rules,
+                now() + chrono::Duration::days(30)
+            ),
+            VerdictDecision::AlreadyRecorded
+        );
+    }
+
+    #[test]
+    fn a_return_after_the_window_or_with_another_reason_is_refused_saying_which() {
+        let (taken, rules) = delivered_with_line(false);
+        let accepted = accepted_at(&taken, "a").expect("accepted");
+        let closes = accepted + chrono::Duration::days(7);
+        assert_eq!(
+            verdict(
+                &taken,
+                "a",
+                Verdict::Returned,
+                Some("Duplicate"),
+                &rules,
+                closes
+            ),
+            VerdictDecision::ReturnWindowClosed {
+                window_days: 7,
+                closed_at: closes
+            }
+        );
+        assert!(matches!(
+            verdict(
+                &taken,
+                "a",
+                Verdict::Returned,
+                Some("Duplicate"),
+                &rules,
+                closes - chrono::Duration::milliseconds(1)
+            ),
+            VerdictDecision::Apply(_)
+        ));
+        for reason in [Some("too expensive"), Some("  "), None] {
+            assert_eq!(
+                verdict(&taken, "a", Verdict::Returned, reason, &rules, now()),
+                VerdictDecision::UnknownReturnReason {
+                    allowed: Some(vec!["Bad phone".into(), "Duplicate".into()])
+                },
+                "{reason:?}"
+            );
+        }
+        // Without return_reasons any non-blank reason is taken, but one is needed.
+        let any = VerdictRules::default();
+        assert!(matches!(
+            verdict(
+                &taken,
+                "a",
+                Verdict::Returned,
+                Some("whatever"),
+                &any,
+                now()
+            ),
+            VerdictDecision::Apply(_)
+        ));
+        assert_eq!(
+            verdict(&taken, "a", Verdict::Returned, None, &any, now()),
+            VerdictDecision::UnknownReturnReason { allowed: None }
+        );
+    }
+
+    #[test]
+    fn with_resell_returns_a_returned_lead_goes_to_the_next_buyer() {
+        let (taken, rules) = delivered_with_line(true);
+        let VerdictDecision::Apply(t) = verdict(
+            &taken,
+            "a",
+            Verdict::Returned,
+            Some("Bad phone"),
+            &rules,
+            now(),
+        ) else {
+            panic!("applies")
+        };
+        assert!(matches!(&t.events[..], [LeadEvent::Returned { .. }]));
+        assert_eq!(
+            t.jobs,
+            [ScheduledJob::deliver(&taken.id, "b", 1, Duration::ZERO)]
+        );
+        let resold = apply(&taken, &t);
+        assert_eq!(resold.status, LeadStatus::Routing);
+        assert_eq!(resold.deliveries["a"].status, DeliveryStatus::Rejected);
+        assert_eq!(
+            resold.deliveries["a"].reason.as_deref(),
+            Some("returned after it was taken: Bad phone")
+        );
+        assert_eq!(resold.deliveries["b"].status, DeliveryStatus::Pending);
+        // The same return again is already recorded; and the next buyer's acceptance delivers it again.
+        assert_eq!(
+            verdict(
+                &resold,
+                "a",
+                Verdict::Returned,
+                Some("Bad phone"),
+                &rules,
+                now()
+            ),
+            VerdictDecision::AlreadyRecorded
+        );
+        let (sold, _) = answer(&resold, "b", Outcome::Accepted { buyer_ref: None });
+        assert_eq!(sold.status, LeadStatus::Delivered);
+    }
+
+    #[test]
+    fn acceptances_are_tallied_for_return_rates() {
+        let record = claimed("a");
+        let (_, t, _) = outcome_of(&record, 1, 3, Outcome::Accepted { buyer_ref: None });
+        assert_eq!(t.tallies, [("a".to_owned(), Tally::Accepted)]);
+        for outcome in [
+            Outcome::rejected("http_400", "bad", true),
+            Outcome::retry("http_503", "down", None),
+            Outcome::failed("http_401", "creds"),
+        ] {
+            let (_, t, _) = outcome_of(&record, 1, 3, outcome);
+            assert!(t.tallies.is_empty());
+        }
     }
 }

@@ -193,7 +193,7 @@ pub fn document() -> Value {
             "post": {
                 "operationId": "postVerdict",
                 "summary": "A buyer's verdict on a lead it took",
-                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only (at most 20 times per lead; later ones answer `recorded: false`). A verdict sent before the hub has recorded the buyer's answer to the delivery gets 503 with Retry-After: send it again. A verdict may carry `consumerStatus`, a status of the consumer that LeadSafe tracks, with the SSN LeadSafe keys on: the hub suppresses the consumer at once, and (when it is configured for LeadSafe) keeps the report with the SSN encrypted for a bounded time and sends it to LeadSafe; the lead's timeline shows the reason and dates (code `consumer_status_reported`), never the SSN. Without LeadSafe configured the status is still accepted and suppressed locally (`leadsafe: not_configured`). Sending the same verdict and status again reports nothing twice.",
+                "description": "For buyers: the URL (with its token) is given to the buyer with each lead. `confirmed`, `rejected` (after post) and `returned` move the lead's status; `contacted` is recorded on the timeline only (at most 20 times per lead; later ones answer `recorded: false`). The same verdict again changes nothing (200, `recorded: false`). nTherm's final result (`{\"success_bit\", \"message\"}`, `success_bit` a boolean, `\"true\"`/`\"false\"`, `\"1\"`/`\"0\"` or 1/0) is read too, and the body is read as JSON whatever its content type (none, or text/plain, included). A verdict sent before the hub has recorded the buyer's answer to the delivery is kept and applied once that answer is recorded (202, `kept: true`). A body that is not a verdict is kept for the hub's operator, never lost (202, `kept: for_operator`; 413 over 16 KiB and 415 a non-JSON body of a non-JSON content type, kept too). A `returned` verdict must come within the destination's return window (counted from the delivery's acceptance) and give one of its return reasons (any non-blank reason when it lists none): 409 `return_window_closed` or `unknown_return_reason` otherwise. A verdict may carry `consumerStatus`, a status of the consumer that LeadSafe tracks, with the SSN LeadSafe keys on: the hub suppresses the consumer at once, and (when it is configured for LeadSafe) keeps the report with the SSN encrypted for a bounded time and sends it to LeadSafe; the lead's timeline shows the reason and dates (code `consumer_status_reported`), never the SSN. Without LeadSafe configured the status is still accepted and suppressed locally (`leadsafe: not_configured`). Sending the same verdict and status again reports nothing twice.",
                 "tags": ["callbacks"],
                 "security": [],
                 "parameters": [
@@ -203,15 +203,16 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Verdict"}}}},
                 "responses": {
                     "200": {"description": "Recorded (or already recorded)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VerdictRecorded"}}}},
-                    "400": problem("The verdict could not be read"),
+                    "202": {"description": "Kept: the verdict until the buyer's answer to the delivery is recorded (`kept: true`), or a body that is not a verdict, for the hub's operator (`kept: for_operator`)", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/VerdictKept"}, {"$ref": "#/components/schemas/CallbackKept"}]}}}},
+                    "400": problem("The verdict's consumerStatus could not be read (each field named)"),
                     "401": problem("The callback URL is not valid"),
                     "404": problem("The lead no longer exists"),
-                    "409": problem("The buyer holds no accepted delivery of the lead, or the verdict does not apply to its status"),
-                    "413": problem("The body is too large"),
-                    "415": problem("The body is not sent as JSON"),
+                    "409": problem("The buyer holds no accepted delivery of the lead (`not_delivered_to_you`), the verdict does not apply to its status (`verdict_not_applicable`), another verdict is kept for the buyer (`other_verdict_kept`), or a return is outside the destination's window (`return_window_closed`) or without one of its reasons (`unknown_return_reason`, `errors` on `reason`)"),
+                    "413": problem("The body is over 16 KiB: not read, kept for the hub's operator"),
+                    "415": problem("The body is not JSON and its content type not JSON either: not read, kept for the hub's operator"),
                     "422": problem("`consumerStatus.ssn` is not the SSN of this lead; nothing was recorded"),
                     "500": {"$ref": "#/components/responses/InternalError"},
-                    "503": problem_with_retry("The buyer's answer to the delivery is not recorded yet, or the store is unavailable (code `consumer_status_not_recorded`: the verdict is recorded, the consumer status not yet); send the same request again after Retry-After seconds")
+                    "503": problem_with_retry("The store is unavailable (nothing was kept; code `consumer_status_not_recorded`: the verdict is recorded, the consumer status not yet); send the same request again after Retry-After seconds")
                 }
             }
         }),
@@ -432,6 +433,33 @@ pub fn document() -> Value {
                     "leadsafe": {"type": "string", "enum": ["sent", "unsent", "not_configured"], "description": "sent: LeadSafe added it; unsent: kept and sent later; not_configured: the hub reports to no LeadSafe, the consumer is suppressed locally only"}
                 }
             }
+        }
+    }));
+
+    schemas.insert("VerdictKept".into(), json!({
+        "type": "object",
+        "required": ["leadId", "status", "recorded", "kept", "detail"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "status": {"type": "string", "enum": lead_statuses},
+            "recorded": {"const": false},
+            "kept": {"const": true, "description": "The buyer's answer to the delivery is not recorded yet: the verdict is kept and applies once it is"},
+            "detail": {"type": "string"},
+            "consumerStatus": {"type": "object", "description": "As in VerdictRecorded"}
+        }
+    }));
+    schemas.insert("CallbackKept".into(), json!({
+        "type": "object",
+        "required": ["leadId", "recorded", "kept", "callbackId", "code", "detail"],
+        "additionalProperties": false,
+        "properties": {
+            "leadId": {"type": "string"},
+            "recorded": {"const": false},
+            "kept": {"const": "for_operator", "description": "The body is not a verdict: it is kept for the hub's operator and the lead is unchanged"},
+            "callbackId": {"type": "string", "pattern": "^ucb_[0-9A-Z]{26}$"},
+            "code": {"type": "string", "enum": ["not_json", "unknown_shape"]},
+            "detail": {"type": "string"}
         }
     }));
 

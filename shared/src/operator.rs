@@ -177,6 +177,7 @@ pub async fn replay_delivery(
         dead_deliveries: Some(ports.dead_deliveries),
         // A replay emits no lead event (the delivery is only made pending again).
         subscribers: None,
+        tallies: None,
     };
     for _ in 0..REPLAY_ATTEMPTS {
         let Some(lead) = ports.store.get_lead(lead_id).await.map_err(store_error)? else {

@@ -12,6 +12,7 @@
 //! [routing.heloc]            # one table per vertical; absent: waterfall
 //! strategy = "waterfall"     # "waterfall" | "weighted" | "broadcast"
 //! max_buyers = 3             # broadcast only (ignored otherwise): shared buyers one lead may go to; default 1
+//! resell_returns = false     # a lead a buyer returns goes on to the next buyer in line; default false
 //!
 //! [[destinations]]
 //! priority = 1               # waterfall order, lower first; ties in file order (default 100)
@@ -339,6 +340,9 @@ pub struct VerticalRouting {
     pub strategy: Strategy,
     /// Broadcast only: how many shared buyers one lead may go to (at least 1).
     pub max_buyers: u32,
+    /// A lead a buyer returns is offered to the next buyer in line (`resell_returns`, default false: it
+    /// stays `returned`).
+    pub resell_returns: bool,
 }
 
 impl Default for VerticalRouting {
@@ -346,6 +350,7 @@ impl Default for VerticalRouting {
         VerticalRouting {
             strategy: Strategy::Waterfall,
             max_buyers: 1,
+            resell_returns: false,
         }
     }
 }
@@ -1341,6 +1346,9 @@ pub(crate) struct RoutingDoc {
     strategy: Option<String>,
     #[serde(default)]
     max_buyers: Option<i64>,
+    /// Read as a value, so that a wrong type is named by its key.
+    #[serde(default)]
+    resell_returns: Option<toml::Value>,
 }
 
 /// `[destinations.filters]` as written.
@@ -1442,6 +1450,16 @@ pub(crate) fn vertical_routing(
                 .ok_or_else(|| {
                     ConfigError::new(key("max_buyers"), "must be a whole number of at least 1")
                 })?;
+        }
+        match table.resell_returns {
+            None => {}
+            Some(toml::Value::Boolean(resell)) => settings.resell_returns = resell,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    key("resell_returns"),
+                    "must be true or false",
+                ))
+            }
         }
         routing.insert(vertical, settings);
     }
@@ -2887,7 +2905,8 @@ callback_key = "env:CALLBACK_KEY"
             config.routing.get(&Vertical::Solar),
             Some(&VerticalRouting {
                 strategy: Strategy::Broadcast,
-                max_buyers: 3
+                max_buyers: 3,
+                resell_returns: false,
             })
         );
         assert_eq!(
@@ -2902,6 +2921,24 @@ callback_key = "env:CALLBACK_KEY"
             Some(&VerticalRouting::default())
         );
         assert_eq!(config.routing.len(), Vertical::ALL.len());
+    }
+
+    #[test]
+    fn resell_returns_is_per_vertical_and_off_by_default() {
+        let config = config(
+            "[routing.heloc]\nresell_returns = true\n[routing.solar]\nresell_returns = false\n",
+            &[buyer("defaults", "[\"heloc\"]", "")],
+        );
+        let resell = |vertical| config.routing[&vertical].resell_returns;
+        assert!(resell(Vertical::Heloc));
+        assert!(!resell(Vertical::Solar));
+        assert!(!resell(Vertical::Mortgage), "not configured: off");
+        let error = load(
+            "[routing.heloc]\nresell_returns = \"yes\"\n",
+            &[buyer("defaults", "[\"heloc\"]", "")],
+        )
+        .expect_err("not a boolean");
+        assert_eq!(error.key, "routing.heloc.resell_returns", "{error}");
     }
 
     #[test]
@@ -3007,6 +3044,9 @@ callback_key = "env:CALLBACK_KEY"
             config.routing.get(&Vertical::Heloc).map(|r| r.strategy),
             Some(Strategy::Waterfall)
         );
+        let lender = config.destination("lender-webhook").expect("the lender");
+        assert_eq!(lender.returns.reasons.as_ref().map(Vec::len), Some(3));
+        assert_eq!(lender.returns.window_days, 7);
         let heloc: Vec<&Destination> = config
             .destinations
             .iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use leadhub::delivery::DispatchJob;
 use leadhub_sandbox::webhook::Failure;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::*;
 
@@ -457,8 +457,12 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
     .await;
     assert_eq!(declined.status, 409);
 
+    // A body that is not a verdict changes nothing: it is kept for the operator.
     let bad = send(client().post(&taker_url).json(&json!({"verdict": "maybe"}))).await;
-    assert_eq!(bad.status, 400);
+    assert_eq!(bad.status, 202, "{}", bad.body);
+    assert_eq!(bad.body["kept"], "for_operator");
+    assert_eq!(bad.body["code"], "unknown_shape");
+    assert_eq!(get_lead(&stack, &lead_id).await.body, before);
 
     let confirmed = send(
         client()
@@ -496,7 +500,7 @@ async fn buyer_verdicts_arrive_through_callback_and_bad_tokens_change_nothing() 
 }
 
 #[tokio::test]
-async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles_the_lead() {
+async fn a_verdict_before_the_answer_is_recorded_is_kept_and_applied_with_the_acceptance() {
     let stack = stack().await;
     let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
     // The buyer answers its POST slowly; meanwhile it calls back.
@@ -517,12 +521,47 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(in_flight, "the delivery is in flight");
-    let early = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
-    assert_eq!(early.status, 503, "{}", early.body);
-    assert_eq!(early.body["code"], "delivery_not_recorded_yet");
-    assert_eq!(early.headers["retry-after"], "5");
-    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(15)).await;
+    let early = send(
+        client()
+            .post(&url)
+            .json(&json!({"verdict": "confirmed", "reason": "funded"})),
+    )
+    .await;
+    assert_eq!(early.status, 202, "{}", early.body);
+    assert_eq!(early.body["kept"], true);
+    assert_eq!(early.body["status"], "routing");
+    // Once the buyer's answer is recorded (the slow attempt may time out and be retried: the verdict stays
+    // kept meanwhile), the kept verdict applies: settled and confirmed in one write.
+    let view = wait_for_status(&stack, &lead_id, &["confirmed"], Duration::from_secs(15)).await;
+    let kinds = timeline_kinds(&view);
+    let kept = kinds
+        .iter()
+        .position(|k| k == "verdict_kept")
+        .expect("kept");
+    let accepted = kinds
+        .iter()
+        .position(|k| k == "delivery_accepted")
+        .expect("accepted");
+    assert!(kept < accepted, "{kinds:?}");
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["delivery_accepted", "delivered", "buyer_verdict"],
+        "{kinds:?}"
+    );
+    assert_eq!(last_event(&view)["reason"], "funded");
+    // The same verdict again: recorded already.
+    let again = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["recorded"], false);
+}
 
+#[tokio::test]
+async fn a_verdict_on_an_accepted_but_unsettled_lead_settles_it_and_applies() {
+    let stack = stack().await;
+    let answer = post_lead(&stack, "heloc", &heloc_lead("unsettled-verdict")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(5)).await;
+    let url = callback_url(&stack, "sandbox-webhook", &lead_id);
     // The acceptance is recorded but the lead not settled (its worker died in between): the verdict settles
     // it and applies.
     unsettle(&stack, &lead_id).await;
@@ -532,6 +571,48 @@ async fn a_verdict_before_the_answer_is_recorded_is_asked_again_and_then_settles
     let view = get_lead(&stack, &lead_id).await.body;
     let kinds = timeline_kinds(&view);
     assert_eq!(kinds[kinds.len() - 2..], ["delivered", "buyer_verdict"]);
+}
+
+#[tokio::test]
+async fn a_kept_verdict_whose_delivery_is_declined_is_recorded_as_not_applied() {
+    let stack = stack().await;
+    let buyer = stack.buyer("sandbox-webhook").expect("buyer").clone();
+    // The buyer calls back while its POST is in flight, then declines the lead.
+    buyer.fail_next(Failure {
+        delay_ms: 1500,
+        ..failure(400, 1)
+    });
+    let answer = post_lead(&stack, "heloc", &heloc_lead("early-then-declined")).await;
+    let lead_id = answer.body["leadId"].as_str().expect("leadId").to_owned();
+    let url = callback_url(&stack, "sandbox-webhook", &lead_id);
+    let mut in_flight = false;
+    for _ in 0..500 {
+        let view = get_lead(&stack, &lead_id).await.body;
+        if view["deliveries"][0]["status"] == "in_flight" {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "the delivery is in flight");
+    let early = send(client().post(&url).json(&json!({"verdict": "confirmed"}))).await;
+    assert_eq!(early.status, 202, "{}", early.body);
+    let view = wait_for_status(&stack, &lead_id, &["unsold"], Duration::from_secs(15)).await;
+    let not_applied: Vec<&Value> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["kind"] == "verdict_not_applied")
+        .collect();
+    assert_eq!(not_applied.len(), 1, "{view:#}");
+    assert_eq!(not_applied[0]["code"], "delivery_not_taken");
+    assert!(
+        not_applied[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the delivery ended rejected")),
+        "{view:#}"
+    );
+    assert!(!timeline_kinds(&view).contains(&"buyer_verdict".to_owned()));
 }
 
 #[tokio::test]
@@ -556,7 +637,12 @@ async fn contacted_verdicts_are_bounded_per_lead_and_status_verdicts_still_apply
         .filter(|kind| *kind == "buyer_verdict")
         .count();
     assert_eq!(verdicts, callback::MAX_CONTACTED);
-    let returned = send(client().post(&url).json(&json!({"verdict": "returned"}))).await;
-    assert_eq!(returned.status, 200);
+    let returned = send(
+        client()
+            .post(&url)
+            .json(&json!({"verdict": "returned", "reason": "no answer"})),
+    )
+    .await;
+    assert_eq!(returned.status, 200, "{}", returned.body);
     assert_eq!(returned.body["status"], "returned");
 }

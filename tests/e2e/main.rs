@@ -21,4 +21,5 @@ mod partner_api;
 mod privacy;
 mod routing;
 mod screening;
+mod verdicts;
 mod verticals;

@@ -27,7 +27,7 @@
 //! 5. one `webhook-id` on every attempt of one delivery (`msg_<leadId>_<destination>`);
 //! 6. records agree with the buyers: a delivery recorded accepted was answered 2xx; a delivered (or later)
 //!    lead has an accepted delivery and an unsold one none; a run fails only when it crashed or its attempt
-//!    is busy elsewhere; the callback answers only 200, 409 or 503.
+//!    is busy elsewhere; the callback answers only 200, 202 (kept while the delivery is open), 409 or 503.
 //!
 //! `model_lifecycle_invariants_hold_under_random_interleavings` crashes store writes only (the memory
 //! store's and the counters'); `model_lifecycle_invariants_hold_when_job_sends_crash_too` counts job sends
@@ -731,6 +731,8 @@ impl Harness {
             // The model's partner has no callback URL: no notification is queued.
             notifications: Arc::new(leadhub::store::memory::MemoryStore::new()),
             partner_transport: buyers.clone(),
+            // Tallies only count (no rule reads them): not crashed.
+            tallies: store.clone(),
         };
         let callback = Callback {
             config,
@@ -741,6 +743,9 @@ impl Harness {
             leadsafe_reports: Arc::new(leadhub::store::memory::MemoryStore::new()),
             transport: buyers.clone(),
             buyer_refs: store.clone(),
+            tallies: store.clone(),
+            // Every verdict of the model is well formed: nothing is kept unparsed.
+            unparsed_callbacks: Arc::new(leadhub::store::memory::MemoryStore::new()),
         };
         Harness {
             setup,
@@ -875,13 +880,17 @@ impl Harness {
             .method("POST")
             .uri(url.as_str())
             .header("content-type", "application/json")
-            .body(serde_json::to_vec(&json!({"verdict": verdict.as_str()})).expect("serialises"))
+            .body(
+                serde_json::to_vec(&json!({"verdict": verdict.as_str(), "reason": "model"}))
+                    .expect("serialises"),
+            )
             .expect("a request");
         self.faults.arm(crash);
         let response = self.callback.handle(request).await;
         self.faults.disarm();
         match response.status().as_u16() {
-            200 | 409 => Ok(()),
+            // 202: kept until the buyer's answer to the delivery is recorded (the hub applies it then).
+            200 | 202 | 409 => Ok(()),
             503 => {
                 self.verdicts_due.push((url, verdict, sends + 1));
                 Ok(())
@@ -997,11 +1006,18 @@ impl Harness {
                 .filter(|(_, state)| is_open(state.status))
                 .collect();
 
-            // 1. Nothing stuck.
+            // 1. Nothing stuck (and no verdict kept for ever: each was applied or recorded as not).
             if drained {
                 if !FINAL.contains(&lead.status) || !open.is_empty() {
                     return Err(format!(
                         "invariant 1: stuck after every message ran: {}",
+                        view()
+                    ));
+                }
+                if !lead.kept_verdicts.is_empty() {
+                    return Err(format!(
+                        "invariant 1: a verdict is still kept after every message ran ({:?}): {}",
+                        lead.kept_verdicts.keys().collect::<Vec<_>>(),
                         view()
                     ));
                 }
@@ -1029,6 +1045,19 @@ impl Harness {
                         ))
                     }
                     _ => {}
+                }
+                // A kept verdict whose delivery is decided is applied by the next dispatch job of the lead
+                // (a crashed one is redelivered).
+                let decided_kept = lead.kept_verdicts.keys().any(|destination| {
+                    lead.deliveries
+                        .get(destination)
+                        .is_none_or(|state| !is_open(state.status))
+                });
+                if decided_kept && !dispatch_job {
+                    return Err(format!(
+                        "invariant 1: stuck: a kept verdict's delivery is decided and no job would apply it: {}",
+                        view()
+                    ));
                 }
                 for (destination, state) in &open {
                     let pending = state.status == DeliveryStatus::Pending;
@@ -1336,6 +1365,73 @@ fn model_harness_redelivers_after_a_crash_and_an_expired_lease() {
         2,
         "posted twice, one webhook-id"
     );
+}
+
+/// The kinds of the first lead's timeline.
+fn timeline(harness: &Harness) -> Vec<EventKind> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let lead = runtime
+        .block_on(harness.store.get_lead(&harness.leads[0]))
+        .expect("store")
+        .expect("the lead");
+    lead.events.iter().map(|event| event.kind).collect()
+}
+
+/// A verdict sent while a's delivery is retrying (it answered 503 first) is kept; the next attempt's
+/// acceptance applies it. Here the write applying it crashes: the redelivered job applies it, once.
+#[test]
+fn model_a_kept_verdict_applies_once_even_when_its_write_crashes() {
+    let setup = Setup {
+        max_attempts: 2,
+        ..waterfall_of_two(vec![Answer::ServerError], false)
+    };
+    let actions = [
+        run_oldest(None), // validate
+        run_oldest(None), // a's attempt 1: 503, retrying
+        Action::Verdict {
+            lead: 0,
+            buyer: 0,
+            verdict: Verdict::Confirmed,
+            crash: None,
+        },
+        // The claim (write 0) and the acceptance (write 1) apply; applying the kept verdict (write 2)
+        // crashes, and the job is redelivered.
+        run_oldest(Some(2)),
+    ];
+    let harness = play(setup, &actions).expect("the model holds");
+    assert_eq!(statuses(&harness), ["confirmed a=accepted b=skipped"]);
+    let kinds = timeline(&harness);
+    let count = |kind| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(EventKind::VerdictKept), 1, "{kinds:?}");
+    assert_eq!(count(EventKind::BuyerVerdict), 1, "{kinds:?}");
+    assert_eq!(count(EventKind::Delivered), 1, "{kinds:?}");
+}
+
+/// A verdict kept while a's delivery is retrying, and a then declines: the verdict is recorded as not
+/// applied and the lead goes on to b.
+#[test]
+fn model_a_kept_verdict_on_a_declined_delivery_is_not_applied() {
+    let setup = Setup {
+        max_attempts: 2,
+        ..waterfall_of_two(vec![Answer::ServerError, Answer::Reject], false)
+    };
+    let actions = [
+        run_oldest(None),
+        run_oldest(None),
+        Action::Verdict {
+            lead: 0,
+            buyer: 0,
+            verdict: Verdict::Rejected,
+            crash: None,
+        },
+    ];
+    let harness = play(setup, &actions).expect("the model holds");
+    assert_eq!(statuses(&harness), ["delivered a=rejected b=accepted"]);
+    let kinds = timeline(&harness);
+    assert!(kinds.contains(&EventKind::VerdictNotApplied), "{kinds:?}");
+    assert!(!kinds.contains(&EventKind::BuyerVerdict), "{kinds:?}");
 }
 
 // Bugs found by `model_lifecycle_invariants_hold_when_job_sends_crash_too`, shrunk by hand. Each one: a

@@ -140,6 +140,7 @@ impl Callback {
                     dead_deliveries: None,
                     // Buyer activity emits no lead event: nothing to notify.
                     subscribers: None,
+                    tallies: None,
                 };
                 let applied = matches!(
                     lifecycle::commit(ports, lead_id, &transition).await?,

@@ -17,6 +17,8 @@ async fn main() -> Result<(), Error> {
         leadsafe_reports: aws.store.clone(),
         transport: Arc::new(leadhub::transport::ReqwestTransport::new()),
         buyer_refs: aws.store.clone(),
+        tallies: aws.store.clone(),
+        unparsed_callbacks: aws.store.clone(),
     });
     lambda_http::run(service_fn(move |request: Request| {
         let callback = callback.clone();

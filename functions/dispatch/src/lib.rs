@@ -11,6 +11,12 @@
 //! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
 //! failed (the record is then failed and redelivered) is not lost. An accepted delivery's buyer reference is
 //! mapped back to the lead ([`BuyerRefs`], for the buyer's webhooks) the same way.
+//!
+//! A buyer's verdict that arrived while its delivery was open is kept on the lead (see callback); once an
+//! outcome is recorded, dispatch applies it (or records it as not applied) before settling the lead
+//! ([`lifecycle::apply_kept`]). A redelivered job that finds the delivery settled does the same, so a
+//! kept verdict whose write failed is applied by the redelivery. Accepted deliveries are tallied per
+//! destination and day ([`DeliveryTallies`]) for return rates.
 
 mod notify;
 
@@ -24,18 +30,24 @@ use leadhub::callbacks;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
-use leadhub::lifecycle::{self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob};
+use leadhub::lifecycle::{
+    self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob, VerdictRules,
+};
 use leadhub::live_config::LiveConfig;
 use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
 use leadhub::settings::Destination;
 use leadhub::store::{
-    cap_key, BuyerRef, BuyerRefs, Counters, DeadDeliveries, LeadStore, NotificationLog,
-    Reservation, UpdateOutcome,
+    cap_key, BuyerRef, BuyerRefs, Counters, DeadDeliveries, DeliveryTallies, LeadStore,
+    NotificationLog, Reservation, UpdateOutcome,
 };
 use leadhub::transport::{Transport, TransportError};
 
 use leadhub::lifecycle::MAX_STEPS;
+
+/// The most kept verdicts one settling applies (one per write; a conflict counts too): more than a lead
+/// has buyers at once.
+const MAX_KEPT_STEPS: usize = 8;
 
 /// The delivery stage with its dependencies.
 pub struct Dispatch {
@@ -56,6 +68,8 @@ pub struct Dispatch {
     pub notifications: Arc<dyn NotificationLog>,
     /// Outbound HTTP to partner-supplied URLs: SSRF-guarded ([`leadhub::transport::ReqwestTransport::guarded`]).
     pub partner_transport: Arc<dyn Transport>,
+    /// Accepted deliveries (and returns, through kept verdicts) tallied per destination and day.
+    pub tallies: Arc<dyn DeliveryTallies>,
 }
 
 impl Dispatch {
@@ -285,6 +299,7 @@ impl Dispatch {
             counters: Some(self.counters.as_ref()),
             dead_deliveries: Some(self.dead_deliveries.as_ref()),
             subscribers: Some(config),
+            tallies: Some(self.tallies.as_ref()),
         }
     }
 
@@ -422,12 +437,37 @@ impl Dispatch {
         Ok(())
     }
 
-    /// Move a routing lead to `delivered` once a buyer took it, or `unsold` once every delivery is settled.
+    /// Apply the verdicts kept on the lead whose deliveries are now decided ([`lifecycle::apply_kept`]),
+    /// then move a routing lead to `delivered` once a buyer took it, or `unsold` once every delivery is
+    /// settled.
     async fn settle(&self, lead: &LeadRecord, now: DateTime<Utc>) -> Result<(), RecordError> {
-        let Some(transition) = lifecycle::settle(lead, now) else {
+        let config = self.config.current();
+        let vertical = lead.vertical;
+        let rules = |destination: &str| VerdictRules::of(&config, destination, vertical);
+        let mut lead = lead.clone();
+        for _ in 0..MAX_KEPT_STEPS {
+            let Some(transition) = lifecycle::apply_kept(&lead, &rules, now) else {
+                break;
+            };
+            match lifecycle::commit(self.ports(&config), &lead.id, &transition).await? {
+                UpdateOutcome::Applied(current) => {
+                    tracing::info!(lead_id = %current.id, status = %current.status, "kept buyer verdict applied or recorded as not applied");
+                    lead = current;
+                }
+                UpdateOutcome::Conflict(current) => lead = current,
+                UpdateOutcome::NotFound => return Ok(()),
+            }
+        }
+        if lifecycle::apply_kept(&lead, &rules, now).is_some() {
+            // The lead kept changing under us: fail the record so that its redelivery applies the verdict.
+            return Err(RecordError::NotYet(format!(
+                "a verdict kept on {} could not be applied yet",
+                lead.id
+            )));
+        }
+        let Some(transition) = lifecycle::settle(&lead, now) else {
             return Ok(());
         };
-        let config = self.config.current();
         if let UpdateOutcome::Applied(lead) =
             lifecycle::commit(self.ports(&config), &lead.id, &transition).await?
         {

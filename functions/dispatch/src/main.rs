@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         partner_transport: Arc::new(leadhub::transport::ReqwestTransport::guarded(
             aws.config.current().url_policy,
         )),
+        tallies: aws.store.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

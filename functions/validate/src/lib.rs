@@ -368,6 +368,7 @@ impl Validate {
                 counters: None,
                 dead_deliveries: None,
                 subscribers: None,
+                tallies: None,
             };
             lifecycle::commit(ports, &lead.id, &lifecycle::screening_delayed(check, now)).await?;
         }
@@ -440,6 +441,7 @@ impl Validate {
             counters: Some(self.counters.as_ref()),
             dead_deliveries: None,
             subscribers: Some(config),
+            tallies: None,
         };
         let outcome = lifecycle::commit(ports, &lead.id, &transition).await?;
         if !verdict.is_passed()

@@ -2,10 +2,12 @@
 //!
 //! AWS commands use the SDK's usual settings (`AWS_ENDPOINT_URL` for moto, `AWS_REGION`, credentials).
 
+mod callbacks;
 mod deliveries;
 mod leadsafe;
 mod notifications;
 mod pump;
+mod returns;
 mod suppression;
 
 use std::process::ExitCode;
@@ -52,6 +54,12 @@ enum Command {
     /// Partner notifications that failed (list, replay) and endpoints disabled by a 410 (list, enable).
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
+    /// List buyer callbacks whose body was not a verdict, kept for the operator.
+    #[command(subcommand)]
+    Callbacks(callbacks::CallbacksCommand),
+    /// Each destination's return rate (returned / accepted deliveries).
+    #[command(subcommand)]
+    Returns(returns::ReturnsCommand),
     /// Import, count or remove the suppression list (values hashed under LEADHUB_HASH_KEY, the secret of
     /// the functions' [hub] hash_key).
     #[command(subcommand)]
@@ -167,6 +175,8 @@ async fn main() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Callbacks(command) => callbacks::run(command, &sdk().await).await?,
+        Command::Returns(command) => returns::run(command, &sdk().await).await?,
         Command::Suppression(command) => {
             // Rows were refused (and reported); the good ones were done.
             if !suppression::run(command, &sdk().await).await? {

@@ -26,14 +26,14 @@ use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::{
-    BuyerRefs, Counters, DeadDeliveries, LeadSafeReports, LeadStore, NotificationLog, SealedSsns,
-    Suppressions,
+    BuyerRefs, Counters, DeadDeliveries, DeliveryTallies, LeadSafeReports, LeadStore,
+    NotificationLog, SealedSsns, Suppressions, UnparsedCallbacks,
 };
 use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::heloc_lender::{HelocLender, HelocLenderConfig};
 use leadhub_sandbox::leadsafe::{LeadSafe, LeadSafeConfig};
 use leadhub_sandbox::lofty::{Lofty, LoftyConfig};
-use leadhub_sandbox::ntherm::{Ntherm, NthermConfig};
+use leadhub_sandbox::ntherm::{Ntherm, NthermConfig, VerdictStyle};
 use leadhub_sandbox::sonar::{Sonar, SonarConfig};
 use leadhub_sandbox::webhook::WebhookBuyer;
 use leadhub_sandbox::Running;
@@ -66,6 +66,10 @@ pub struct Options {
     pub seed_sandboxes: bool,
     /// The nTherm sandbox takes every lead (200) and then rejects it in its final verdict.
     pub ntherm_rejects_after_post: bool,
+    /// How the nTherm sandbox sends its final verdict: `success_bit` as text, any or no content type,
+    /// before its answer to postLead, repeated, or a body of another shape (it can be changed later with
+    /// `Ntherm::set_verdict_style`).
+    pub ntherm_verdict_style: VerdictStyle,
     /// Lofty sandbox's rate limit: calls per window.
     pub lofty_rate_limit: (u32, Duration),
     pub max_attempts: u32,
@@ -135,6 +139,7 @@ impl Default for Options {
             buyers: Vec::new(),
             seed_sandboxes: true,
             ntherm_rejects_after_post: false,
+            ntherm_verdict_style: VerdictStyle::default(),
             lofty_rate_limit: (10, Duration::from_secs(60)),
             max_attempts: 5,
             retry_base_delay_ms: 500,
@@ -223,6 +228,7 @@ async fn start_seed_sandboxes(
         .context("starting the Sonar sandbox")?;
     let mut ntherm_config = NthermConfig::new(ntherm_user, ntherm_password);
     ntherm_config.reject_all_after_post = options.ntherm_rejects_after_post;
+    ntherm_config.verdict_style = options.ntherm_verdict_style.clone();
     let ntherm = Ntherm::new(ntherm_config);
     let ntherm_server = ntherm
         .start(loopback)
@@ -346,6 +352,10 @@ pub struct Stack {
     pub leadsafe_reports: Arc<dyn LeadSafeReports>,
     /// The same store's buyer references (a buyer's id for a lead it took -> the lead).
     pub buyer_refs: Arc<dyn BuyerRefs>,
+    /// The same store's tallies of accepted and returned deliveries (return rates).
+    pub tallies: Arc<dyn DeliveryTallies>,
+    /// The same store's callbacks that were not verdicts, kept for the operator.
+    pub unparsed_callbacks: Arc<dyn UnparsedCallbacks>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
     /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
@@ -465,6 +475,8 @@ struct Backends {
     leadsafe_reports: Arc<dyn LeadSafeReports>,
     notifications: Arc<dyn NotificationLog>,
     buyer_refs: Arc<dyn BuyerRefs>,
+    tallies: Arc<dyn DeliveryTallies>,
+    unparsed_callbacks: Arc<dyn UnparsedCallbacks>,
     validate_queue: Arc<dyn JobQueue>,
     dispatch_queue: Arc<dyn JobQueue>,
 }
@@ -484,6 +496,8 @@ impl Backends {
             + LeadSafeReports
             + NotificationLog
             + BuyerRefs
+            + DeliveryTallies
+            + UnparsedCallbacks
             + 'static,
     {
         Backends {
@@ -494,7 +508,9 @@ impl Backends {
             suppressions: store.clone(),
             leadsafe_reports: store.clone(),
             notifications: store.clone(),
-            buyer_refs: store,
+            buyer_refs: store.clone(),
+            tallies: store.clone(),
+            unparsed_callbacks: store,
             validate_queue,
             dispatch_queue,
         }
@@ -716,6 +732,8 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         leadsafe_reports,
         notifications: notification_log,
         buyer_refs,
+        tallies,
+        unparsed_callbacks,
         validate_queue,
         dispatch_queue,
     } = backends;
@@ -793,6 +811,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         transport: transport.clone(),
         notifications: notification_log.clone(),
         partner_transport: partner_transport.clone(),
+        tallies: tallies.clone(),
     });
     let callback = Arc::new(Callback {
         config: live.clone(),
@@ -802,6 +821,8 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         leadsafe_reports: leadsafe_reports.clone(),
         transport: transport.clone(),
         buyer_refs: buyer_refs.clone(),
+        tallies: tallies.clone(),
+        unparsed_callbacks: unparsed_callbacks.clone(),
     });
 
     let mut tasks = Vec::new();
@@ -839,6 +860,8 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         suppressions,
         leadsafe_reports,
         buyer_refs,
+        tallies,
+        unparsed_callbacks,
         validate_queue,
         dispatch_queue,
         dead_letters,

@@ -31,7 +31,12 @@
 //!   accepted."}`, or, for a phone in the "reject after posting" set or when `reject_all_after_post` is on,
 //!   `{"success_bit": false, "message": [{"error": "Lead rejected after review."}]}` (the shape of
 //!   postLead's own answers, which is what the hub reads). One attempt, no retry, redirects not followed,
-//!   10 s timeout; the answer's status (or the error) is recorded in [`NthermCallback`].
+//!   10 s timeout; the answer's status and body (or the error) are recorded in [`NthermCallback`].
+//! - How the final result really arrives varies, and [`VerdictStyle`] plays each variant (the sandbox builds
+//!   these bodies itself, from the seed's shapes, not with the hub's types): `success_bit` as the text
+//!   `"true"`/`"false"`; any `Content-Type`, or none; sent before postLead's 200 (the sandbox waits for the
+//!   callback's answer, then answers postLead: the hub has not recorded the acceptance yet); sent more than
+//!   once; or a body of a shape of the operator's choosing (not a verdict at all).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -91,6 +96,8 @@ pub struct NthermConfig {
     pub reject_all_after_post: bool,
     /// Between the 200 and the callback. Default 200 ms.
     pub callback_delay: Duration,
+    /// How the final result is sent. Default: a JSON boolean, as `application/json`, once, after the 200.
+    pub verdict_style: VerdictStyle,
 }
 
 impl NthermConfig {
@@ -102,6 +109,36 @@ impl NthermConfig {
             reject_after_post: BTreeSet::new(),
             reject_all_after_post: false,
             callback_delay: Duration::from_millis(200),
+            verdict_style: VerdictStyle::default(),
+        }
+    }
+}
+
+/// How the final result is sent to the lead's `call_back_url` (the variants it really arrives in).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerdictStyle {
+    /// `success_bit` as the text `"true"` / `"false"` instead of a JSON boolean.
+    pub success_bit_as_text: bool,
+    /// The callback's `Content-Type`; `None`: no `Content-Type` header at all.
+    pub content_type: Option<String>,
+    /// Send the final result before answering postLead (and wait for the callback's answer), instead of
+    /// `callback_delay` after the 200.
+    pub before_answer: bool,
+    /// How many times the final result is sent (one after the other). At least 1.
+    pub times: u32,
+    /// Send this text as the body instead of the final result.
+    pub raw_body: Option<String>,
+}
+
+impl Default for VerdictStyle {
+    fn default() -> Self {
+        VerdictStyle {
+            success_bit_as_text: false,
+            content_type: Some("application/json".to_owned()),
+            before_answer: false,
+            times: 1,
+            raw_body: None,
         }
     }
 }
@@ -125,6 +162,8 @@ pub struct NthermCallback {
     pub body: Value,
     /// The receiver's status; `None` when the request failed (see `error`).
     pub status: Option<u16>,
+    /// The receiver's answer (JSON, or its text when it is not JSON).
+    pub answer: Option<Value>,
     pub error: Option<String>,
 }
 
@@ -133,6 +172,7 @@ struct Lists {
     reject_after_post: BTreeSet<String>,
     reject_all_after_post: bool,
     callback_delay: Duration,
+    verdict_style: VerdictStyle,
     leads: Vec<NthermLead>,
     callbacks: Vec<NthermCallback>,
 }
@@ -162,6 +202,7 @@ impl Ntherm {
                 reject_after_post: config.reject_after_post.iter().map(|p| digits(p)).collect(),
                 reject_all_after_post: config.reject_all_after_post,
                 callback_delay: config.callback_delay,
+                verdict_style: config.verdict_style,
                 leads: Vec::new(),
                 callbacks: Vec::new(),
             })),
@@ -174,12 +215,14 @@ impl Ntherm {
     }
 
     /// The API, plus `POST /_sandbox/cannot-send {"phone"}`, `POST /_sandbox/reject-after-post {"phone"}`
-    /// or `{"all": true|false}`, and `GET /_sandbox/callbacks`.
+    /// or `{"all": true|false}`, `POST /_sandbox/verdict-style` (a [`VerdictStyle`] as JSON, its fields
+    /// optional), and `GET /_sandbox/callbacks`.
     pub fn router(&self) -> Router {
         let routes = Router::new()
             .route(PATH, post(post_lead))
             .route("/_sandbox/cannot-send", post(control_cannot_send))
             .route("/_sandbox/reject-after-post", post(control_reject))
+            .route("/_sandbox/verdict-style", post(control_verdict_style))
             .route("/_sandbox/callbacks", axum::routing::get(control_callbacks));
         script::finish(routes, self)
     }
@@ -220,6 +263,11 @@ impl Ntherm {
 
     pub fn set_callback_delay(&self, delay: Duration) {
         lock(&self.lists).callback_delay = delay;
+    }
+
+    /// Send the final results of leads accepted from now on in this style.
+    pub fn set_verdict_style(&self, style: VerdictStyle) {
+        lock(&self.lists).verdict_style = style;
     }
 }
 
@@ -359,7 +407,7 @@ async fn post_lead(State(ntherm): State<Ntherm>, body: Bytes) -> Response {
         .trim()
         .to_owned();
     let key = digits(&phone);
-    let (rejected, delay) = {
+    let (rejected, delay, style) = {
         let mut lists = lock(&ntherm.lists);
         if lists.cannot_send.contains(&key) {
             return refusal(StatusCode::UNPROCESSABLE_ENTITY, &[CANNOT_BE_SENT.into()]);
@@ -371,14 +419,27 @@ async fn post_lead(State(ntherm): State<Ntherm>, body: Bytes) -> Response {
             body,
             rejected_after_post: rejected,
         });
-        (rejected, lists.callback_delay)
+        (rejected, lists.callback_delay, lists.verdict_style.clone())
+    };
+    let success_bit = match (style.success_bit_as_text, rejected) {
+        (false, rejected) => json!(!rejected),
+        (true, false) => json!("true"),
+        (true, true) => json!("false"),
     };
     let callback = if rejected {
-        json!({"success_bit": false, "message": [{"error": REJECTED}]})
+        json!({"success_bit": success_bit, "message": [{"error": REJECTED}]})
     } else {
-        json!({"success_bit": true, "message": ACCEPTED})
+        json!({"success_bit": success_bit, "message": ACCEPTED})
     };
-    tokio::spawn(send_callback(ntherm, phone, url, callback, delay));
+    let body = match &style.raw_body {
+        Some(raw) => raw.clone().into_bytes(),
+        None => serde_json::to_vec(&callback).unwrap_or_default(),
+    };
+    if style.before_answer {
+        send_callback(ntherm, phone, url, body, style, Duration::ZERO).await;
+    } else {
+        tokio::spawn(send_callback(ntherm, phone, url, body, style, delay));
+    }
     (
         StatusCode::OK,
         Json(json!({"success_bit": true, "message": SUBMITTED})),
@@ -386,20 +447,42 @@ async fn post_lead(State(ntherm): State<Ntherm>, body: Bytes) -> Response {
         .into_response()
 }
 
-async fn send_callback(ntherm: Ntherm, phone: String, url: String, body: Value, delay: Duration) {
+/// POST the final result `body` to `url`, `style.times` times, after `delay`; each answer is recorded.
+async fn send_callback(
+    ntherm: Ntherm,
+    phone: String,
+    url: String,
+    body: Vec<u8>,
+    style: VerdictStyle,
+    delay: Duration,
+) {
     tokio::time::sleep(delay).await;
-    let (status, error) = match ntherm.client.post(&url).json(&body).send().await {
-        Ok(response) => (Some(response.status().as_u16()), None),
-        Err(error) => (None, Some(error.to_string())),
-    };
-    lock(&ntherm.lists).callbacks.push(NthermCallback {
-        at: Utc::now(),
-        phone_number: phone,
-        url,
-        body,
-        status,
-        error,
-    });
+    let recorded = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    for _ in 0..style.times.max(1) {
+        let mut request = ntherm.client.post(&url).body(body.clone());
+        if let Some(content_type) = &style.content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let (status, answer, error) = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                (Some(status), Some(answer), None)
+            }
+            Err(error) => (None, None, Some(error.to_string())),
+        };
+        lock(&ntherm.lists).callbacks.push(NthermCallback {
+            at: Utc::now(),
+            phone_number: phone.clone(),
+            url: url.clone(),
+            body: recorded.clone(),
+            status,
+            answer,
+            error,
+        });
+    }
 }
 
 #[derive(Deserialize)]
@@ -433,6 +516,14 @@ async fn control_reject(
     if let Some(phone) = control.phone {
         ntherm.reject_after_post(&phone);
     }
+    StatusCode::NO_CONTENT
+}
+
+async fn control_verdict_style(
+    State(ntherm): State<Ntherm>,
+    Json(style): Json<VerdictStyle>,
+) -> StatusCode {
+    ntherm.set_verdict_style(style);
     StatusCode::NO_CONTENT
 }
 

@@ -683,6 +683,7 @@ pub(crate) mod test_support {
             max_attempts: 3,
             enabled: true,
             routing: Default::default(),
+            returns: Default::default(),
         }
     }
 
@@ -844,6 +845,7 @@ mod tests {
             max_attempts: 3,
             enabled: true,
             routing: Default::default(),
+            returns: Default::default(),
         };
         let basic = {
             use base64::Engine;

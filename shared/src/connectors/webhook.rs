@@ -179,6 +179,7 @@ mod tests {
             max_attempts: 3,
             enabled: true,
             routing: Default::default(),
+            returns: Default::default(),
         }
     }
 

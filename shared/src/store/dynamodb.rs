@@ -29,6 +29,8 @@
 //! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //! | failed notification | `NOTIFYFAIL#<webhookId>` | `NOTIFYFAIL` | `gsi1pk` S `NOTIFYFAIL`, `gsi1sk` S `<failed-at epoch ms, zero-padded to 13 digits>#<webhookId>`, `webhook_id` S, `partner_id` S, `job` S (the notification job as JSON: its payload holds no personal data beyond the partner's own reference), `code` S, `reason` S, `failed_at` N, `expires_at` N, `ttl` N |
 //! | disabled endpoint | `NOTIFYEP#<partnerId>` | `URL#<SHA-256 of the URL, 64 hex digits>` | `gsi1pk` S `NOTIFYEP`, `gsi1sk` S `<partnerId>#<sk>`, `partner_id` S, `url` S, `disabled_at` N, `webhook_id` S; never expires |
+//! | unparsed callback | `UNPARSED#<callbackId>` | `UNPARSED` | `gsi1pk` S `UNPARSED`, `gsi1sk` S `<received-at epoch ms, zero-padded to 13 digits>#<callbackId>`, `callback_id` S, `destination` S, `lead_id` S (when known), `content_type` S (when sent), `size` N (the body's full size), `body` B (its first 64 KiB, as sent: may hold PII), `problem` S, `received_at` N, `expires_at` N, `ttl` N |
+//! | tally | `TALLY#<destination>#<YYYY-MM-DD>` | `TALLY` | `gsi1pk` S `TALLY`, `gsi1sk` S `<YYYY-MM-DD>#<destination>`, `destination` S, `day` S, `accepted` N and `returned` N (each absent until counted), `expires_at` N and `ttl` N (400 days after the day) |
 //! | LeadSafe report | `LSREPORT#<reportId>` | `REPORT` | `gsi1pk` S `LSREPORT`, `gsi1sk` S `<reported-at epoch ms, zero-padded to 13 digits>#<reportId>`, `report_id` S, `sealed` S (the SSN sealed for the report, its id as associated data: the stored form `v1:<base64>`, never the digits), `reason` S (one of LeadSafe's nine), `start_date` S and `end_date` S (`YYYY-MM-DD`; `end_date` absent when none), `source` S (`buyer` or `operator`), for a buyer's `destination` S and `lead_id` S, `reported_at` N, `sent_at` N (absent until LeadSafe added it), `expires_at` N (`reported_at` + `report_retention_days`), `ttl` N |
 //!
 //! A lead item holds:
@@ -47,7 +49,13 @@
 //!   (dead-delivery markers share the index under `gsi1pk` `DEAD`, suppression records under
 //!   `SUPPRESS#<kind>`, LeadSafe reports under `LSREPORT`). Lead items written before the listing existed
 //!   had the bare lead id as `gsi1sk`: they sort above the key range the listing reads and are not listed
-//!   until their item is written again;
+//!   until their item is written again (unparsed callbacks share the index under `UNPARSED`, tallies under
+//!   `TALLY`, failed notifications under `NOTIFYFAIL`, disabled endpoints under `NOTIFYEP`);
+//! - for each verdict kept before its buyer's answer to the delivery was recorded
+//!   ([`KeptVerdict`](crate::lead::KeptVerdict)): a top-level attribute `kept_verdict#<destination>` M of
+//!   `verdict` S, `reason` S (when given) and `received_at` N. Top-level rather than in a map, so that an
+//!   update can set or remove one in any lead item (a nested path needs its parent map to exist), and apart
+//!   from `deliveries` so that dispatch's writes of a whole delivery never overwrite it;
 //! - when the lead expires: `expires_at` N and `ttl` N;
 //! - for a test lead (`Leadhub-Test: true`): `test` BOOL true.
 //!
@@ -63,7 +71,16 @@
 //! - `update_lead`: one `UpdateItem` (`ReturnValues=ALL_NEW`) whose condition expression is
 //!   [`preconditions_hold`](super::preconditions_hold) and whose update is
 //!   [`apply_update`](super::apply_update); every attribute name goes through `ExpressionAttributeNames`.
-//!   When the condition fails, a consistent read tells `Conflict` from `NotFound`.
+//!   When the condition fails, a consistent read tells `Conflict` from `NotFound`. A kept verdict is set
+//!   with `SET #kv = :v` conditional on `attribute_not_exists(#kv)` and the delivery's status, and dropped
+//!   with `REMOVE #kv` conditional on `#kv.received_at = :at`.
+//! - `put_unparsed`: an unconditional `PutItem`. `list_unparsed`: a `Query` of `gsi1` on `gsi1pk = UNPARSED
+//!   AND gsi1sk >= <since, 13-digit ms>`, newest first, filtered on `expires_at > :now` (and `destination =
+//!   :d` when asked), paged until the limit. Index reads are eventually consistent.
+//! - `add_tally`: one `UpdateItem` `ADD <accepted|returned> :one SET` the index keys, `destination`, `day`,
+//!   `expires_at` and `ttl`. `tallies_since`: a `Query` of `gsi1` on `gsi1pk = TALLY AND gsi1sk >= <since
+//!   day>` (oldest first, filtered on `destination = :d` when asked), paged to the end; expired ones are
+//!   skipped.
 //! - `discard_lead`: a `DeleteItem` of the lead conditional on `status = received`, then an unconditional
 //!   `DeleteItem` of the idempotency record (two calls: the first failing must not keep the record).
 //! - `list_partner_leads`: a `Query` of `gsi1` on `gsi1pk = PARTNER#<partnerId> AND gsi1sk BETWEEN <since,
@@ -142,10 +159,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, LeadListQuery, LeadPage,
-    LeadStore, LeadUpdate, StoreError, UpdateOutcome,
+    ClaimOutcome, CreateOutcome, DeliveryExpect, IdempotencyRecord, KeptVerdictChange,
+    LeadListQuery, LeadPage, LeadStore, LeadUpdate, StoreError, UpdateOutcome,
 };
-use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
+use crate::lead::{
+    DeliveryState, DeliveryStatus, KeptVerdict, LeadId, LeadRecord, LeadStatus, TimelineEvent,
+};
 use crate::verticals::Vertical;
 
 mod buyer_refs;
@@ -156,9 +175,11 @@ mod leadsafe_reports;
 mod notifications;
 mod sealed_ssns;
 mod suppressions;
+mod tallies;
+mod unparsed_callbacks;
 
 /// The global secondary index listing a partner's leads, dead deliveries by time, suppression records by
-/// kind, and LeadSafe reports by time.
+/// kind, LeadSafe reports by time, unparsed callbacks by time and tallies by day.
 pub const GSI1: &str = "gsi1";
 /// The attribute DynamoDB's TTL reads.
 pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -836,6 +857,9 @@ fn lead_to_item(lead: &LeadRecord) -> Result<Item, StoreError> {
     }
     item.insert("events".to_owned(), AttributeValue::L(events));
     item.insert("deliveries".to_owned(), AttributeValue::M(deliveries));
+    for (destination, kept) in &lead.kept_verdicts {
+        item.insert(kept_verdict_attribute(destination), kept_to_value(kept));
+    }
     item.insert(
         "gsi1pk".to_owned(),
         string(lead_listing::partner_gsi1pk(&lead.partner_id)),
@@ -898,6 +922,17 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
             delivery_from_value(destination, value).map(|state| (destination.clone(), state))
         })
         .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let kept_verdicts = item
+        .iter()
+        .filter_map(|(attribute, value)| {
+            attribute
+                .strip_prefix(KEPT_VERDICT_PREFIX)
+                .map(|destination| (destination, value))
+        })
+        .map(|(destination, value)| {
+            kept_from_value(destination, value).map(|kept| (destination.to_owned(), kept))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
     let expires_at = match reader.opt_time("expires_at")? {
         Some(at) => Some(at),
         None => reader
@@ -920,6 +955,7 @@ fn lead_from_item(item: &Item) -> Result<LeadRecord, StoreError> {
         ssn_hash: reader.opt_string("ssn_hash")?.map(str::to_owned),
         events,
         deliveries,
+        kept_verdicts,
         expires_at,
         test: match item.get("test") {
             None => false,
@@ -1013,6 +1049,36 @@ fn delivery_from_value(
                 })
                 .collect::<Result<_, _>>()?,
         },
+    })
+}
+
+/// The prefix of the attributes holding kept verdicts: `kept_verdict#<destination>`.
+const KEPT_VERDICT_PREFIX: &str = "kept_verdict#";
+
+fn kept_verdict_attribute(destination: &str) -> String {
+    format!("{KEPT_VERDICT_PREFIX}{destination}")
+}
+
+fn kept_to_value(kept: &KeptVerdict) -> AttributeValue {
+    let mut map = Item::new();
+    map.insert("verdict".to_owned(), string(kept.verdict.as_str()));
+    if let Some(reason) = &kept.reason {
+        map.insert("reason".to_owned(), string(reason));
+    }
+    map.insert("received_at".to_owned(), millis(kept.received_at));
+    AttributeValue::M(map)
+}
+
+fn kept_from_value(destination: &str, value: &AttributeValue) -> Result<KeptVerdict, StoreError> {
+    let what = format!("lead item: verdict kept for `{destination}`");
+    let map = value
+        .as_m()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not a map")))?;
+    let reader = ItemReader::new(&what, map);
+    Ok(KeptVerdict {
+        verdict: reader.parse("verdict")?,
+        reason: reader.opt_string("reason")?.map(str::to_owned),
+        received_at: reader.time("received_at")?,
     })
 }
 
@@ -1188,6 +1254,21 @@ impl Placeholders {
         format!("{deliveries}.{placeholder}")
     }
 
+    /// The attribute of the verdict kept for `destination`: `#k_N` (its own placeholder, as for deliveries).
+    fn kept_verdict(&mut self, destination: &str) -> String {
+        let attribute = kept_verdict_attribute(destination);
+        let existing = self
+            .names
+            .iter()
+            .find(|(placeholder, name)| placeholder.starts_with("#k_") && **name == attribute)
+            .map(|(placeholder, _)| placeholder.clone());
+        existing.unwrap_or_else(|| {
+            let placeholder = format!("#k_{}", self.names.len());
+            self.names.insert(placeholder.clone(), attribute);
+            placeholder
+        })
+    }
+
     fn value(&mut self, value: AttributeValue) -> String {
         let placeholder = format!(":v{}", self.values.len());
         self.values.insert(placeholder.clone(), value);
@@ -1256,6 +1337,32 @@ impl UpdateExpression {
             };
             conditions.push(condition);
         }
+        for change in &update.kept_verdicts {
+            let attribute = p.kept_verdict(change.destination());
+            let condition = match change {
+                KeptVerdictChange::Keep {
+                    destination,
+                    while_delivery_in,
+                    ..
+                } => {
+                    let path = p.delivery(destination);
+                    let delivery = if while_delivery_in.is_empty() {
+                        // No status matches an empty list (see `StatusIn` above).
+                        format!("attribute_not_exists({})", p.name("pk"))
+                    } else {
+                        let list = p.list(while_delivery_in.iter().map(|status| status.as_str()));
+                        format!("{path}.{} IN ({list})", p.name("status"))
+                    };
+                    format!("(attribute_not_exists({attribute}) AND {delivery})")
+                }
+                KeptVerdictChange::Drop { received_at, .. } => format!(
+                    "{attribute}.{} = {}",
+                    p.name("received_at"),
+                    p.value(millis(*received_at))
+                ),
+            };
+            conditions.push(condition);
+        }
 
         let mut sets = vec![format!(
             "{} = {}",
@@ -1294,9 +1401,24 @@ impl UpdateExpression {
             ));
         }
 
+        let mut removes = Vec::new();
+        for change in &update.kept_verdicts {
+            let attribute = p.kept_verdict(change.destination());
+            match change {
+                KeptVerdictChange::Keep { verdict, .. } => {
+                    sets.push(format!("{attribute} = {}", p.value(kept_to_value(verdict))))
+                }
+                KeptVerdictChange::Drop { .. } => removes.push(attribute),
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+
         Ok(UpdateExpression {
             condition: conditions.join(" AND "),
-            update: format!("SET {}", sets.join(", ")),
+            update: expression,
             names: p.names,
             values: p.values,
         })
@@ -1470,5 +1592,74 @@ mod tests {
         assert!(!expression.condition.contains(" - 1"));
         // The reference semantics agree that this update cannot apply (the empty `StatusIn`).
         assert!(!preconditions_hold(&record(), &update));
+    }
+
+    #[test]
+    fn kept_verdicts_are_top_level_attributes_set_and_removed_under_their_conditions() {
+        use crate::callbacks::Verdict;
+        let now = at(1_700_000_100_000);
+        let mut lead = record();
+        lead.kept_verdicts.insert(
+            "nt #1".to_owned(),
+            KeptVerdict {
+                verdict: Verdict::Rejected,
+                reason: Some("no".to_owned()),
+                received_at: now,
+            },
+        );
+        lead.kept_verdicts.insert(
+            "b".to_owned(),
+            KeptVerdict {
+                verdict: Verdict::Confirmed,
+                reason: None,
+                received_at: now,
+            },
+        );
+        let item = lead_to_item(&lead).expect("item");
+        assert!(item.contains_key("kept_verdict#nt #1"));
+        assert_eq!(lead_from_item(&item).expect("reads back"), lead);
+        let mut broken = item.clone();
+        broken.insert("kept_verdict#b".to_owned(), string("confirmed"));
+        let message = lead_from_item(&broken).expect_err("corrupt").to_string();
+        assert!(message.contains("verdict kept for `b`"), "{message}");
+
+        let kept = KeptVerdict {
+            verdict: Verdict::Confirmed,
+            reason: None,
+            received_at: now,
+        };
+        let update = LeadUpdate::new(now)
+            .keep_verdict("a.b #c", kept, &[DeliveryStatus::InFlight])
+            .drop_kept_verdict("x", now);
+        let expression = UpdateExpression::build(&update).expect("builds");
+        let placeholder = |attribute: &str| {
+            expression
+                .names
+                .iter()
+                .find(|(_, name)| name.as_str() == attribute)
+                .map(|(placeholder, _)| placeholder.clone())
+                .expect("a placeholder")
+        };
+        let (keep, drop) = (
+            placeholder("kept_verdict#a.b #c"),
+            placeholder("kept_verdict#x"),
+        );
+        assert!(expression
+            .condition
+            .contains(&format!("attribute_not_exists({keep})")));
+        assert!(expression
+            .condition
+            .contains(&format!("{drop}.#received_at = ")));
+        assert!(expression.update.contains(&format!("{keep} = :")));
+        assert!(expression.update.ends_with(&format!(" REMOVE {drop}")));
+        let text = format!("{} {}", expression.condition, expression.update);
+        assert!(expression
+            .names
+            .keys()
+            .all(|name| text.contains(name.as_str())));
+        assert!(expression
+            .values
+            .keys()
+            .all(|value| text.contains(value.as_str())));
     }
 }

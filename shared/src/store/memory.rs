@@ -9,10 +9,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::lead_listing::order_key;
 use super::{
     apply_update, preconditions_hold, BuyerRef, BuyerRefs, ClaimOutcome, Counters, CreateOutcome,
-    DeadDeliveries, DeadDelivery, DisabledEndpoint, FailedNotification, IdempotencyRecord,
-    LeadListQuery, LeadPage, LeadSafeReports, LeadStore, LeadSummary, LeadUpdate, ListPosition,
-    NotificationLog, Reservation, SealedSsns, StoreError, SuppressionCounts, Suppressions,
-    UpdateOutcome,
+    DayTally, DeadDeliveries, DeadDelivery, DeliveryTallies, DisabledEndpoint, FailedNotification,
+    IdempotencyRecord, LeadListQuery, LeadPage, LeadSafeReports, LeadStore, LeadSummary,
+    LeadUpdate, ListPosition, NotificationLog, Reservation, SealedSsns, StoreError,
+    SuppressionCounts, Suppressions, Tally, UnparsedCallback, UnparsedCallbackId,
+    UnparsedCallbacks, UpdateOutcome,
 };
 use crate::crypto::SealedSsn;
 use crate::lead::{LeadId, LeadRecord, LeadStatus};
@@ -42,6 +43,10 @@ struct Tables {
     disabled_endpoints: BTreeMap<(String, String), DisabledEndpoint>,
     /// Buyer references: (destination, reference) -> lead -> the entry's expiry.
     buyer_refs: HashMap<(String, String), RefLeads>,
+    /// Callbacks kept unparsed, by id.
+    unparsed: BTreeMap<UnparsedCallbackId, UnparsedCallback>,
+    /// Tallies by (day, destination): the DynamoDB index's order.
+    tallies: BTreeMap<(NaiveDate, String), (u64, u64)>,
 }
 
 /// The leads one buyer reference maps to, each with its entry's expiry (lead ids sort by creation time).
@@ -63,8 +68,9 @@ impl Counter {
 }
 
 /// A [`LeadStore`], [`Counters`], [`DeadDeliveries`], [`Suppressions`], [`SealedSsns`],
-/// [`LeadSafeReports`] and [`BuyerRefs`] in memory. Expired idempotency records, claims, counters, dead-delivery markers,
-/// sealed SSNs and LeadSafe reports are treated as absent, as DynamoDB's TTL would eventually remove them.
+/// [`LeadSafeReports`], [`BuyerRefs`], [`NotificationLog`], [`UnparsedCallbacks`] and [`DeliveryTallies`] in memory. Expired idempotency
+/// records, claims, counters, dead-delivery markers, sealed SSNs, LeadSafe reports, unparsed callbacks and
+/// tallies are treated as absent, as DynamoDB's TTL would eventually remove them.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
@@ -648,5 +654,80 @@ impl BuyerRefs for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl UnparsedCallbacks for MemoryStore {
+    async fn put_unparsed(&self, callback: &UnparsedCallback) -> Result<(), StoreError> {
+        self.lock()?
+            .unparsed
+            .insert(callback.id.clone(), callback.clone());
+        Ok(())
+    }
+
+    async fn list_unparsed(
+        &self,
+        since: DateTime<Utc>,
+        destination: Option<&str>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<UnparsedCallback>, StoreError> {
+        let tables = self.lock()?;
+        let mut listed: Vec<&UnparsedCallback> = tables
+            .unparsed
+            .values()
+            .filter(|callback| {
+                callback.received_at >= since
+                    && callback.expires_at > now
+                    && destination.is_none_or(|d| callback.destination == d)
+            })
+            .collect();
+        // The DynamoDB index's order: time, then id; newest first.
+        listed.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
+        Ok(listed.into_iter().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl DeliveryTallies for MemoryStore {
+    async fn add_tally(
+        &self,
+        destination: &str,
+        day: NaiveDate,
+        tally: Tally,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        let counts = tables
+            .tallies
+            .entry((day, destination.to_owned()))
+            .or_default();
+        match tally {
+            Tally::Accepted => counts.0 = counts.0.saturating_add(1),
+            Tally::Returned => counts.1 = counts.1.saturating_add(1),
+        }
+        Ok(())
+    }
+
+    async fn tallies_since(
+        &self,
+        since: NaiveDate,
+        destination: Option<&str>,
+    ) -> Result<Vec<DayTally>, StoreError> {
+        let tables = self.lock()?;
+        let now = Utc::now();
+        Ok(tables
+            .tallies
+            .range((since, String::new())..)
+            .filter(|((day, name), _)| {
+                destination.is_none_or(|d| name == d) && super::tallies::tally_expiry(*day) > now
+            })
+            .map(|((day, name), (accepted, returned))| DayTally {
+                destination: name.clone(),
+                day: *day,
+                accepted: *accepted,
+                returned: *returned,
+            })
+            .collect())
     }
 }

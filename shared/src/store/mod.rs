@@ -3,16 +3,20 @@
 //! [`DeadDeliveries`] port (markers of dead deliveries for operators, in [`dead_deliveries`]); the
 //! [`Suppressions`] port (the suppression list, in [`suppressions`]); the [`SealedSsns`] port (a
 //! lead's SSN, sealed, until screening has decided, in [`sealed_ssns`]); and the [`LeadSafeReports`] port
-//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]); and the
+//! (consumer statuses reported back to LeadSafe, their SSNs sealed, in [`leadsafe_reports`]); the
 //! [`NotificationLog`] port (partner notifications that failed, disabled endpoints, in [`notifications`]);
-//! and the [`BuyerRefs`] port (a buyer's own id for a lead mapped back to the lead, in [`buyer_refs`]).
+//! the [`BuyerRefs`] port (a buyer's own id for a lead mapped back to the lead, in [`buyer_refs`]); the
+//! [`UnparsedCallbacks`] port (buyer callbacks whose body could not be read as a verdict, kept for the
+//! operator, in [`unparsed_callbacks`]); and the [`DeliveryTallies`] port (accepted and returned
+//! deliveries per destination and day, for return rates, in [`tallies`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
 //! `shared/tests/it/dead_deliveries_contract.rs`, `shared/tests/it/suppressions_contract.rs`,
 //! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`,
-//! `shared/tests/it/notifications_contract.rs`,
-//! `shared/tests/it/buyer_refs_contract.rs`, `shared/tests/it/lead_listing_contract.rs`).
+//! `shared/tests/it/notifications_contract.rs`, `shared/tests/it/buyer_refs_contract.rs`,
+//! `shared/tests/it/lead_listing_contract.rs`, `shared/tests/it/kept_verdicts_contract.rs`,
+//! `shared/tests/it/unparsed_callbacks_contract.rs`, `shared/tests/it/tallies_contract.rs`).
 
 pub mod buyer_refs;
 pub mod counters;
@@ -24,6 +28,8 @@ pub mod memory;
 pub mod notifications;
 pub mod sealed_ssns;
 pub mod suppressions;
+pub mod tallies;
+pub mod unparsed_callbacks;
 
 pub use buyer_refs::{BuyerRef, BuyerRefs};
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
@@ -33,11 +39,15 @@ pub use leadsafe_reports::LeadSafeReports;
 pub use notifications::{DisabledEndpoint, FailedNotification, NotificationLog};
 pub use sealed_ssns::SealedSsns;
 pub use suppressions::{KindCounts, SuppressionCounts, Suppressions};
+pub use tallies::{DayTally, DeliveryTallies, Tally};
+pub use unparsed_callbacks::{UnparsedCallback, UnparsedCallbackId, UnparsedCallbacks};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::lead::{DeliveryState, DeliveryStatus, LeadId, LeadRecord, LeadStatus, TimelineEvent};
+use crate::lead::{
+    DeliveryState, DeliveryStatus, KeptVerdict, LeadId, LeadRecord, LeadStatus, TimelineEvent,
+};
 
 /// The store failed; the operation may or may not have been applied only where the variant says so.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +106,34 @@ pub struct DeliveryChange {
     pub state: DeliveryState,
 }
 
+/// Keep or drop a buyer's verdict kept on the lead ([`LeadRecord::kept_verdicts`]), each with its own
+/// precondition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeptVerdictChange {
+    /// Keep `verdict` for `destination`: only while no verdict is kept for it and its delivery is in one of
+    /// `while_delivery_in` (the open states: the buyer's answer is not recorded yet).
+    Keep {
+        destination: String,
+        verdict: KeptVerdict,
+        while_delivery_in: Vec<DeliveryStatus>,
+    },
+    /// Drop the verdict kept for `destination` (applied, or not applicable): only while the one kept is
+    /// the one received at `received_at`, so that it is applied at most once.
+    Drop {
+        destination: String,
+        received_at: DateTime<Utc>,
+    },
+}
+
+impl KeptVerdictChange {
+    pub fn destination(&self) -> &str {
+        match self {
+            KeptVerdictChange::Keep { destination, .. }
+            | KeptVerdictChange::Drop { destination, .. } => destination,
+        }
+    }
+}
+
 /// One atomic change to a lead: every precondition holds and everything is applied, or nothing is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadUpdate {
@@ -103,6 +141,8 @@ pub struct LeadUpdate {
     pub expect_status: Vec<LeadStatus>,
     pub set_status: Option<LeadStatus>,
     pub deliveries: Vec<DeliveryChange>,
+    /// Verdicts kept or dropped (at most one change per destination).
+    pub kept_verdicts: Vec<KeptVerdictChange>,
     /// Appended to the timeline.
     pub events: Vec<TimelineEvent>,
     pub now: DateTime<Utc>,
@@ -114,9 +154,40 @@ impl LeadUpdate {
             expect_status: Vec::new(),
             set_status: None,
             deliveries: Vec::new(),
+            kept_verdicts: Vec::new(),
             events: Vec::new(),
             now,
         }
+    }
+
+    /// Keep `verdict` for `destination` while its delivery is in one of `while_delivery_in` and none is
+    /// kept for it ([`KeptVerdictChange::Keep`]).
+    pub fn keep_verdict(
+        mut self,
+        destination: &str,
+        verdict: KeptVerdict,
+        while_delivery_in: &[DeliveryStatus],
+    ) -> Self {
+        self.kept_verdicts
+            .retain(|change| change.destination() != destination);
+        self.kept_verdicts.push(KeptVerdictChange::Keep {
+            destination: destination.to_owned(),
+            verdict,
+            while_delivery_in: while_delivery_in.to_vec(),
+        });
+        self
+    }
+
+    /// Drop the verdict kept for `destination` if it is the one received at `received_at`
+    /// ([`KeptVerdictChange::Drop`]).
+    pub fn drop_kept_verdict(mut self, destination: &str, received_at: DateTime<Utc>) -> Self {
+        self.kept_verdicts
+            .retain(|change| change.destination() != destination);
+        self.kept_verdicts.push(KeptVerdictChange::Drop {
+            destination: destination.to_owned(),
+            received_at,
+        });
+        self
     }
 
     pub fn expect(mut self, statuses: &[LeadStatus]) -> Self {
@@ -239,29 +310,52 @@ pub fn preconditions_hold(record: &LeadRecord, update: &LeadUpdate) -> bool {
     if !update.expect_status.is_empty() && !update.expect_status.contains(&record.status) {
         return false;
     }
-    update.deliveries.iter().all(|change| {
-        let current = record.deliveries.get(&change.destination);
-        match (&change.expect, current) {
-            (DeliveryExpect::Absent, current) => current.is_none(),
-            (DeliveryExpect::StatusIn(statuses), Some(state)) => statuses.contains(&state.status),
-            (DeliveryExpect::StatusIn(_), None) => false,
-            (DeliveryExpect::Claimable { attempt, now }, Some(state)) => match state.status {
-                DeliveryStatus::Pending | DeliveryStatus::Retrying => {
-                    state.attempts + 1 == *attempt
-                }
-                DeliveryStatus::InFlight => {
-                    state.attempts == *attempt
-                        && state.lease_until.is_some_and(|lease| lease < *now)
-                }
-                _ => false,
-            },
-            (DeliveryExpect::Claimable { .. }, None) => false,
-            (DeliveryExpect::InFlight { attempt }, Some(state)) => {
-                state.status == DeliveryStatus::InFlight && state.attempts == *attempt
-            }
-            (DeliveryExpect::InFlight { .. }, None) => false,
+    let kept_hold = update.kept_verdicts.iter().all(|change| match change {
+        KeptVerdictChange::Keep {
+            destination,
+            while_delivery_in,
+            ..
+        } => {
+            !record.kept_verdicts.contains_key(destination)
+                && record
+                    .deliveries
+                    .get(destination)
+                    .is_some_and(|state| while_delivery_in.contains(&state.status))
         }
-    })
+        KeptVerdictChange::Drop {
+            destination,
+            received_at,
+        } => record
+            .kept_verdicts
+            .get(destination)
+            .is_some_and(|kept| kept.received_at == *received_at),
+    });
+    kept_hold
+        && update.deliveries.iter().all(|change| {
+            let current = record.deliveries.get(&change.destination);
+            match (&change.expect, current) {
+                (DeliveryExpect::Absent, current) => current.is_none(),
+                (DeliveryExpect::StatusIn(statuses), Some(state)) => {
+                    statuses.contains(&state.status)
+                }
+                (DeliveryExpect::StatusIn(_), None) => false,
+                (DeliveryExpect::Claimable { attempt, now }, Some(state)) => match state.status {
+                    DeliveryStatus::Pending | DeliveryStatus::Retrying => {
+                        state.attempts + 1 == *attempt
+                    }
+                    DeliveryStatus::InFlight => {
+                        state.attempts == *attempt
+                            && state.lease_until.is_some_and(|lease| lease < *now)
+                    }
+                    _ => false,
+                },
+                (DeliveryExpect::Claimable { .. }, None) => false,
+                (DeliveryExpect::InFlight { attempt }, Some(state)) => {
+                    state.status == DeliveryStatus::InFlight && state.attempts == *attempt
+                }
+                (DeliveryExpect::InFlight { .. }, None) => false,
+            }
+        })
 }
 
 /// Apply `update` to `record` (after [`preconditions_hold`]).
@@ -273,6 +367,22 @@ pub fn apply_update(record: &mut LeadRecord, update: &LeadUpdate) {
         record
             .deliveries
             .insert(change.destination.clone(), change.state.clone());
+    }
+    for change in &update.kept_verdicts {
+        match change {
+            KeptVerdictChange::Keep {
+                destination,
+                verdict,
+                ..
+            } => {
+                record
+                    .kept_verdicts
+                    .insert(destination.clone(), verdict.clone());
+            }
+            KeptVerdictChange::Drop { destination, .. } => {
+                record.kept_verdicts.remove(destination);
+            }
+        }
     }
     record.events.extend(update.events.iter().cloned());
     record.updated_at = update.now;

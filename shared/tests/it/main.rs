@@ -7,8 +7,8 @@
 
 /// The same checks over both store adapters: each `check(&store)` runs once on a fresh `MemoryStore` and
 /// once (ignored without moto) on a `DynamoStore` with its own table. Used by the store, counters,
-/// dead-deliveries, suppressions, sealed-SSNs and LeadSafe-reports suites (the `MemoryStore` and
-/// `DynamoStore` implement all six ports).
+/// dead-deliveries, suppressions, sealed-SSNs, LeadSafe-reports, kept-verdicts, unparsed-callbacks and
+/// tallies suites (the `MemoryStore` and `DynamoStore` implement every port).
 macro_rules! store_contract {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -36,6 +36,7 @@ mod aws;
 mod buyer_refs_contract;
 mod counters_contract;
 mod dead_deliveries_contract;
+mod kept_verdicts_contract;
 mod lead_listing_contract;
 mod leadsafe_reports_contract;
 mod notifications_contract;
@@ -44,4 +45,6 @@ mod screening_contract;
 mod sealed_ssns_contract;
 mod store_contract;
 mod suppressions_contract;
+mod tallies_contract;
+mod unparsed_callbacks_contract;
 mod vertical_properties;

@@ -160,6 +160,8 @@ async fn setup(leadsafe: bool, transport: Scripted) -> Setup {
         leadsafe_reports: store.clone(),
         transport: Arc::new(transport.clone()) as Arc<dyn Transport>,
         buyer_refs: store.clone(),
+        tallies: store.clone(),
+        unparsed_callbacks: store.clone(),
     };
     Setup {
         callback,

@@ -2,3 +2,4 @@
 //! and a scripted transport.
 
 mod consumer_status;
+mod verdicts;

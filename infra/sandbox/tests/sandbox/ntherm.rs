@@ -279,3 +279,111 @@ async fn ntherm_scripted_failures_are_slow_or_fail() {
     assert!(ntherm.leads().is_empty());
     assert_eq!(ntherm.received()[0].status, 502);
 }
+
+/// One request a [`RawReceiver`] took: its content type and body.
+type RawRequest = (Option<String>, Vec<u8>);
+
+/// A receiver that takes any body: (content type, body) of each request, answered 202 `{"kept": true}`.
+#[derive(Clone, Default)]
+struct RawReceiver {
+    requests: std::sync::Arc<std::sync::Mutex<Vec<RawRequest>>>,
+}
+
+impl RawReceiver {
+    async fn start() -> (RawReceiver, leadhub_sandbox::Running) {
+        use axum::extract::State;
+        use axum::http::{HeaderMap, StatusCode};
+        let receiver = RawReceiver::default();
+        let router = axum::Router::new()
+            .fallback(axum::routing::post(
+                |State(r): State<RawReceiver>, headers: HeaderMap, body: bytes::Bytes| async move {
+                    let content_type = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    r.requests
+                        .lock()
+                        .expect("lock")
+                        .push((content_type, body.to_vec()));
+                    (StatusCode::ACCEPTED, axum::Json(json!({"kept": true})))
+                },
+            ))
+            .with_state(receiver.clone());
+        let running = leadhub_sandbox::Running::serve(loopback(), router)
+            .await
+            .expect("start receiver");
+        (receiver, running)
+    }
+
+    fn requests(&self) -> Vec<RawRequest> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+#[tokio::test]
+async fn ntherm_sends_its_final_result_in_each_style_it_really_arrives_in() {
+    use leadhub_sandbox::ntherm::VerdictStyle;
+    let (receiver, callback_server) = RawReceiver::start().await;
+    let mut config = NthermConfig::new("vendor", "pa55");
+    config.callback_delay = Duration::from_millis(10);
+    let ntherm = Ntherm::new(config);
+    let server = ntherm.start(loopback()).await.expect("start");
+    let url = callback_server.url("/cb");
+    let body = |n: usize| -> Value {
+        serde_json::from_slice(&receiver.requests()[n].1).expect("a JSON body")
+    };
+
+    // success_bit as text, and no content type.
+    ntherm.set_verdict_style(VerdictStyle {
+        success_bit_as_text: true,
+        content_type: None,
+        ..VerdictStyle::default()
+    });
+    assert_eq!(post(&server.url(PATH), &sample(&url)).await.0, 200);
+    eventually(|| (receiver.requests().len() == 1).then_some(())).await;
+    assert_eq!(receiver.requests()[0].0, None, "no Content-Type");
+    assert_eq!(
+        body(0),
+        json!({"success_bit": "true", "message": "Lead accepted."})
+    );
+    ntherm.reject_all_after_post(true);
+    assert_eq!(post(&server.url(PATH), &sample(&url)).await.0, 200);
+    eventually(|| (receiver.requests().len() == 2).then_some(())).await;
+    assert_eq!(body(1)["success_bit"], "false");
+    ntherm.reject_all_after_post(false);
+
+    // Before the answer: the callback is in (and answered) before postLead answers; twice; as text/plain.
+    ntherm.set_verdict_style(VerdictStyle {
+        content_type: Some("text/plain".into()),
+        before_answer: true,
+        times: 2,
+        ..VerdictStyle::default()
+    });
+    assert_eq!(post(&server.url(PATH), &sample(&url)).await.0, 200);
+    assert_eq!(receiver.requests().len(), 4, "both sent before the 200");
+    assert_eq!(receiver.requests()[2].0.as_deref(), Some("text/plain"));
+    assert_eq!(
+        body(3),
+        json!({"success_bit": true, "message": "Lead accepted."})
+    );
+    let callbacks = ntherm.callbacks();
+    assert_eq!(callbacks.len(), 4);
+    assert_eq!(callbacks[3].status, Some(202));
+    assert_eq!(callbacks[3].answer, Some(json!({"kept": true})));
+
+    // A body of another shape, through the control endpoint.
+    let response = client()
+        .post(server.url("/_sandbox/verdict-style"))
+        .json(&json!({"raw_body": "result=ok"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 204);
+    assert_eq!(post(&server.url(PATH), &sample(&url)).await.0, 200);
+    eventually(|| (receiver.requests().len() == 5).then_some(())).await;
+    assert_eq!(
+        receiver.requests()[4],
+        (Some("application/json".into()), b"result=ok".to_vec())
+    );
+    assert_eq!(ntherm.callbacks()[4].body, json!("result=ok"));
+}

@@ -468,7 +468,7 @@ pub fn document() -> Value {
         "info": {
             "title": "leadhub partner API",
             "version": "1.0.0",
-            "description": "Post consumer leads (HELOC, mortgage, solar, real estate), follow them to their buyers, and (for buyers) post verdicts. Errors are RFC 9457 problem+json; a 400 lists every broken rule at once."
+            "description": "Post consumer leads (HELOC, mortgage, solar, real estate), follow them to their buyers, and (for buyers) post verdicts. Errors are RFC 9457 problem+json; a 400 lists every broken rule at once. No string in a lead may hold a control character (U+0000 to U+001F, U+007F to U+009F: NUL, tabs and line breaks included); each one is an `invalid_value` error naming its field."
         },
         "servers": [{"url": "/"}],
         "tags": [

@@ -96,6 +96,61 @@ async fn an_invalid_lead_gets_400_problem_json_listing_every_broken_rule() {
 }
 
 #[tokio::test]
+async fn a_control_character_in_a_text_field_of_each_vertical_is_a_400_naming_the_field() {
+    use leadhub::verticals::Vertical;
+    let stack = stack().await;
+    // NUL, ESC (another C0) and NEL (C1), each in a text field of each vertical.
+    let cases = [
+        (
+            "heloc",
+            Vertical::Heloc,
+            "/contactInfo/firstName",
+            "contactInfo.firstName",
+            "Ja\u{0}ne",
+        ),
+        (
+            "mortgage",
+            Vertical::Mortgage,
+            "/borrower/lastName",
+            "borrower.lastName",
+            "Doe\u{1b}[2J",
+        ),
+        (
+            "solar",
+            Vertical::Solar,
+            "/customer_name",
+            "customer_name",
+            "John\u{85}Doe",
+        ),
+        (
+            "real-estate",
+            Vertical::RealEstate,
+            "/firstName",
+            "firstName",
+            "\u{0}Jane",
+        ),
+    ];
+    for (path, vertical, pointer, field, bad) in cases {
+        let mut lead = vertical.example();
+        *lead
+            .pointer_mut(pointer)
+            .expect("the example has the field") = json!(bad);
+        let answer = post_lead(&stack, path, &lead).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        assert_eq!(answer.headers["content-type"], "application/problem+json");
+        let errors = answer.body["errors"].as_array().expect("errors");
+        assert_eq!(errors.len(), 1, "{path}: {errors:?}");
+        assert_eq!(errors[0]["field"], field, "{path}");
+        assert_eq!(errors[0]["code"], "invalid_value", "{path}");
+        let text = answer.body.to_string();
+        assert!(
+            !text.contains("Jane") && !text.contains("Doe") && !text.contains("John"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn authentication_scoping_and_limits() {
     let stack = stack().await;
     let lead = heloc_lead("auth");

@@ -72,6 +72,59 @@ pub fn join(parent: &str, name: &str) -> String {
     }
 }
 
+/// Every string in a lead (at any depth, open bags such as solar's `extra_data` included) that holds a
+/// control character (`char::is_control`, Unicode's `Cc`: C0 U+0000 to U+001F with NUL, tab and line breaks, DEL
+/// U+007F and C1 U+0080 to U+009F), as an `invalid_value` error naming its field (`contactInfo.firstName`,
+/// `extra_data.items[2]`). No vertical has a multi-line field, so tabs and line breaks are refused too; a
+/// buyer's API must never receive a NUL or an escape sequence from a seller. Object keys with control
+/// characters are reported at their object (the key itself is not echoed). The value is never repeated.
+pub fn control_characters(value: &Value) -> FieldErrors {
+    fn walk(value: &Value, path: &mut String, errors: &mut FieldErrors) {
+        match value {
+            Value::String(s) if s.chars().any(char::is_control) => {
+                let field = if path.is_empty() { ROOT } else { path.as_str() };
+                errors.push(
+                    field,
+                    "invalid_value",
+                    "must not contain control characters (U+0000 to U+001F, U+007F to U+009F)",
+                );
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path, errors);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(object) => {
+                for (key, item) in object {
+                    if key.chars().any(char::is_control) {
+                        let field = if path.is_empty() { ROOT } else { path.as_str() };
+                        errors.push(
+                            field,
+                            "invalid_value",
+                            "a field name in this object contains control characters",
+                        );
+                        continue;
+                    }
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    walk(item, path, errors);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::default();
+    walk(value, &mut String::new(), &mut errors);
+    errors
+}
+
 /// How an error message names a JSON value's type.
 pub fn type_name(value: &Value) -> &'static str {
     match value {
@@ -612,6 +665,33 @@ impl Zip {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_found_at_any_depth_and_named_by_path() {
+        let value = serde_json::json!({
+            "a": "fine",
+            "b": {"c": "bad\u{0}", "d": ["ok", "also\u{9f}bad", {"e": "\t"}]},
+            "f": 3,
+            "g\u{1}": "a key with one",
+            "h": "Zoë \u{200b}"
+        });
+        let fields: Vec<String> = control_characters(&value)
+            .into_vec()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.field, e.code))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "b.c:invalid_value",
+                "b.d[1]:invalid_value",
+                "b.d[2].e:invalid_value",
+                "$:invalid_value"
+            ]
+        );
+        assert!(control_characters(&serde_json::json!("\u{7}")).0[0].field == ROOT);
+        assert!(control_characters(&serde_json::json!({"x": ["a", 1, null, true]})).is_empty());
+    }
 
     #[test]
     fn emails() {

@@ -78,12 +78,27 @@ impl Vertical {
         value: &serde_json::Value,
         policy: crate::ssrf::UrlPolicy,
     ) -> Result<ParsedLead, FieldErrors> {
-        match self {
+        // Control characters are refused in every string of every vertical, before (and beside) the
+        // vertical's own rules: the answer lists both, one error per field.
+        let controls = fields::control_characters(value);
+        let parsed = match self {
             Vertical::Heloc => heloc::parse(value).map(heloc::HelocLead::into_parsed),
             Vertical::Mortgage => mortgage::parse(value),
             Vertical::Solar => solar::parse_with(value, policy),
             Vertical::RealEstate => real_estate::parse(value),
+        };
+        if controls.is_empty() {
+            return parsed;
         }
+        let mut errors = controls;
+        if let Err(others) = parsed {
+            for error in others.into_vec() {
+                if !errors.0.iter().any(|known| known.field == error.field) {
+                    errors.0.push(error);
+                }
+            }
+        }
+        Err(errors)
     }
 
     /// The JSON Schema (2020-12) of this vertical's body.
@@ -141,5 +156,110 @@ impl ParsedLead {
             unique,
             ssn: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn set(lead: &mut Value, pointer: &str, text: &str) {
+        *lead
+            .pointer_mut(pointer)
+            .expect("the example has this field") = json!(text);
+    }
+
+    fn errors_of(vertical: Vertical, lead: &Value) -> Vec<FieldError> {
+        let body = serde_json::to_vec(lead).expect("json");
+        match vertical.parse(&body) {
+            Ok(_) => panic!("{vertical}: a lead with a control character was accepted"),
+            Err(errors) => errors.into_vec(),
+        }
+    }
+
+    #[test]
+    fn a_control_character_in_any_text_field_of_each_vertical_is_an_error_naming_it() {
+        // One text field per vertical, and each kind of control character: NUL, another C0 (ESC), a line
+        // break, DEL and a C1 (NEL, U+0085).
+        let cases: [(Vertical, &str, &str); 8] = [
+            (
+                Vertical::Heloc,
+                "/contactInfo/firstName",
+                "contactInfo.firstName",
+            ),
+            (Vertical::Heloc, "/address/city", "address.city"),
+            (
+                Vertical::Mortgage,
+                "/borrower/firstName",
+                "borrower.firstName",
+            ),
+            (Vertical::Mortgage, "/property/city", "property.city"),
+            (Vertical::Solar, "/customer_name", "customer_name"),
+            (
+                Vertical::Solar,
+                "/extra_data/0/questions/1",
+                "extra_data[0].questions[1]",
+            ),
+            (Vertical::RealEstate, "/firstName", "firstName"),
+            (Vertical::RealEstate, "/tags/1", "tags[1]"),
+        ];
+        for (vertical, pointer, field) in cases {
+            for bad in [
+                "Jo\u{0}hn",
+                "\u{1b}[31mJohn",
+                "John\nDoe",
+                "John\u{7f}",
+                "John\u{85}",
+            ] {
+                let mut lead = vertical.example();
+                set(&mut lead, pointer, bad);
+                let errors = errors_of(vertical, &lead);
+                let error = errors.iter().find(|e| e.field == field).unwrap_or_else(|| {
+                    panic!("{vertical} {bad:?}: no error on {field}: {errors:?}")
+                });
+                assert_eq!(error.code, "invalid_value", "{vertical} {field}");
+                assert!(error.message.contains("control characters"), "{error:?}");
+                assert!(!error.message.contains("John"), "the value is not echoed");
+                assert_eq!(
+                    errors.iter().filter(|e| e.field == field).count(),
+                    1,
+                    "one error per field: {errors:?}"
+                );
+            }
+            // The same lead without it is fine: the error came from the character.
+            let lead = vertical.example();
+            let body = serde_json::to_vec(&lead).expect("json");
+            assert!(vertical.parse(&body).is_ok(), "{vertical} example");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_reported_beside_the_verticals_own_errors() {
+        let mut lead = Vertical::Heloc.example();
+        set(&mut lead, "/contactInfo/lastName", "Doe\u{0}");
+        set(&mut lead, "/contactInfo/email", "not-an-email");
+        let errors = errors_of(Vertical::Heloc, &lead);
+        let mut fields: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                ("contactInfo.email", "invalid_format"),
+                ("contactInfo.lastName", "invalid_value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn printable_unicode_is_not_a_control_character() {
+        let mut lead = Vertical::Heloc.example();
+        set(&mut lead, "/contactInfo/firstName", "Zoë Ångström-Nuñez 李");
+        let body = serde_json::to_vec(&lead).expect("json");
+        assert!(Vertical::Heloc.parse(&body).is_ok());
     }
 }

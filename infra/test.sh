@@ -291,6 +291,12 @@ EOF
         --checks all \
         --exclude-checks positive_data_acceptance,use_after_free,ensure_resource_availability,object_level_authorization \
         --max-examples "${LEADHUB_SCHEMATHESIS_EXAMPLES:-100}" --seed 20261121 --generation-database none
+
+    # A partner's generated client, on the same stack: openapi-python-client must take the whole served
+    # document without a warning, and its client posts one lead of each vertical (202 each).
+    step "openapi-python-client: a client generated from the served document posts all four verticals"
+    run "$VENV/bin/python" "$ROOT/infra/openapi_client_check.py" --base-url "http://127.0.0.1:$LOCAL_PORT" \
+        --key pk_schemathesis --secret "$LOCAL_SECRET" --work "$WORK/openapi-client"
     stop_local
 fi
 

@@ -87,6 +87,14 @@ fn nullable_optionals(schema: &mut Value) {
             if required.contains(name) {
                 continue;
             }
+            // A union (solar's `extra_data`: an object or an array) is written as `anyOf`, not as a list of
+            // types, which client generators such as openapi-python-client refuse: null joins the union.
+            if let Some(union) = property.get_mut("anyOf").and_then(Value::as_array_mut) {
+                let null = json!({"type": "null"});
+                if !union.contains(&null) {
+                    union.push(null);
+                }
+            }
             match property.get("type").cloned() {
                 Some(Value::String(kind)) => property["type"] = json!([kind, "null"]),
                 Some(Value::Array(mut kinds)) if !kinds.contains(&json!("null")) => {
@@ -563,7 +571,10 @@ mod tests {
             for (name, property) in published["properties"].as_object().expect("properties") {
                 let nullable = property["type"]
                     .as_array()
-                    .is_some_and(|t| t.contains(&json!("null")));
+                    .is_some_and(|t| t.contains(&json!("null")))
+                    || property["anyOf"]
+                        .as_array()
+                        .is_some_and(|u| u.contains(&json!({"type": "null"})));
                 assert_eq!(
                     nullable,
                     !required.contains(&name.as_str()),

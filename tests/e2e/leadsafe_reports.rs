@@ -22,6 +22,27 @@ async fn post(stack: &Stack, tag: &str) -> String {
     .await
 }
 
+/// Wait (a few seconds at most) until the lead's sealed SSN is deleted; panics if it outlives that.
+async fn sealed_copy_deleted(stack: &Stack, lead_id: &str) {
+    let id: leadhub::lead::LeadId = lead_id.parse().expect("a lead id");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sealed = stack
+            .sealed_ssns
+            .get_sealed_ssn(&id, chrono::Utc::now())
+            .await
+            .expect("read");
+        if sealed.is_none() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sealed SSN of {lead_id} outlived the screening decision"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn assert_no_ssn(what: &str, text: &str) {
     for spelling in [DIGITS, SSN, "219 09 8877"] {
         if let Some(line) = find_token(text, spelling) {
@@ -140,6 +161,12 @@ async fn a_buyers_consumer_status_reaches_leadsafe(options: Options) {
         .received_for(&later)
         .is_empty());
     assert_no_ssn("the status API", &view.to_string());
+
+    // Screening has decided on both leads: their sealed SSNs go (just after the decision is written, so
+    // wait for it rather than end the run, and the functions with it, before the delete).
+    for id in [&lead_id, &later] {
+        sealed_copy_deleted(&stack, id).await;
+    }
 
     let text = String::from_utf8(logs.lock().expect("logs").clone()).expect("utf-8");
     assert!(text.contains(&lead_id), "the capture works");

@@ -133,7 +133,7 @@ pub fn schema() -> Value {
             "mailing_state": state("Mailing state of the customer: 2-letter USPS code (case-insensitive, upper-cased)"),
             "vendor_campaign_name": text("Name of the campaign associated with the submission"),
             "email": {"type": "string", "format": "email", "maxLength": MAX_TEXT_LEN, "description": "Email address of the customer"},
-            "extra_data": {"type": ["object", "array"], "description": "Any JSON object or array (kept as given). Required, and not empty, if certificate_url is not provided"}
+            "extra_data": {"anyOf": [{"type": "object", "additionalProperties": true}, {"type": "array", "items": {}}], "description": "Any JSON object or array (kept as given). Required, and not empty, if certificate_url is not provided"}
         }
     })
 }

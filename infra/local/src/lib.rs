@@ -162,6 +162,12 @@ impl Default for Options {
 }
 
 /// A fresh random secret with a readable prefix.
+/// The sandbox buyer's own form of a hub signing secret (the sandbox verifies with its own code).
+fn sandbox_key(secret: &WebhookSecret) -> leadhub_sandbox::webhook::SigningKey {
+    leadhub_sandbox::webhook::SigningKey::from_whsec(&secret.to_whsec())
+        .expect("a hub secret is whsec_ and base64")
+}
+
 pub fn random_secret(prefix: &str) -> String {
     let bytes: [u8; 18] = rand::random();
     format!("{prefix}{}", hex::encode(bytes))
@@ -206,7 +212,7 @@ async fn start_seed_sandboxes(
         value
     };
     let lender_key = secret("LEADHUB_SANDBOX_HELOC_LENDER_KEY", "hl_");
-    let texas_buyer = WebhookBuyer::new(texas_secret);
+    let texas_buyer = WebhookBuyer::new(sandbox_key(&texas_secret));
     let texas_buyer_server = texas_buyer
         .start(loopback)
         .await
@@ -584,7 +590,7 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
     let mut destinations = Vec::new();
     for (i, id) in options.buyers.iter().enumerate() {
         let secret = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>());
-        let buyer = WebhookBuyer::new(secret.clone());
+        let buyer = WebhookBuyer::new(sandbox_key(&secret));
         let running = buyer
             .start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -599,7 +605,7 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
         (None, options.demo_partner_settings.clone())
     } else if options.partner_receiver {
         let secret = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>());
-        let receiver = WebhookBuyer::new(secret.clone());
+        let receiver = WebhookBuyer::new(sandbox_key(&secret));
         let running = receiver
             .start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await

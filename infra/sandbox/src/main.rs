@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use leadhub::webhooks::WebhookSecret;
 use leadhub_sandbox::webhook::WebhookBuyer;
 
 #[derive(Parser)]
@@ -47,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
             let secret = std::env::var("LEADHUB_WEBHOOK_SECRET").context(
                 "set LEADHUB_WEBHOOK_SECRET to the destination's signing secret (whsec_...)",
             )?;
-            let secret = WebhookSecret::parse(&secret)
+            let secret = leadhub_sandbox::webhook::SigningKey::from_whsec(&secret)
                 .map_err(|problem| anyhow::anyhow!("LEADHUB_WEBHOOK_SECRET: {problem}"))?;
             let buyer = WebhookBuyer::new(secret);
             let running = buyer

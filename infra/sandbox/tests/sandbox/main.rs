@@ -1,6 +1,7 @@
 //! The sandbox emulators, each started on loopback and exercised over HTTP.
 
 mod heloc_lender;
+mod independence;
 mod leadsafe;
 mod lofty;
 mod ntherm;

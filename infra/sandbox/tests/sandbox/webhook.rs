@@ -32,7 +32,9 @@ async fn deliver(
 #[tokio::test]
 async fn webhook_buyer_takes_signed_deliveries_and_scripted_failures() {
     let secret = WebhookSecret::from_bytes(b"0123456789abcdef0123456789abcdef");
-    let buyer = WebhookBuyer::new(secret.clone());
+    let buyer = WebhookBuyer::new(
+        leadhub_sandbox::webhook::SigningKey::from_whsec(&secret.to_whsec()).expect("whsec"),
+    );
     let server = buyer.start(loopback()).await.expect("start");
     let url = server.url("/hook");
     buyer.fail_next(Failure {

@@ -21,7 +21,7 @@
 //!
 //! The payload is `{"type", "timestamp", "data"}` (Standard Webhooks' recommended shape); `data` holds the
 //! lead id, its vertical and status, the reason's code and text, and the partner's own reference where the
-//! vertical has one (mortgage's `affiliateId`): no other personal data and no buyer's name.
+//! vertical has one (heloc's and mortgage's `affiliateId`): no other personal data and no buyer's name.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -180,7 +180,7 @@ pub fn own_callback_url(lead: &LeadRecord) -> Option<String> {
     }
 }
 
-/// The partner's own reference for the lead, where the vertical has one (mortgage's `affiliateId`).
+/// The partner's own reference for the lead, where the vertical has one (heloc's and mortgage's `affiliateId`).
 pub fn partner_reference(lead: &LeadRecord) -> Option<String> {
     #[derive(Deserialize)]
     struct Reference {
@@ -188,10 +188,13 @@ pub fn partner_reference(lead: &LeadRecord) -> Option<String> {
         affiliate_id: Option<String>,
     }
     match lead.vertical {
-        Vertical::Mortgage => serde_json::from_str::<Reference>(lead.lead.as_str())
-            .ok()
-            .and_then(|reference| reference.affiliate_id),
-        Vertical::Heloc | Vertical::Solar | Vertical::RealEstate => None,
+        // Seed 001's and the mortgage vertical's "identifier for the lead in the partner's system".
+        Vertical::Heloc | Vertical::Mortgage => {
+            serde_json::from_str::<Reference>(lead.lead.as_str())
+                .ok()
+                .and_then(|reference| reference.affiliate_id)
+        }
+        Vertical::Solar | Vertical::RealEstate => None,
     }
 }
 
@@ -217,7 +220,7 @@ pub struct PayloadData {
     pub status: LeadStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
-    /// The partner's own reference for the lead (mortgage's `affiliateId`).
+    /// The partner's own reference for the lead (heloc's and mortgage's `affiliateId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affiliate_id: Option<String>,
     /// Where the lead's full status is read (`GET`, the partner's credentials).
@@ -525,6 +528,21 @@ mod tests {
             serde_json::from_str::<DispatchJob>(&queued).expect("reads back"),
             DispatchJob::Notify(Box::new(job))
         );
+    }
+
+    #[test]
+    fn the_partners_reference_is_read_where_the_vertical_has_one() {
+        let heloc = lead(
+            Vertical::Heloc,
+            r#"{"affiliateId":"aff-1","contactInfo":{}}"#,
+        );
+        assert_eq!(partner_reference(&heloc).as_deref(), Some("aff-1"));
+        let mortgage = lead(Vertical::Mortgage, r#"{"affiliateId":"aff-2"}"#);
+        assert_eq!(partner_reference(&mortgage).as_deref(), Some("aff-2"));
+        assert_eq!(partner_reference(&lead(Vertical::Heloc, "{}")), None);
+        // Solar and real estate have no such field: a key of that name is not read.
+        let solar = lead(Vertical::Solar, r#"{"affiliateId":"aff-3"}"#);
+        assert_eq!(partner_reference(&solar), None);
     }
 
     #[test]

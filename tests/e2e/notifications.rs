@@ -388,3 +388,51 @@ async fn exhausted_notifications_are_kept_for_replay() {
     assert_eq!(receiver.about(&lead_id, "lead.delivered").len(), 3);
     assert!(!failed[0].reason.contains("127.0.0.1"), "no URL in reasons");
 }
+
+#[tokio::test]
+async fn a_return_within_the_window_is_notified_to_the_partner_once_with_its_reason() {
+    let key = secret();
+    let receiver = Receiver::start(&[&key], &[]);
+    let mut options = notified(&[&key], Some(&receiver.url));
+    options.buyers = vec!["first".into()];
+    options.buyer_settings = std::collections::BTreeMap::from([(
+        "first".to_owned(),
+        "return_reasons = [\"Bad phone\", \"Duplicate\"]\nreturn_window_days = 2\n".to_owned(),
+    )]);
+    let stack = stack_with(options).await;
+    let lead_id = post_accepted(&stack, "heloc", &heloc_lead("notify-return")).await;
+    wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(10)).await;
+
+    let returned = send(
+        client()
+            .post(callback_url(&stack, "first", &lead_id))
+            .json(&serde_json::json!({"verdict": "returned", "reason": "bad phone"})),
+    )
+    .await;
+    assert_eq!(returned.status, 200, "{}", returned.body);
+    eventually(
+        "the receiver gets lead.returned",
+        Duration::from_secs(10),
+        || !receiver.about(&lead_id, "lead.returned").is_empty(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let notified = receiver.about(&lead_id, "lead.returned");
+    assert_eq!(
+        notified.len(),
+        1,
+        "exactly one lead.returned: {notified:#?}"
+    );
+    let data = &notified[0]["payload"]["data"];
+    assert_eq!(data["status"], "returned");
+    assert_eq!(data["vertical"], "heloc");
+    assert_eq!(data["reason"]["text"], "Bad phone", "{data}");
+    // The partner's own reference, and no personal data.
+    assert_eq!(data["affiliateId"], "aff-notify-return", "{data}");
+    assert_all_verified(&receiver.entries(), 1);
+    let text = serde_json::to_string(&receiver.entries()).expect("json");
+    assert!(
+        !text.contains("jane.") && !text.contains("Bayshore") && !text.contains("555"),
+        "{text}"
+    );
+}

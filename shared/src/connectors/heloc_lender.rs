@@ -135,6 +135,7 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
     let message = || buyer_message(&response.body).unwrap_or_else(|| "no reason given".into());
     match status {
         200..=299 => Outcome::Accepted {
+            price: None,
             buyer_ref: lender_ref(&response.body),
         },
         300..=399 => Outcome::failed(
@@ -333,6 +334,7 @@ mod tests {
     #[test]
     fn classifies_every_documented_answer() {
         let accepted = |reference: Option<&str>| Outcome::Accepted {
+            price: None,
             buyer_ref: reference.map(str::to_owned),
         };
         let duplicate = |status: u16, message: &str| {

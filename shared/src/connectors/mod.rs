@@ -21,6 +21,11 @@
 //! in `Takes`; [`Rules`] picks the connector; [`crate::settings`] passes them to [`crate::config`], which
 //! names no connector.
 //!
+//! A destination's answer rules (`[destinations.response]`: `accepted_when`, `rejected_when`, `reason_path`,
+//! `reference_path`, `price_path`; see [`crate::answer_rules`]) are taken by every connector: where given,
+//! they override its reading of a 2xx answer in [`next`]. Each connector's own reading (its "defaults") is
+//! described at the top of its module.
+//!
 //! Credentials are sent in headers marked sensitive (their `Debug` shows `Sensitive`). `classify` cannot
 //! know them, so a buyer that echoes one in a message body could put it in a reason: dispatch should pass
 //! every outcome through [`without_credentials`] before recording it.
@@ -286,16 +291,25 @@ pub enum Next {
     Done(Outcome),
 }
 
-/// Decide after the answer to `request` (one request per delivery for every buyer API but Lofty's).
+/// Decide after the answer to `request` (one request per delivery for every buyer API but Lofty's): the
+/// connector reads the answer, then the destination's answer rules ([`crate::answer_rules`]), where given,
+/// override that reading. For Lofty they read the answer that ends the delivery (the note's or the new
+/// lead's), never the duplicate lookup's (its only `GET`), whose answer is about the contact, not the lead.
 pub fn next(
     context: &DeliveryContext<'_>,
     request: &BuyerRequest,
     response: &BuyerResponse,
     now: DateTime<Utc>,
 ) -> Next {
+    let rules = &context.destination.response;
     match context.destination.connector.kind() {
-        ConnectorKind::Lofty => lofty::next(context, request, response, now),
-        kind => Next::Done(classify(kind, response, now)),
+        ConnectorKind::Lofty => match lofty::next(context, request, response, now) {
+            Next::Done(outcome) if request.method != http::Method::GET => {
+                Next::Done(rules.apply(response, outcome))
+            }
+            other => other,
+        },
+        kind => Next::Done(rules.apply(response, classify(kind, response, now))),
     }
 }
 
@@ -349,7 +363,7 @@ pub fn without_credentials(outcome: Outcome, destination: &Destination) -> Outco
         })
     };
     match outcome {
-        Outcome::Accepted { buyer_ref } => Outcome::Accepted { buyer_ref },
+        accepted @ Outcome::Accepted { .. } => accepted,
         Outcome::Rejected {
             code,
             reason,
@@ -684,6 +698,7 @@ pub(crate) mod test_support {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         }
     }
 
@@ -846,6 +861,7 @@ mod tests {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         };
         let basic = {
             use base64::Engine;
@@ -866,6 +882,7 @@ mod tests {
             Outcome::failed("http_401", "refused: ***")
         );
         let accepted = Outcome::Accepted {
+            price: None,
             buyer_ref: Some("R1".into()),
         };
         assert_eq!(

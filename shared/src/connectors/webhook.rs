@@ -118,6 +118,7 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
         .and_then(|v| parse_retry_after(v, now));
     match status {
         200..=299 => Outcome::Accepted {
+            price: None,
             buyer_ref: buyer_ref(&response.body),
         },
         300..=399 => Outcome::failed(
@@ -180,6 +181,7 @@ mod tests {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         }
     }
 
@@ -232,16 +234,23 @@ mod tests {
             (
                 response(200, &[], r#"{"id":"B-1"}"#),
                 Outcome::Accepted {
+                    price: None,
                     buyer_ref: Some("B-1".into()),
                 },
             ),
             (
                 response(201, &[], "not json"),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             (
                 response(204, &[], ""),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             (
                 response(302, &[], ""),

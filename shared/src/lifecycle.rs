@@ -2441,6 +2441,30 @@ mod tests {
         assert_eq!(after.deliveries["a"].buyer_ref.as_deref(), Some("B-1"));
         assert!(t.jobs.is_empty());
 
+        // The price a buyer's answer gives replaces the configured one; without one, the configured stays.
+        let mut priced = record.clone();
+        priced.deliveries.get_mut("a").expect("a").price_cents = Some(1850);
+        let (after, t, _) = outcome_of(
+            &priced,
+            1,
+            3,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: Some(crate::routing::Cents(2225)),
+            },
+        );
+        assert_eq!(after.deliveries["a"].price_cents, Some(2225));
+        assert!(
+            t.update.events.iter().all(|e| !e
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("22.25")),
+            "prices stay off the partner's timeline"
+        );
+        let (after, _, _) = outcome_of(&priced, 1, 3, Outcome::accepted(None));
+        assert_eq!(after.deliveries["a"].price_cents, Some(1850));
+
         let (after, _, result) =
             outcome_of(&record, 1, 3, Outcome::rejected("http_400", "bad", true));
         assert_eq!(result, AttemptResult::Rejected);

@@ -3039,6 +3039,26 @@ callback_key = "env:CALLBACK_KEY"
             Err(error) => panic!("infra/config.example.toml must load: {error}"),
         };
         assert!(config.ssn_sealer.is_some(), "the example seals SSNs");
+        // Its commented answer rules load as written once uncommented.
+        let with_rules = [
+            "[destinations.response]",
+            "accepted_when",
+            "rejected_when",
+            "reason_path",
+            "reference_path",
+            "price_path",
+        ]
+        .iter()
+        .fold(document.to_owned(), |doc, key| {
+            doc.replace(&format!("\n# {key}"), &format!("\n{key}"))
+        });
+        assert_ne!(with_rules, document);
+        match Config::from_toml(&with_rules, &secrets) {
+            Ok(config) => assert!(config
+                .destination("sonar")
+                .is_some_and(|d| !d.response.is_empty())),
+            Err(error) => panic!("the example's answer rules must load: {error}"),
+        }
         assert!(
             config.screening.uses_leadsafe(),
             "the example screens mortgage with LeadSafe"

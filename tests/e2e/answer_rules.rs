@@ -41,12 +41,11 @@ const UNRECOGNISED_BY_SONAR: &str =
     "unrecognised answer: Sonar answered 200 with JSON {message: text, \
      status: text}, which says neither that it took the lead nor that it declined it";
 
-#[tokio::test]
-async fn sonars_unrecognised_200_fails_the_delivery_with_its_reason_and_is_listed_dead() {
+async fn sonars_unrecognised_200_fails_the_delivery(options: Options) {
     let stack = stack_with(Options {
         buyers: Vec::new(),
         seed_sandboxes: true,
-        ..options()
+        ..options
     })
     .await;
     let sonar = &stack.sandboxes.as_ref().expect("seed sandboxes").sonar.0;
@@ -168,12 +167,11 @@ fn scripted(body: Value) -> Failure {
     }
 }
 
-#[tokio::test]
-async fn a_webhook_destinations_own_answer_rules_accept_reject_and_refuse_to_guess() {
+async fn a_webhook_destinations_own_answer_rules(options: Options) {
     let stack = stack_with(Options {
         max_attempts: 2,
         buyer_settings: [(BUYER.to_owned(), RULES.to_owned())].into(),
-        ..options()
+        ..options
     })
     .await;
     let buyer = stack.buyer(BUYER).expect("buyer").clone();
@@ -251,4 +249,34 @@ async fn a_webhook_destinations_own_answer_rules_accept_reject_and_refuse_to_gue
         assert!(tokio::time::Instant::now() < deadline, "not listed as dead");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+#[tokio::test]
+async fn sonars_unrecognised_200_fails_the_delivery_with_its_reason_and_is_listed_dead() {
+    sonars_unrecognised_200_fails_the_delivery(options()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_sonars_unrecognised_200_fails_the_delivery_with_its_reason_and_is_listed_dead() {
+    sonars_unrecognised_200_fails_the_delivery(Options {
+        backend: aws_backend("unrecognised"),
+        ..options()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_destinations_own_answer_rules_accept_reject_and_refuse_to_guess() {
+    a_webhook_destinations_own_answer_rules(options()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_a_webhook_destinations_own_answer_rules_accept_reject_and_refuse_to_guess() {
+    a_webhook_destinations_own_answer_rules(Options {
+        backend: aws_backend("answer-rules"),
+        ..options()
+    })
+    .await;
 }

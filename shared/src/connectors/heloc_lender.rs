@@ -26,6 +26,8 @@
 //! - 401 and 403: Failed (credentials); 404, 405, 410 and 3xx: Failed (endpoint configuration; redirects are
 //!   not followed). 408, 425, 429 and 5xx: Retry, honouring `Retry-After`. Other 4xx: Rejected with the
 //!   lender's message (at most [`MAX_MESSAGE_CHARS`](super::MAX_MESSAGE_CHARS) characters).
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of a
+//!   2xx where given.
 
 use chrono::{DateTime, Utc};
 use http::header::AUTHORIZATION;

@@ -28,6 +28,8 @@
 //!   says nothing about when a 5xx will pass); 408/5xx wait for `Retry-After` or the destination's backoff.
 //! - The note's `leadId` is an `integer(int64)` (6.57): a lookup answer that gives the id as a string of
 //!   digits is sent as the number.
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) read the answer that ends the
+//!   delivery (the note's or the new lead's 2xx), never the duplicate lookup's.
 
 use std::time::Duration;
 

@@ -833,6 +833,99 @@ mod tests {
         );
     }
 
+    /// `[destinations.response]` applies to any connector; for Lofty, to the answer that ends the delivery,
+    /// not to the duplicate lookup's.
+    #[test]
+    fn answer_rules_apply_to_any_connector_and_to_loftys_last_answer_only() {
+        use test_support::{
+            destination, example_lead, now, response, CALLBACK_URL, IDEMPOTENCY_KEY,
+        };
+        let rules = crate::answer_rules::AnswerRules::load(
+            "destinations[0].response",
+            &toml::from_str(
+                "accepted_when = { path = \"$.leadId\" }\nreference_path = \"$.leadId\"",
+            )
+            .expect("toml"),
+        )
+        .expect("rules");
+        let lead = example_lead(Vertical::RealEstate);
+        let decide = |destination: &Destination, request: &BuyerRequest, answer: &BuyerResponse| {
+            let context = DeliveryContext {
+                lead: &lead,
+                destination,
+                callback_url: CALLBACK_URL,
+                idempotency_key: IDEMPOTENCY_KEY,
+                now: now(),
+            };
+            next(&context, request, answer, now())
+        };
+        let mut crm = destination(
+            ConnectorKind::Lofty,
+            "https://api.lofty.example",
+            &[Vertical::RealEstate],
+            &[("access_token", "lofty-token-value")],
+        );
+        crm.response = rules.clone();
+        let context = DeliveryContext {
+            lead: &lead,
+            destination: &crm,
+            callback_url: CALLBACK_URL,
+            idempotency_key: IDEMPOTENCY_KEY,
+            now: now(),
+        };
+        let lookup = build(&context).expect("builds");
+        assert_eq!(lookup.method, http::Method::GET);
+        // The lookup's answer matches no rule, and still leads on to the create.
+        let create = match decide(
+            &crm,
+            &lookup,
+            &response(200, &[], r#"{"leads":[],"_metadata":{"total":0}}"#),
+        ) {
+            Next::Send(create) => create,
+            Next::Done(outcome) => panic!("the lookup ends nothing: {outcome:?}"),
+        };
+        assert_eq!(create.method, http::Method::POST);
+        assert_eq!(
+            decide(&crm, &create, &response(200, &[], r#"{"leadId":77}"#)),
+            Next::Done(Outcome::accepted(Some("77".into())))
+        );
+        let Next::Done(unread) = decide(&crm, &create, &response(200, &[], r#"{"id":77}"#)) else {
+            panic!("done");
+        };
+        assert!(crate::answer_rules::is_unrecognised(&unread), "{unread:?}");
+
+        // The same rules on a HELOC lender and a webhook.
+        for kind in [
+            ConnectorKind::HelocLender,
+            ConnectorKind::Webhook,
+            ConnectorKind::Ntherm,
+        ] {
+            let mut buyer =
+                destination(kind, "https://buyer.example/leads", &[Vertical::Heloc], &[]);
+            buyer.response = rules.clone();
+            let request = BuyerRequest {
+                method: http::Method::POST,
+                url: buyer.url.clone(),
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+            };
+            let Next::Done(unread) =
+                decide(&buyer, &request, &response(200, &[], r#"{"id":"L-1"}"#))
+            else {
+                panic!("done");
+            };
+            assert!(
+                crate::answer_rules::is_unrecognised(&unread),
+                "{kind}: {unread:?}"
+            );
+            assert_eq!(
+                decide(&buyer, &request, &response(201, &[], r#"{"leadId":"L-2"}"#)),
+                Next::Done(Outcome::accepted(Some("L-2".into()))),
+                "{kind}"
+            );
+        }
+    }
+
     #[test]
     fn references_are_strings_or_numbers_of_sane_length() {
         let value = serde_json::json!({"id": "", "leadId": 42, "loanId": "L-1"});

@@ -47,6 +47,9 @@
 //! - `success_bit` is read as a JSON boolean; `"true"`/`"false"` strings and `1`/`0` are tolerated.
 //!   Messages are cleaned of control characters, `Authorization` values redacted and cut to
 //!   [`MAX_MESSAGE_CHARS`] characters.
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of
+//!   postLead's 2xx where given (the callback's verdicts are not answers to a delivery: they keep their own
+//!   reading).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -5,6 +5,8 @@
 //! Answers: 2xx accepted (the buyer's `id` or `leadId` string is kept as its reference); 408, 425, 429 and
 //! 5xx retried, honouring `Retry-After`; 401 and 403 failed (credentials), 404, 405, 410 and 3xx failed
 //! (endpoint configuration; redirects are not followed); other 4xx rejected with the buyer's message.
+//! A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of a 2xx
+//! where given (a webhook buyer that answers 200 to say no).
 
 use chrono::{DateTime, Utc};
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};

@@ -24,6 +24,10 @@
 //! taken), and `return_window_days`, how long after the delivery was accepted a lead may be returned (1 to
 //! 365, default 7). Whether a returned lead is offered to the next buyer in line is the vertical's
 //! `[routing.<vertical>] resell_returns` (default false).
+//!
+//! A destination's answer rules (`[destinations.response]`: `accepted_when`, `rejected_when`, `reason_path`,
+//! `reference_path`, `price_path`) are common to every buyer API: they are checked here by
+//! [`crate::answer_rules`] (paths parsed, regular expressions compiled once) and applied by the connectors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -285,6 +289,9 @@ struct DestinationDoc {
     return_reasons: Option<toml::Value>,
     #[serde(default)]
     return_window_days: Option<toml::Value>,
+    /// `[destinations.response]`: the answer rules, any connector's (see [`crate::answer_rules`]).
+    #[serde(default)]
+    response: Option<toml::Value>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -533,6 +540,9 @@ pub struct Destination<C> {
     pub routing: crate::routing::DestinationRouting,
     /// What its buyer may return, and for how long.
     pub returns: ReturnPolicy,
+    /// How its buyer's answers are read, where the operator says so (`[destinations.response]`; empty: the
+    /// connector's own reading).
+    pub response: crate::answer_rules::AnswerRules,
 }
 
 impl<C> Destination<C> {
@@ -828,10 +838,17 @@ impl<C> Config<C> {
                 },
             )?;
             let returns = ReturnPolicy::check(&key, d.return_reasons, d.return_window_days)?;
+            let response = d
+                .response
+                .as_ref()
+                .map(|rules| crate::answer_rules::AnswerRules::load(&key("response"), rules))
+                .transpose()?
+                .unwrap_or_default();
             destinations.push(Destination {
                 verticals,
                 routing,
                 returns,
+                response,
                 id: DestinationId::parse(&d.id)
                     .map_err(|problem| ConfigError::new(key("id"), problem))?,
                 connector,

@@ -65,8 +65,12 @@ impl DispatchJob {
 /// What a buyer's answer means, in one vocabulary for all connectors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The buyer took the lead; `buyer_ref` is its own id for it when it gave one.
-    Accepted { buyer_ref: Option<String> },
+    /// The buyer took the lead; `buyer_ref` is its own id for it when it gave one, `price` what it says it
+    /// pays for it when its answer gives one (a destination's `price_path`, see [`crate::answer_rules`]).
+    Accepted {
+        buyer_ref: Option<String>,
+        price: Option<crate::routing::Cents>,
+    },
     /// The buyer declined the lead. `others_may_take`: another buyer may still be offered it.
     Rejected {
         code: String,
@@ -88,6 +92,14 @@ pub enum Outcome {
 pub const RATE_LIMITED: &str = "http_429";
 
 impl Outcome {
+    /// Accepted with the buyer's reference, if any, and no price of its own.
+    pub fn accepted(buyer_ref: Option<String>) -> Self {
+        Outcome::Accepted {
+            buyer_ref,
+            price: None,
+        }
+    }
+
     pub fn retry(code: &str, reason: impl Into<String>, after: Option<Duration>) -> Self {
         Outcome::Retry {
             code: code.to_owned(),

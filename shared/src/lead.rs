@@ -280,7 +280,8 @@ pub struct DeliveryState {
     /// The step of the lead's routing plan this delivery belongs to (0 first).
     #[serde(default)]
     pub step: u32,
-    /// What the buyer pays for the lead when it accepts, in US cents (from the routing configuration).
+    /// What the buyer pays for the lead when it accepts, in US cents: from the routing configuration, or, once
+    /// accepted, from the buyer's answer when the destination's `price_path` found a price in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_cents: Option<u64>,
     /// The cap counters this delivery holds a place in (released when it is rejected or dead).

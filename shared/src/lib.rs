@@ -3,6 +3,7 @@
 //!
 //! Business rules here know nothing of AWS; only `store::dynamodb` and `queue::sqs` do.
 
+pub mod answer_rules;
 pub mod batch;
 pub mod callbacks;
 pub mod config;

@@ -565,10 +565,13 @@ pub fn attempt_outcome(
     };
     let mut jobs = Vec::new();
     let (state, event, result) = match outcome {
-        Outcome::Accepted { buyer_ref } => (
+        // The price the buyer's answer gave (`price_path`) replaces the configured one; it is the operator's,
+        // never on the partner's timeline.
+        Outcome::Accepted { buyer_ref, price } => (
             DeliveryState {
                 status: DeliveryStatus::Accepted,
                 buyer_ref: buyer_ref.clone(),
+                price_cents: price.map(|cents| cents.0).or(base.price_cents),
                 ..base
             },
             event(EventKind::DeliveryAccepted).reason(
@@ -2130,7 +2133,14 @@ mod tests {
                 now(),
             ),
         );
-        let (taken, t) = answer(&routed, "a", Outcome::Accepted { buyer_ref: None });
+        let (taken, t) = answer(
+            &routed,
+            "a",
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert_eq!(taken.status, LeadStatus::Delivered);
         assert_eq!(taken.deliveries["b"].status, DeliveryStatus::Queued);
         assert!(t.jobs.is_empty(), "nobody else is offered the lead");
@@ -2173,7 +2183,14 @@ mod tests {
             ),
             VerdictDecision::AlreadyRecorded
         );
-        let (sold, _) = answer(&rerouted, "b", Outcome::Accepted { buyer_ref: None });
+        let (sold, _) = answer(
+            &rerouted,
+            "b",
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert_eq!(sold.status, LeadStatus::Delivered);
 
         // A confirmation ends routing: nobody is left in line.
@@ -2415,6 +2432,7 @@ mod tests {
             1,
             3,
             Outcome::Accepted {
+                price: None,
                 buyer_ref: Some("B-1".into()),
             },
         );
@@ -2422,6 +2440,30 @@ mod tests {
         assert_eq!(after.deliveries["a"].status, DeliveryStatus::Accepted);
         assert_eq!(after.deliveries["a"].buyer_ref.as_deref(), Some("B-1"));
         assert!(t.jobs.is_empty());
+
+        // The price a buyer's answer gives replaces the configured one; without one, the configured stays.
+        let mut priced = record.clone();
+        priced.deliveries.get_mut("a").expect("a").price_cents = Some(1850);
+        let (after, t, _) = outcome_of(
+            &priced,
+            1,
+            3,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: Some(crate::routing::Cents(2225)),
+            },
+        );
+        assert_eq!(after.deliveries["a"].price_cents, Some(2225));
+        assert!(
+            t.update.events.iter().all(|e| !e
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("22.25")),
+            "prices stay off the partner's timeline"
+        );
+        let (after, _, _) = outcome_of(&priced, 1, 3, Outcome::accepted(None));
+        assert_eq!(after.deliveries["a"].price_cents, Some(1850));
 
         let (after, _, result) =
             outcome_of(&record, 1, 3, Outcome::rejected("http_400", "bad", true));
@@ -2565,7 +2607,10 @@ mod tests {
         };
         let (t, _) = attempt_outcome(
             &at,
-            Outcome::Accepted { buyer_ref: None },
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
             &POLICY,
             0.0,
             now(),
@@ -2617,7 +2662,10 @@ mod tests {
             matches!(&t.dead_deliveries[..], [DeadDeliveryChange::Record(d)] if d.code == "http_401")
         );
         for outcome in [
-            Outcome::Accepted { buyer_ref: None },
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
             Outcome::rejected("http_400", "bad", true),
             Outcome::retry("http_503", "down", None),
         ] {
@@ -3044,7 +3092,13 @@ mod tests {
         );
         // Conditional: only while nothing is kept and the delivery is open.
         assert!(!crate::store::preconditions_hold(&kept, &t.update));
-        let accepted = outcome_on_a(&in_flight, Outcome::Accepted { buyer_ref: None });
+        let accepted = outcome_on_a(
+            &in_flight,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert!(!crate::store::preconditions_hold(&accepted, &t.update));
 
         // The same verdict again: already kept; another one: refused while this one is kept.
@@ -3064,7 +3118,13 @@ mod tests {
 
         // The acceptance is recorded (dispatch's write does not touch the kept verdict): applied, settling the
         // lead in the same write, with its lead events once.
-        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        let accepted = outcome_on_a(
+            &kept,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert!(accepted.kept_verdicts.contains_key("a"));
         let t = apply_kept(&accepted, &no_rules, now()).expect("applies");
         assert_eq!(
@@ -3107,7 +3167,13 @@ mod tests {
                 Some("Lead rejected after review."),
             ),
         );
-        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        let accepted = outcome_on_a(
+            &kept,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         let t = apply_kept(&accepted, &no_rules, now()).expect("applies");
         assert!(matches!(
             &t.events[..],
@@ -3158,7 +3224,13 @@ mod tests {
     fn a_kept_verdict_the_lead_no_longer_takes_is_dropped_with_why() {
         let in_flight = waterfall_in_flight();
         let kept = apply(&in_flight, &keep_of(&in_flight, Verdict::Confirmed, None));
-        let accepted = outcome_on_a(&kept, Outcome::Accepted { buyer_ref: None });
+        let accepted = outcome_on_a(
+            &kept,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         // The buyer returned it meanwhile (callback applied a later `returned` first).
         let mut returned = apply(&accepted, &settle(&accepted, now()).expect("settles"));
         returned.status = LeadStatus::Returned;
@@ -3220,7 +3292,14 @@ mod tests {
                 now(),
             ),
         );
-        let (taken, _) = answer(&routed, "a", Outcome::Accepted { buyer_ref: None });
+        let (taken, _) = answer(
+            &routed,
+            "a",
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert_eq!(taken.status, LeadStatus::Delivered);
         let rules = VerdictRules {
             returns: ReturnPolicy {
@@ -3370,14 +3449,29 @@ mod tests {
             ),
             VerdictDecision::AlreadyRecorded
         );
-        let (sold, _) = answer(&resold, "b", Outcome::Accepted { buyer_ref: None });
+        let (sold, _) = answer(
+            &resold,
+            "b",
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert_eq!(sold.status, LeadStatus::Delivered);
     }
 
     #[test]
     fn acceptances_are_tallied_for_return_rates() {
         let record = claimed("a");
-        let (_, t, _) = outcome_of(&record, 1, 3, Outcome::Accepted { buyer_ref: None });
+        let (_, t, _) = outcome_of(
+            &record,
+            1,
+            3,
+            Outcome::Accepted {
+                buyer_ref: None,
+                price: None,
+            },
+        );
         assert_eq!(t.tallies, [("a".to_owned(), Tally::Accepted)]);
         for outcome in [
             Outcome::rejected("http_400", "bad", true),

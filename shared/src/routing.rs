@@ -1556,23 +1556,26 @@ fn parse_price(value: &toml::Value) -> Result<Cents, String> {
         toml::Value::String(text) => text.trim().to_owned(),
         _ => return Err(problem()),
     };
-    let digits = parse_plain_decimal(&text).ok_or_else(problem)?;
-    if digits.negative || digits.fraction.len() > 2 || digits.integer.len() > 7 {
-        return Err(problem());
+    Cents::parse_usd(&text).ok_or_else(problem)
+}
+
+impl Cents {
+    /// An amount of US dollars written as plain decimal digits (`18.50`, `18`, `0.1`): not negative, at
+    /// most 2 decimal places, at most [`Cents::MAX`]. `None` for anything else (exponents, `$`, commas).
+    pub fn parse_usd(text: &str) -> Option<Cents> {
+        let digits = parse_plain_decimal(text)?;
+        if digits.negative || digits.fraction.len() > 2 || digits.integer.len() > 7 {
+            return None;
+        }
+        let whole: u64 = if digits.integer.is_empty() {
+            0
+        } else {
+            digits.integer.parse().ok()?
+        };
+        let fraction: u64 = format!("{:0<2}", digits.fraction).parse().ok()?;
+        let cents = Cents(whole * 100 + fraction);
+        (cents <= Cents::MAX).then_some(cents)
     }
-    let whole: u64 = if digits.integer.is_empty() {
-        0
-    } else {
-        digits.integer.parse().map_err(|_| problem())?
-    };
-    let fraction: u64 = format!("{:0<2}", digits.fraction)
-        .parse()
-        .map_err(|_| problem())?;
-    let cents = Cents(whole * 100 + fraction);
-    if cents > Cents::MAX {
-        return Err(problem());
-    }
-    Ok(cents)
 }
 
 fn listed(
@@ -3036,6 +3039,26 @@ callback_key = "env:CALLBACK_KEY"
             Err(error) => panic!("infra/config.example.toml must load: {error}"),
         };
         assert!(config.ssn_sealer.is_some(), "the example seals SSNs");
+        // Its commented answer rules load as written once uncommented.
+        let with_rules = [
+            "[destinations.response]",
+            "accepted_when",
+            "rejected_when",
+            "reason_path",
+            "reference_path",
+            "price_path",
+        ]
+        .iter()
+        .fold(document.to_owned(), |doc, key| {
+            doc.replace(&format!("\n# {key}"), &format!("\n{key}"))
+        });
+        assert_ne!(with_rules, document);
+        match Config::from_toml(&with_rules, &secrets) {
+            Ok(config) => assert!(config
+                .destination("sonar")
+                .is_some_and(|d| !d.response.is_empty())),
+            Err(error) => panic!("the example's answer rules must load: {error}"),
+        }
         assert!(
             config.screening.uses_leadsafe(),
             "the example screens mortgage with LeadSafe"

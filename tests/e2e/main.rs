@@ -6,6 +6,7 @@
 
 mod support;
 
+mod answer_rules;
 mod aws;
 mod connectors;
 mod dead_deliveries;

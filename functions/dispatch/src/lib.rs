@@ -10,7 +10,9 @@
 //! A delivery that dies is marked for operators ([`DeadDeliveries`], listed by `leadhub-admin deliveries
 //! dead`) in the same commit; a redelivered job that finds it dead marks it again, so a marker whose write
 //! failed (the record is then failed and redelivered) is not lost. An accepted delivery's buyer reference is
-//! mapped back to the lead ([`BuyerRefs`], for the buyer's webhooks) the same way.
+//! mapped back to the lead ([`BuyerRefs`], for the buyer's webhooks) the same way. A delivery that failed
+//! because the buyer's answer was not recognised ([`answer_rules::UNRECOGNISED_ANSWER`]) is dead like any
+//! failed one, and logged once with `alarm = "buyer_answer_unrecognised"` (ids and codes, never the body).
 //!
 //! A buyer's verdict that arrived while its delivery was open is kept on the lead (see callback); once an
 //! outcome is recorded, dispatch applies it (or records it as not applied) before settling the lead
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 
+use leadhub::answer_rules;
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
@@ -366,6 +369,12 @@ impl Dispatch {
             }
             AttemptResult::GaveUp => {
                 tracing::warn!(lead_id = %lead_id, destination, attempt, %code, "delivery gave up")
+            }
+            // A buyer's 2xx that said neither yes nor no (`[destinations.response]`, Sonar's markers): the
+            // delivery is dead; the operator checks with the buyer. Counted by the BuyerAnswerUnrecognised
+            // metric filter (template.yaml) on its `alarm` field: ids and codes only, never the body.
+            AttemptResult::Failed if code == answer_rules::UNRECOGNISED_ANSWER => {
+                tracing::error!(lead_id = %lead_id, destination, attempt, %code, alarm = answer_rules::UNRECOGNISED_ALARM, "the buyer's answer was not recognised: the delivery is dead; check with the buyer and the destination's [destinations.response] rules")
             }
             // An operator must act: configuration or credentials. Alarmed on via this log line.
             AttemptResult::Failed => {

@@ -16,7 +16,16 @@
 //!   the state are not checked further. Other fields are accepted and kept as they are.
 //! - The response bodies are ours (the seed gives none): `success`, `id`, `message`.
 //! - A body that is not a JSON object is a failure like any other: 200 `{"success": false, ...}`.
+//! - The seed's 200 promises "either created successfully or failed", but integrations also meet a 200 that
+//!   says neither (an acknowledgement, a queue ticket). The sandbox plays it on demand: for a lead whose
+//!   `borrower.email` is in its "unrecognised" set (compared ignoring case), or for every lead while
+//!   "unrecognised for all" is on, a valid lead is answered 200 `{"status": "received", "message": "Lead
+//!   received; queued for review"}` ([`unrecognised_body`]: no `success` flag, no id, a `status` that is
+//!   neither created nor failed) and is not created. Set with [`Sonar::answer_unrecognised`] /
+//!   [`Sonar::answer_unrecognised_for_all`] or `POST /_sandbox/unrecognised {"email": "..."}` / `{"all":
+//!   true|false}` (204); `POST /_sandbox/reset` clears both. An invalid lead still gets its `success: false`.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::script::{self, lock, Core, Emulator, Gate};
@@ -37,6 +46,12 @@ use crate::Running;
 
 /// The leads endpoint unless configured otherwise.
 pub const DEFAULT_PATH: &str = "/api/leads";
+
+/// The answer to a lead Sonar is told to answer with a 200 that is neither success nor failure: an
+/// acknowledgement without a `success` flag or an id.
+pub fn unrecognised_body() -> Value {
+    json!({"status": "received", "message": "Lead received; queued for review"})
+}
 
 /// Sonar's loan purposes ("the transaction type").
 pub const PURPOSES: [&str; 4] = [
@@ -100,12 +115,21 @@ pub struct SonarLead {
     pub body: Value,
 }
 
+/// Which leads get the unrecognised 200.
+#[derive(Debug, Default)]
+struct Unrecognised {
+    /// Borrower emails, lower-cased.
+    emails: BTreeSet<String>,
+    all: bool,
+}
+
 #[derive(Clone)]
 pub struct Sonar {
     config: Arc<SonarConfig>,
     core: Core,
     leads: Arc<Mutex<Vec<SonarLead>>>,
     next_id: Arc<AtomicU64>,
+    unrecognised: Arc<Mutex<Unrecognised>>,
 }
 
 impl Sonar {
@@ -115,6 +139,7 @@ impl Sonar {
             core: Core::default(),
             leads: Arc::default(),
             next_id: Arc::default(),
+            unrecognised: Arc::default(),
         }
     }
 
@@ -122,8 +147,33 @@ impl Sonar {
         Running::serve(addr, self.router()).await
     }
 
+    /// The API, plus `POST /_sandbox/unrecognised` (`{"email": "..."}` or `{"all": true|false}`).
     pub fn router(&self) -> Router {
-        script::finish(Router::new().route(&self.config.path, post(create)), self)
+        let routes = Router::new()
+            .route(&self.config.path, post(create))
+            .route("/_sandbox/unrecognised", post(control_unrecognised));
+        script::finish(routes, self)
+    }
+
+    /// Answer this borrower's leads with the 200 that is neither success nor failure (not creating them).
+    pub fn answer_unrecognised(&self, email: &str) {
+        lock(&self.unrecognised)
+            .emails
+            .insert(email.trim().to_lowercase());
+    }
+
+    /// Answer every lead so (or stop doing so; the emails set stays).
+    pub fn answer_unrecognised_for_all(&self, on: bool) {
+        lock(&self.unrecognised).all = on;
+    }
+
+    fn answers_unrecognised(&self, body: &Value) -> bool {
+        let unrecognised = lock(&self.unrecognised);
+        unrecognised.all
+            || body
+                .pointer("/borrower/email")
+                .and_then(Value::as_str)
+                .is_some_and(|email| unrecognised.emails.contains(&email.trim().to_lowercase()))
     }
 
     pub fn config(&self) -> &SonarConfig {
@@ -165,6 +215,7 @@ impl Emulator for Sonar {
     fn reset(&self) {
         self.core.reset();
         lock(&self.leads).clear();
+        *lock(&self.unrecognised) = Unrecognised::default();
     }
 }
 
@@ -210,6 +261,9 @@ async fn create(State(sonar): State<Sonar>, body: Bytes) -> Response {
         )
             .into_response();
     }
+    if sonar.answers_unrecognised(&body) {
+        return (StatusCode::OK, Json(unrecognised_body())).into_response();
+    }
     let id = format!(
         "sonar-{}",
         sonar.next_id.fetch_add(1, Ordering::Relaxed) + 1
@@ -219,4 +273,35 @@ async fn create(State(sonar): State<Sonar>, body: Bytes) -> Response {
         body,
     });
     (StatusCode::OK, Json(json!({"success": true, "id": id}))).into_response()
+}
+
+/// `POST /_sandbox/unrecognised`: `{"email": "..."}` adds a borrower, `{"all": true|false}` switches every
+/// lead; both may be given. Anything else is 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnrecognisedControl {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+async fn control_unrecognised(State(sonar): State<Sonar>, body: Bytes) -> Response {
+    let control: UnrecognisedControl = match serde_json::from_slice(&body) {
+        Ok(control @ UnrecognisedControl { email: Some(_), .. })
+        | Ok(control @ UnrecognisedControl { all: Some(_), .. }) => control,
+        _ => {
+            return script::message(
+                StatusCode::BAD_REQUEST,
+                "expected {\"email\": \"...\"} or {\"all\": true|false}",
+            )
+        }
+    };
+    if let Some(email) = control.email.as_deref().filter(|e| !e.trim().is_empty()) {
+        sonar.answer_unrecognised(email);
+    }
+    if let Some(all) = control.all {
+        sonar.answer_unrecognised_for_all(all);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

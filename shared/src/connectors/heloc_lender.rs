@@ -26,6 +26,8 @@
 //! - 401 and 403: Failed (credentials); 404, 405, 410 and 3xx: Failed (endpoint configuration; redirects are
 //!   not followed). 408, 425, 429 and 5xx: Retry, honouring `Retry-After`. Other 4xx: Rejected with the
 //!   lender's message (at most [`MAX_MESSAGE_CHARS`](super::MAX_MESSAGE_CHARS) characters).
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of a
+//!   2xx where given.
 
 use chrono::{DateTime, Utc};
 use http::header::AUTHORIZATION;
@@ -135,6 +137,7 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
     let message = || buyer_message(&response.body).unwrap_or_else(|| "no reason given".into());
     match status {
         200..=299 => Outcome::Accepted {
+            price: None,
             buyer_ref: lender_ref(&response.body),
         },
         300..=399 => Outcome::failed(
@@ -333,6 +336,7 @@ mod tests {
     #[test]
     fn classifies_every_documented_answer() {
         let accepted = |reference: Option<&str>| Outcome::Accepted {
+            price: None,
             buyer_ref: reference.map(str::to_owned),
         };
         let duplicate = |status: u16, message: &str| {

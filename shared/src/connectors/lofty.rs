@@ -28,6 +28,8 @@
 //!   says nothing about when a 5xx will pass); 408/5xx wait for `Retry-After` or the destination's backoff.
 //! - The note's `leadId` is an `integer(int64)` (6.57): a lookup answer that gives the id as a string of
 //!   digits is sent as the number.
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) read the answer that ends the
+//!   delivery (the note's or the new lead's 2xx), never the duplicate lookup's.
 
 use std::time::Duration;
 
@@ -421,6 +423,7 @@ fn found_lead_id(body: &[u8]) -> Option<Value> {
 /// A single answer read on its own (any step): success is acceptance.
 pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
     failure(response, now).unwrap_or(Outcome::Accepted {
+        price: None,
         buyer_ref: answered_id(&response.body),
     })
 }
@@ -451,12 +454,14 @@ pub fn next(
         }),
         // The existing contact's id (an int64, see `found_lead_id`) is the reference.
         Step::Note => Next::Done(Outcome::Accepted {
+            price: None,
             buyer_ref: serde_json::from_slice::<Value>(&request.body)
                 .ok()
                 .and_then(|body| body["leadId"].as_i64())
                 .map(|id| id.to_string()),
         }),
         Step::Create => Next::Done(Outcome::Accepted {
+            price: None,
             buyer_ref: answered_id(&response.body),
         }),
     }
@@ -576,6 +581,7 @@ mod tests {
         assert_eq!(
             next(&ctx, &create, &created, now()),
             Next::Done(Outcome::Accepted {
+                price: None,
                 buyer_ref: Some("4711".into())
             })
         );
@@ -604,6 +610,7 @@ mod tests {
         assert_eq!(
             next(&ctx, &note, &response(200, &[], "\"ok\""), now()),
             Next::Done(Outcome::Accepted {
+                price: None,
                 buyer_ref: Some("9001".into())
             })
         );
@@ -672,17 +679,24 @@ mod tests {
             (
                 response(200, &[], r#"{"leadId": 12}"#),
                 Outcome::Accepted {
+                    price: None,
                     buyer_ref: Some("12".into()),
                 },
             ),
             (
                 response(201, &[], ""),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             // DELETE /v1.0/webhook/{subscribeId}: "204 No Content".
             (
                 response(204, &[], ""),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             (
                 response(401, &[], ""),

@@ -21,6 +21,11 @@
 //! in `Takes`; [`Rules`] picks the connector; [`crate::settings`] passes them to [`crate::config`], which
 //! names no connector.
 //!
+//! A destination's answer rules (`[destinations.response]`: `accepted_when`, `rejected_when`, `reason_path`,
+//! `reference_path`, `price_path`; see [`crate::answer_rules`]) are taken by every connector: where given,
+//! they override its reading of a 2xx answer in [`next`]. Each connector's own reading (its "defaults") is
+//! described at the top of its module.
+//!
 //! Credentials are sent in headers marked sensitive (their `Debug` shows `Sensitive`). `classify` cannot
 //! know them, so a buyer that echoes one in a message body could put it in a reason: dispatch should pass
 //! every outcome through [`without_credentials`] before recording it.
@@ -286,16 +291,25 @@ pub enum Next {
     Done(Outcome),
 }
 
-/// Decide after the answer to `request` (one request per delivery for every buyer API but Lofty's).
+/// Decide after the answer to `request` (one request per delivery for every buyer API but Lofty's): the
+/// connector reads the answer, then the destination's answer rules ([`crate::answer_rules`]), where given,
+/// override that reading. For Lofty they read the answer that ends the delivery (the note's or the new
+/// lead's), never the duplicate lookup's (its only `GET`), whose answer is about the contact, not the lead.
 pub fn next(
     context: &DeliveryContext<'_>,
     request: &BuyerRequest,
     response: &BuyerResponse,
     now: DateTime<Utc>,
 ) -> Next {
+    let rules = &context.destination.response;
     match context.destination.connector.kind() {
-        ConnectorKind::Lofty => lofty::next(context, request, response, now),
-        kind => Next::Done(classify(kind, response, now)),
+        ConnectorKind::Lofty => match lofty::next(context, request, response, now) {
+            Next::Done(outcome) if request.method != http::Method::GET => {
+                Next::Done(rules.apply(response, outcome))
+            }
+            other => other,
+        },
+        kind => Next::Done(rules.apply(response, classify(kind, response, now))),
     }
 }
 
@@ -349,7 +363,7 @@ pub fn without_credentials(outcome: Outcome, destination: &Destination) -> Outco
         })
     };
     match outcome {
-        Outcome::Accepted { buyer_ref } => Outcome::Accepted { buyer_ref },
+        accepted @ Outcome::Accepted { .. } => accepted,
         Outcome::Rejected {
             code,
             reason,
@@ -684,6 +698,7 @@ pub(crate) mod test_support {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         }
     }
 
@@ -818,6 +833,99 @@ mod tests {
         );
     }
 
+    /// `[destinations.response]` applies to any connector; for Lofty, to the answer that ends the delivery,
+    /// not to the duplicate lookup's.
+    #[test]
+    fn answer_rules_apply_to_any_connector_and_to_loftys_last_answer_only() {
+        use test_support::{
+            destination, example_lead, now, response, CALLBACK_URL, IDEMPOTENCY_KEY,
+        };
+        let rules = crate::answer_rules::AnswerRules::load(
+            "destinations[0].response",
+            &toml::from_str(
+                "accepted_when = { path = \"$.leadId\" }\nreference_path = \"$.leadId\"",
+            )
+            .expect("toml"),
+        )
+        .expect("rules");
+        let lead = example_lead(Vertical::RealEstate);
+        let decide = |destination: &Destination, request: &BuyerRequest, answer: &BuyerResponse| {
+            let context = DeliveryContext {
+                lead: &lead,
+                destination,
+                callback_url: CALLBACK_URL,
+                idempotency_key: IDEMPOTENCY_KEY,
+                now: now(),
+            };
+            next(&context, request, answer, now())
+        };
+        let mut crm = destination(
+            ConnectorKind::Lofty,
+            "https://api.lofty.example",
+            &[Vertical::RealEstate],
+            &[("access_token", "lofty-token-value")],
+        );
+        crm.response = rules.clone();
+        let context = DeliveryContext {
+            lead: &lead,
+            destination: &crm,
+            callback_url: CALLBACK_URL,
+            idempotency_key: IDEMPOTENCY_KEY,
+            now: now(),
+        };
+        let lookup = build(&context).expect("builds");
+        assert_eq!(lookup.method, http::Method::GET);
+        // The lookup's answer matches no rule, and still leads on to the create.
+        let create = match decide(
+            &crm,
+            &lookup,
+            &response(200, &[], r#"{"leads":[],"_metadata":{"total":0}}"#),
+        ) {
+            Next::Send(create) => create,
+            Next::Done(outcome) => panic!("the lookup ends nothing: {outcome:?}"),
+        };
+        assert_eq!(create.method, http::Method::POST);
+        assert_eq!(
+            decide(&crm, &create, &response(200, &[], r#"{"leadId":77}"#)),
+            Next::Done(Outcome::accepted(Some("77".into())))
+        );
+        let Next::Done(unread) = decide(&crm, &create, &response(200, &[], r#"{"id":77}"#)) else {
+            panic!("done");
+        };
+        assert!(crate::answer_rules::is_unrecognised(&unread), "{unread:?}");
+
+        // The same rules on a HELOC lender and a webhook.
+        for kind in [
+            ConnectorKind::HelocLender,
+            ConnectorKind::Webhook,
+            ConnectorKind::Ntherm,
+        ] {
+            let mut buyer =
+                destination(kind, "https://buyer.example/leads", &[Vertical::Heloc], &[]);
+            buyer.response = rules.clone();
+            let request = BuyerRequest {
+                method: http::Method::POST,
+                url: buyer.url.clone(),
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+            };
+            let Next::Done(unread) =
+                decide(&buyer, &request, &response(200, &[], r#"{"id":"L-1"}"#))
+            else {
+                panic!("done");
+            };
+            assert!(
+                crate::answer_rules::is_unrecognised(&unread),
+                "{kind}: {unread:?}"
+            );
+            assert_eq!(
+                decide(&buyer, &request, &response(201, &[], r#"{"leadId":"L-2"}"#)),
+                Next::Done(Outcome::accepted(Some("L-2".into()))),
+                "{kind}"
+            );
+        }
+    }
+
     #[test]
     fn references_are_strings_or_numbers_of_sane_length() {
         let value = serde_json::json!({"id": "", "leadId": 42, "loanId": "L-1"});
@@ -846,6 +954,7 @@ mod tests {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         };
         let basic = {
             use base64::Engine;
@@ -866,6 +975,7 @@ mod tests {
             Outcome::failed("http_401", "refused: ***")
         );
         let accepted = Outcome::Accepted {
+            price: None,
             buyer_ref: Some("R1".into()),
         };
         assert_eq!(

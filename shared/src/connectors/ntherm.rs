@@ -47,6 +47,9 @@
 //! - `success_bit` is read as a JSON boolean; `"true"`/`"false"` strings and `1`/`0` are tolerated.
 //!   Messages are cleaned of control characters, `Authorization` values redacted and cut to
 //!   [`MAX_MESSAGE_CHARS`] characters.
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of
+//!   postLead's 2xx where given (the callback's verdicts are not answers to a delivery: they keep their own
+//!   reading).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -323,6 +326,7 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
                 true,
             ),
             Some(true) | None => Outcome::Accepted {
+                price: None,
                 buyer_ref: json(&response.body)
                     .and_then(|value| reference(&value, &["lead_id", "id", "leadId"])),
             },
@@ -519,7 +523,7 @@ mod tests {
     fn classifies_every_documented_answer() {
         let rows: Vec<(BuyerResponse, Outcome)> = vec![
             // The seed's three sample answers (and its second 400).
-            (response(200, &[], SEED_200), Outcome::Accepted { buyer_ref: None }),
+            (response(200, &[], SEED_200), Outcome::Accepted { buyer_ref: None, price: None }),
             (
                 response(422, &[], SEED_422),
                 Outcome::rejected(
@@ -549,7 +553,7 @@ mod tests {
             // 200 variants.
             (
                 response(200, &[], r#"{"success_bit": true, "message": "ok", "lead_id": "NT-77"}"#),
-                Outcome::Accepted { buyer_ref: Some("NT-77".into()) },
+                Outcome::Accepted { price: None, buyer_ref: Some("NT-77".into()) },
             ),
             (
                 response(200, &[], r#"{"success_bit": false, "message": [{"error": "Duplicate lead"}]}"#),
@@ -569,12 +573,12 @@ mod tests {
             ),
             (
                 response(200, &[], "{\"success_bit\": true,,}"),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted { buyer_ref: None, price: None },
             ),
-            (response(200, &[], ""), Outcome::Accepted { buyer_ref: None }),
-            (response(200, &[], "OK"), Outcome::Accepted { buyer_ref: None }),
-            (response(200, &[], "[true]"), Outcome::Accepted { buyer_ref: None }),
-            (response(200, &[], r#"{"success_bit": null}"#), Outcome::Accepted { buyer_ref: None }),
+            (response(200, &[], ""), Outcome::Accepted { buyer_ref: None, price: None }),
+            (response(200, &[], "OK"), Outcome::Accepted { buyer_ref: None, price: None }),
+            (response(200, &[], "[true]"), Outcome::Accepted { buyer_ref: None, price: None }),
+            (response(200, &[], r#"{"success_bit": null}"#), Outcome::Accepted { buyer_ref: None, price: None }),
             // Other 400 shapes.
             (
                 response(400, &[], "not json at all"),

@@ -53,17 +53,28 @@
 //!   must refuse.
 //!
 //! Answers (the seed documents 200, 401 and 404 only):
-//! - 200 is "Success (either created successfully or failed)", so the body decides. A JSON object that
-//!   signals failure explicitly — `success` or `succeeded` false, `status` or `result` one of `failed`,
-//!   `failure`, `fail`, `error` (any case), or a non-empty `error` / `errors` — is Rejected
+//! - 200 is "Success (either created successfully or failed)", so the body decides, and it must say which.
+//!   Failure, checked first: a JSON object with `success` or `succeeded` false, `status` or `result` one
+//!   of `failed`, `failure`, `fail`, `error` (any case), or a non-empty `error` / `errors` — Rejected
 //!   (`sonar_not_created`, others may take the lead) with the body's message (at most
 //!   [`MAX_MESSAGE_CHARS`](super::MAX_MESSAGE_CHARS) characters). An explicit `success: true` wins over
-//!   stray `error` fields (warnings). Otherwise it is Accepted, with Sonar's id for the lead from `id`,
-//!   `leadId` or `loanId` (string or number), at the top or inside `data`, when there is one.
-//! - A 200 whose body is empty, not JSON, or JSON of another shape is Accepted with no reference: the
-//!   seed promises a 200 and not its body, and the response format is unknown. Rejecting it could sell the
-//!   lead twice (to Sonar and the next buyer), retrying it would post it to Sonar twice; accepting it keeps
-//!   the lead with a buyer that most likely created it. The same holds for any other 2xx.
+//!   stray `error` fields (warnings).
+//! - Success, Sonar's success markers: a JSON object with `success` or `succeeded` true, or `status` or
+//!   `result` one of `created`, `success`, `succeeded`, `ok` (any case), or Sonar's id for the lead — `id`,
+//!   `leadId` or `loanId` (a non-empty string or a number), at the top or inside `data`. Accepted, with that
+//!   id as the reference when there is one.
+//! - A 2xx that shows neither — empty (204 included), not JSON (an HTML page, plain text), JSON of another
+//!   shape, or an object without either marker (`{"status": "received"}`) — is Failed with
+//!   `unrecognised_answer` ("unrecognised answer" and the body's shape, never its values): the seed
+//!   promises a 200 "either created successfully or failed" and this one says neither. It is not Accepted
+//!   (an answer nobody understands must not count as a sale) nor retried (Sonar may have created the lead,
+//!   and a second post could create it twice); the delivery is dead, listed for the operator (`leadhub-admin
+//!   deliveries dead`), alarmed (dispatch logs `alarm = "buyer_answer_unrecognised"`), and a waterfall moves
+//!   on to the next buyer. The operator checks with Sonar and, if the answers are of a shape the hub does not
+//!   know, writes `[destinations.response]` rules for them.
+//! - A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override these markers where
+//!   given: `rejected_when` in place of the failure markers, `accepted_when` in place of the success
+//!   markers, `reference_path` in place of `id`/`leadId`/`loanId`, `reason_path` for the message.
 //! - 401: Failed (Sonar refused the client secret: fix `credentials.client_secret`). 403 likewise.
 //!   404: Failed (the endpoint URL is wrong, or the integration was not saved or activated); 405 and 410
 //!   likewise; 3xx Failed (redirects are not followed). These are "configuration failures, not retries".
@@ -267,6 +278,25 @@ fn sonar_ref(value: &Value) -> Option<String> {
     reference(value, &KEYS).or_else(|| value.get("data").and_then(|data| reference(data, &KEYS)))
 }
 
+/// Whether a 2xx JSON body says the lead was created (see the module docs): `success`/`succeeded` true,
+/// `status`/`result` one of the created words, or Sonar's id for the lead.
+fn says_created(value: &Value) -> bool {
+    let Some(object) = value.as_object() else {
+        return false;
+    };
+    let flag = ["success", "succeeded"]
+        .iter()
+        .any(|key| object.get(*key).and_then(Value::as_bool) == Some(true));
+    let created_status = ["status", "result"].iter().any(|key| {
+        object
+            .get(*key)
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .is_some_and(|s| matches!(s.as_str(), "created" | "success" | "succeeded" | "ok"))
+    });
+    flag || created_status || sonar_ref(value).is_some()
+}
+
 /// What Sonar's answer means (see the module docs).
 pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
     let status = response.status;
@@ -281,10 +311,11 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
                     true,
                 )
             }
-            Some(value) => Outcome::Accepted {
+            Some(value) if says_created(&value) => Outcome::Accepted {
                 buyer_ref: sonar_ref(&value),
+                price: None,
             },
-            None => Outcome::Accepted { buyer_ref: None },
+            _ => crate::answer_rules::unrecognised(response, "Sonar"),
         },
         300..=399 => Outcome::failed(
             &code,
@@ -484,8 +515,16 @@ mod tests {
                 true,
             )
         };
-        let accepted = |reference: Option<&str>| Outcome::Accepted {
-            buyer_ref: reference.map(str::to_owned),
+        let accepted = |reference: Option<&str>| Outcome::accepted(reference.map(str::to_owned));
+        let unrecognised = |status: u16, shape: &str| {
+            Outcome::failed(
+                "unrecognised_answer",
+                format!(
+                    "unrecognised answer: Sonar answered {status} with {shape}, which says neither that it \
+                     took the lead nor that it declined it; the lead is not counted as sold (check with the \
+                     buyer, and the destination's [destinations.response] rules)"
+                ),
+            )
         };
         let long = "x".repeat(300);
         let rows: Vec<(BuyerResponse, Outcome)> = vec![
@@ -518,15 +557,28 @@ mod tests {
                 response(200, &[], &format!(r#"{{"success":false,"message":"{long}"}}"#)),
                 not_created(&"x".repeat(200)),
             ),
-            // A 200 that is not the JSON we read: accepted, with no reference.
-            (response(200, &[], ""), accepted(None)),
-            (response(200, &[], "OK"), accepted(None)),
-            (response(200, &[], "<html><body>Created</body></html>"), accepted(None)),
-            (response(200, &[], r#"["S-1"]"#), accepted(None)),
-            (response(200, &[], r#""created""#), accepted(None)),
-            (response(200, &[], r#"{"id":{"nested":true}}"#), accepted(None)),
+            // Sonar's success markers: a `success` flag, a created status, or its id.
+            (response(200, &[], r#"{"status":"Created"}"#), accepted(None)),
+            (response(200, &[], r#"{"result":"ok","data":{"loanId":7}}"#), accepted(Some("7"))),
+            (response(200, &[], r#"{"succeeded":true}"#), accepted(None)),
             (response(201, &[], r#"{"id":"S-3"}"#), accepted(Some("S-3"))),
-            (response(204, &[], ""), accepted(None)),
+            // A 2xx that says neither: failed, "unrecognised answer", with the body's shape only.
+            (
+                response(200, &[], r#"{"status":"received","message":"Queued for Jane Doe"}"#),
+                unrecognised(200, "JSON {message: text, status: text}"),
+            ),
+            (response(200, &[], ""), unrecognised(200, "an empty body")),
+            (response(204, &[], ""), unrecognised(204, "an empty body")),
+            (response(200, &[], "OK"), unrecognised(200, "a body of 2 bytes that is not JSON")),
+            (
+                response(200, &[("content-type", "text/html; charset=utf-8")], "<html><body>Created</body></html>"),
+                unrecognised(200, "a text/html body of 33 bytes"),
+            ),
+            (response(200, &[], r#"["S-1"]"#), unrecognised(200, "JSON [1 item]")),
+            (response(200, &[], r#""created""#), unrecognised(200, "JSON text")),
+            (response(200, &[], r#"{"id":{"nested":true}}"#), unrecognised(200, "JSON {id: {nested: true}}")),
+            (response(200, &[], r#"{"success":"yes","id":""}"#), unrecognised(200, "JSON {id: text, success: text}")),
+            (response(200, &[], r#"{"jane@example.com":1}"#), unrecognised(200, "JSON {…: number}")),
             // 401 and 404: configuration failures, not retries.
             (
                 response(401, &[], r#"{"message":"Unauthorized"}"#),
@@ -608,6 +660,73 @@ mod tests {
                 answer.status,
                 answer.body
             );
+        }
+    }
+
+    /// `[destinations.response]` overrides Sonar's markers where given; what it leaves out keeps them.
+    #[test]
+    fn answer_rules_override_sonars_markers_where_given() {
+        let mut destination = sonar();
+        let rules = "accepted_when = { path = \"$.status\", equals = \"received\" }\nreference_path = \"$.ticket\"\n";
+        destination.response = crate::answer_rules::AnswerRules::load(
+            "destinations[0].response",
+            &toml::from_str(rules).expect("toml"),
+        )
+        .expect("valid rules");
+        let lead = example_lead(Vertical::Mortgage);
+        let context = DeliveryContext {
+            lead: &lead,
+            destination: &destination,
+            callback_url: CALLBACK_URL,
+            idempotency_key: IDEMPOTENCY_KEY,
+            now: now(),
+        };
+        let request = build(&context).expect("builds");
+        let decide =
+            |answer: BuyerResponse| match super::super::next(&context, &request, &answer, now()) {
+                super::super::Next::Done(outcome) => outcome,
+                super::super::Next::Send(_) => panic!("Sonar takes one request"),
+            };
+        let rows: Vec<(BuyerResponse, Outcome)> = vec![
+            (
+                response(200, &[], r#"{"status":" Received ","ticket":"T-9","id":"S-1"}"#),
+                Outcome::accepted(Some("T-9".into())),
+            ),
+            (
+                response(200, &[], r#"{"status":"received"}"#),
+                Outcome::accepted(None),
+            ),
+            // `accepted_when` replaces the id marker: an id alone is no longer a sale.
+            (
+                response(200, &[], r#"{"id":"S-1"}"#),
+                Outcome::failed(
+                    "unrecognised_answer",
+                    "unrecognised answer: the buyer answered 200 with JSON {id: text}, which says neither \
+                     that it took the lead nor that it declined it; the lead is not counted as sold (check \
+                     with the buyer, and the destination's [destinations.response] rules)",
+                ),
+            ),
+            // No `rejected_when`: Sonar's failure markers still reject.
+            (
+                response(200, &[], r#"{"success":false,"message":"Duplicate lead"}"#),
+                Outcome::rejected(
+                    "sonar_not_created",
+                    "Sonar answered 200 but did not create the lead: Duplicate lead",
+                    true,
+                ),
+            ),
+            // Transport statuses keep Sonar's handling.
+            (
+                response(401, &[], r#"{"status":"received"}"#),
+                Outcome::failed(
+                    "http_401",
+                    "Sonar refused the client secret (401); check credentials.client_secret",
+                ),
+            ),
+        ];
+        for (answer, expected) in rows {
+            let body = String::from_utf8_lossy(&answer.body).into_owned();
+            assert_eq!(decide(answer), expected, "{body}");
         }
     }
 

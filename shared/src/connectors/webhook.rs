@@ -5,6 +5,8 @@
 //! Answers: 2xx accepted (the buyer's `id` or `leadId` string is kept as its reference); 408, 425, 429 and
 //! 5xx retried, honouring `Retry-After`; 401 and 403 failed (credentials), 404, 405, 410 and 3xx failed
 //! (endpoint configuration; redirects are not followed); other 4xx rejected with the buyer's message.
+//! A destination's `[destinations.response]` rules ([`crate::answer_rules`]) override this reading of a 2xx
+//! where given (a webhook buyer that answers 200 to say no).
 
 use chrono::{DateTime, Utc};
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
@@ -118,6 +120,7 @@ pub fn classify(response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
         .and_then(|v| parse_retry_after(v, now));
     match status {
         200..=299 => Outcome::Accepted {
+            price: None,
             buyer_ref: buyer_ref(&response.body),
         },
         300..=399 => Outcome::failed(
@@ -180,6 +183,7 @@ mod tests {
             enabled: true,
             routing: Default::default(),
             returns: Default::default(),
+            response: Default::default(),
         }
     }
 
@@ -232,16 +236,23 @@ mod tests {
             (
                 response(200, &[], r#"{"id":"B-1"}"#),
                 Outcome::Accepted {
+                    price: None,
                     buyer_ref: Some("B-1".into()),
                 },
             ),
             (
                 response(201, &[], "not json"),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             (
                 response(204, &[], ""),
-                Outcome::Accepted { buyer_ref: None },
+                Outcome::Accepted {
+                    buyer_ref: None,
+                    price: None,
+                },
             ),
             (
                 response(302, &[], ""),

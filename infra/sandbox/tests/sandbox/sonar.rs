@@ -223,3 +223,69 @@ async fn sonar_takes_the_hubs_normalised_mortgage_lead() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn sonar_can_answer_a_200_that_is_neither_success_nor_failure() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret"));
+    let server = sonar.start(loopback()).await.expect("start");
+    let post = |body: Value| {
+        client()
+            .post(server.url(DEFAULT_PATH))
+            .header("authorization", "s3cret")
+            .json(&body)
+            .send()
+    };
+    let control = |body: Value| {
+        client()
+            .post(server.url("/_sandbox/unrecognised"))
+            .json(&body)
+            .send()
+    };
+    let neither = json!({"status": "received", "message": "Lead received; queued for review"});
+
+    // One borrower, by email (any case): answered with the unrecognised 200, and not created.
+    assert_eq!(
+        control(json!({"email": "ADA@example.com"}))
+            .await
+            .expect("send")
+            .status(),
+        204
+    );
+    let (status, body) = answer(post(lead()).await.expect("send")).await;
+    assert_eq!((status, body), (200, neither.clone()));
+    assert!(sonar.leads().is_empty());
+    // Another borrower is created as usual; an invalid lead still fails.
+    let mut other = lead();
+    other["borrower"]["email"] = json!("grace@example.com");
+    let (status, body) = answer(post(other.clone()).await.expect("send")).await;
+    assert_eq!((status, body["success"].clone()), (200, json!(true)));
+    let mut invalid = lead();
+    invalid["purpose"] = json!("Refinance");
+    let (_, body) = answer(post(invalid).await.expect("send")).await;
+    assert_eq!(body["success"], false);
+
+    // Every lead, then no longer.
+    sonar.answer_unrecognised_for_all(true);
+    let (_, body) = answer(post(other.clone()).await.expect("send")).await;
+    assert_eq!(body, neither);
+    assert_eq!(
+        control(json!({"all": false})).await.expect("send").status(),
+        204
+    );
+    let (_, body) = answer(post(other).await.expect("send")).await;
+    assert_eq!(body["success"], true);
+    assert_eq!(sonar.leads().len(), 2);
+
+    // Reset forgets the borrowers; a control body of another shape is refused.
+    let reset = client()
+        .post(server.url("/_sandbox/reset"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(reset.status(), 204);
+    let (_, body) = answer(post(lead()).await.expect("send")).await;
+    assert_eq!(body["success"], true);
+    for bad in [json!({}), json!({"emails": ["x"]}), json!("x")] {
+        assert_eq!(control(bad).await.expect("send").status(), 400);
+    }
+}

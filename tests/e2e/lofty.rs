@@ -1,0 +1,96 @@
+//! Lofty as it really behaves: a phone-only lead matching an existing contact gets a note with the
+//! inquiry; a burst against the keyless rate limit is paced, not failed; an access token that expires
+//! during a run is refreshed without costing a delivery.
+
+use std::time::Duration;
+
+use leadhub::verticals::Vertical;
+use leadhub_local::{Options, Stack};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn lofty_options() -> Options {
+    Options {
+        buyers: Vec::new(),
+        seed_sandboxes: true,
+        ..options()
+    }
+}
+
+fn sandbox(stack: &Stack) -> leadhub_sandbox::lofty::Lofty {
+    stack.sandboxes.as_ref().expect("sandboxes").lofty.0.clone()
+}
+
+/// A contact someone else (an agent, another integration) created in Lofty, through its API.
+async fn existing_contact(stack: &Stack, contact: &Value) -> i64 {
+    let lofty = sandbox(stack);
+    let server = &stack.sandboxes.as_ref().expect("sandboxes").lofty.1;
+    let answer = client()
+        .post(server.url("/v1.0/leads"))
+        .bearer_auth(lofty.config().access_token.clone())
+        .json(contact)
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.expect("json");
+    body["leadId"].as_i64().expect("a lead id")
+}
+
+#[tokio::test]
+async fn a_phone_only_real_estate_lead_matching_a_contact_gets_a_note_with_the_inquiry() {
+    let stack = stack_with(lofty_options()).await;
+    let lofty = sandbox(&stack);
+    // The contact is known to Lofty by phone, written its own way.
+    let contact = existing_contact(
+        &stack,
+        &json!({"firstName": "Jane", "lastName": "Doe", "phones": ["727-555-0134"]}),
+    )
+    .await;
+    lofty.reset_rate_limit();
+
+    let mut lead = Vertical::RealEstate.example();
+    lead.as_object_mut().expect("object").remove("emails");
+    let lead_id = post_accepted(&stack, "real-estate", &lead).await;
+    let view = wait_for_status(&stack, &lead_id, &["delivered"], Duration::from_secs(10)).await;
+
+    let searches: Vec<String> = lofty
+        .received()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path == "/v1.0/leads")
+        .map(|e| e.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(searches.len(), 1, "{searches:?}");
+    assert!(
+        searches[0].contains("phone=%2B17275550134") && !searches[0].contains("email="),
+        "looked up by phone: {searches:?}"
+    );
+    assert_eq!(lofty.leads().len(), 1, "no second lead for the contact");
+    let notes = lofty.notes();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].lead_id, contact);
+    let content = &notes[0].content;
+    for expected in [
+        "New real-estate inquiry from leadhub",
+        lead_id.as_str(),
+        "Looking as: buyer, investor.",
+        "Wants: $250,000-$400,000; 3-4 bedrooms",
+        "Where: Downtown Tampa, near the river (100 N Ashley Dr, Tampa, FL 33602).",
+        "Message: Looking for a 3-bedroom house",
+        "Contact: Jane Doe; phone +17275550134, +18135550199; address 1 Main St, Tampa, FL 33601",
+    ] {
+        assert!(content.contains(expected), "{expected:?} in {content}");
+    }
+    assert_eq!(view["status"], "delivered");
+    // The contact's id is the delivery's reference, mapped back to the lead for Lofty's webhooks.
+    let mapped = stack
+        .buyer_refs
+        .leads_for_buyer_ref("lofty", &contact.to_string(), 5)
+        .await
+        .expect("store");
+    assert_eq!(
+        mapped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec![lead_id]
+    );
+}

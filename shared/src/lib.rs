@@ -19,6 +19,7 @@ pub mod live_config;
 pub mod notifications;
 pub mod openapi;
 pub mod operator;
+pub mod pacing;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

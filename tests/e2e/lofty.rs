@@ -94,3 +94,51 @@ async fn a_phone_only_real_estate_lead_matching_a_contact_gets_a_note_with_the_i
         vec![lead_id]
     );
 }
+
+/// A real-estate lead of its own consumer (email and phone unique to it).
+fn consumer(n: usize) -> Value {
+    let mut lead = Vertical::RealEstate.example();
+    lead["emails"] = json!([unique_email(&format!("burst{n}"))]);
+    lead["phones"] = json!([format!("(727) 555-01{:02}", n % 100)]);
+    lead
+}
+
+#[tokio::test]
+async fn a_burst_of_fifty_leads_against_ten_calls_a_window_is_paced_and_all_delivered() {
+    burst_is_paced(Options {
+        // Ten calls per window, as the seed's keyless limit; the window shortened to a second.
+        lofty_rate_limit: (10, Duration::from_secs(1)),
+        // A wait that used attempts would kill deliveries: two attempts leave no room for that.
+        max_attempts: 2,
+        ..lofty_options()
+    })
+    .await;
+}
+
+async fn burst_is_paced(options: Options) {
+    let stack = stack_with(options).await;
+    let lofty = sandbox(&stack);
+    let posted = futures::future::join_all((0..50).map(|n| {
+        let stack = &stack;
+        async move { post_accepted(stack, "real-estate", &consumer(n)).await }
+    }))
+    .await;
+    for lead_id in &posted {
+        let view = wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(120)).await;
+        let delivery = &view["deliveries"][0];
+        assert_eq!(delivery["status"], "accepted", "{view}");
+        assert_eq!(delivery["attempts"], 1, "waits used no attempt: {view}");
+    }
+    assert_eq!(lofty.leads().len(), 50, "every lead created once");
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let dead = leadhub::operator::dead_deliveries(stack.dead_deliveries.as_ref(), since, 100)
+        .await
+        .expect("list");
+    assert!(dead.is_empty(), "no dead delivery: {dead:?}");
+    let creates = lofty
+        .received()
+        .iter()
+        .filter(|e| e.method == "POST" && e.path == "/v1.0/leads" && e.status == 200)
+        .count();
+    assert_eq!(creates, 50, "one create per lead");
+}

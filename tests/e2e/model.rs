@@ -733,6 +733,7 @@ impl Harness {
             partner_transport: buyers.clone(),
             // Tallies only count (no rule reads them): not crashed.
             tallies: store.clone(),
+            pacer: Default::default(),
         };
         let callback = Callback {
             config,

@@ -34,6 +34,7 @@ use leadhub::lifecycle::{
     self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob, VerdictRules,
 };
 use leadhub::live_config::LiveConfig;
+use leadhub::pacing::RatePacer;
 use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
 use leadhub::settings::Destination;
@@ -70,6 +71,8 @@ pub struct Dispatch {
     pub partner_transport: Arc<dyn Transport>,
     /// Accepted deliveries (and returns, through kept verdicts) tallied per destination and day.
     pub tallies: Arc<dyn DeliveryTallies>,
+    /// The rate-limit windows paced buyers announced (in memory, per process: [`leadhub::pacing`]).
+    pub pacer: Arc<RatePacer>,
 }
 
 impl Dispatch {
@@ -176,6 +179,22 @@ impl Dispatch {
             return self.record(&attempt, outcome, now).await;
         };
 
+        // A paced buyer whose rate-limit window has no room for this delivery's calls: put the job back
+        // until the window resets, before anything is claimed or reserved (no attempt used).
+        if let Some(calls) = connectors::paced_calls(&lead, destination) {
+            if let Err(wait) = self.pacer.reserve(destination_id, calls, now) {
+                tracing::info!(lead_id = %lead_id, destination = destination_id, attempt, wait_ms = wait.as_millis() as u64, "buyer's rate-limit window is used up; waiting for its reset");
+                return self
+                    .send(ScheduledJob::deliver(
+                        lead_id,
+                        destination_id,
+                        attempt,
+                        wait,
+                    ))
+                    .await;
+            }
+        }
+
         // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
         // longest call (every step at the destination's timeout) so that a live worker never loses it.
         let lease = lifecycle::lease(destination.timeout);
@@ -254,6 +273,10 @@ impl Dispatch {
                 Ok(response) => response,
                 Err(outcome) => return outcome,
             };
+            let kind = destination.connector.kind();
+            if let Some(window) = connectors::rate_limit(kind, &response, leadhub::lead::now()) {
+                self.pacer.observe(destination.id.as_str(), window);
+            }
             match connectors::next(&context, &request, &response, leadhub::lead::now()) {
                 Next::Done(outcome) => {
                     return connectors::without_credentials(outcome, destination)

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
             aws.config.current().url_policy,
         )),
         tallies: aws.store.clone(),
+        pacer: Default::default(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

@@ -812,6 +812,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         notifications: notification_log.clone(),
         partner_transport: partner_transport.clone(),
         tallies: tallies.clone(),
+        pacer: Default::default(),
     });
     let callback = Arc::new(Callback {
         config: live.clone(),

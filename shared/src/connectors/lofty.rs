@@ -34,7 +34,11 @@
 //! - Rate limits: `429` is retried at `X-RateLimit-Reset`. The seed defines it as "UTC epoch seconds" but its
 //!   own examples show `23000` and `21000`; values above 10^12 are read as epoch milliseconds, above 10^9 as
 //!   epoch seconds, and smaller ones as milliseconds until the reset (which fits the examples' 21-23 s within a
-//!   one-minute window). `Retry-After` is honoured when present.
+//!   one-minute window). `Retry-After` is honoured when present. Every answer's `X-RateLimit-*` headers
+//!   are read ([`rate_limit`]) and dispatch paces its calls on them ([`crate::pacing`]: in memory, per
+//!   process): a delivery asks for the calls it plans ([`planned_requests`]: the lookup and the note or
+//!   create) before it claims an attempt, and waits for the window's reset when there is no room. A 429
+//!   (another caller used the window, or another instance) is waited out without using an attempt.
 //! - Answers: every 2xx is success (the create answer is "200 OK string": its id is read from a JSON
 //!   `leadId`/`id`, or the body itself when it is a bare number or string; the webhook delete may answer
 //!   204); 401/403 are credentials (failed, not retried); 404 is configuration (failed), except on the note
@@ -60,6 +64,8 @@ use super::{
 pub mod webhooks;
 use crate::config::{ConfigError, ConnectorSection};
 use crate::delivery::Outcome;
+use crate::lead::LeadRecord;
+use crate::pacing::RateLimit;
 use crate::verticals::Vertical;
 
 /// The credential holding the OAuth bearer token.
@@ -208,8 +214,8 @@ fn text(value: &Value, pointer: &str) -> Option<String> {
 }
 
 /// The lead's first email, from any vertical.
-fn email(context: &DeliveryContext<'_>, lead: &Value) -> Option<String> {
-    match context.lead.vertical {
+fn email(vertical: Vertical, lead: &Value) -> Option<String> {
+    match vertical {
         Vertical::RealEstate => text(lead, "/emails/0"),
         Vertical::Heloc => text(lead, "/contactInfo/email"),
         Vertical::Mortgage => text(lead, "/borrower/email"),
@@ -218,8 +224,8 @@ fn email(context: &DeliveryContext<'_>, lead: &Value) -> Option<String> {
 }
 
 /// The lead's first phone, as it was given (Lofty stores it so, and its search is by phone number).
-fn phone(context: &DeliveryContext<'_>, lead: &Value) -> Option<String> {
-    match context.lead.vertical {
+fn phone(vertical: Vertical, lead: &Value) -> Option<String> {
+    match vertical {
         Vertical::RealEstate => text(lead, "/phones/0"),
         Vertical::Heloc => text(lead, "/contactInfo/phone"),
         Vertical::Mortgage => text(lead, "/borrower/phone"),
@@ -631,19 +637,27 @@ fn note(context: &DeliveryContext<'_>, lofty_lead_id: &Value) -> Result<BuyerReq
 /// `email` and `phone` query parameters, each a precise search with `preciseSearchFlag`); `None` when the
 /// lookup is turned off or the lead has neither.
 fn lookup_key(context: &DeliveryContext<'_>) -> Option<(&'static str, String)> {
-    if !options(context).duplicate_lookup {
+    lookup_key_of(context.lead, context.destination)
+}
+
+fn lookup_key_of(lead: &LeadRecord, destination: &Destination) -> Option<(&'static str, String)> {
+    let looks_up = match &destination.connector {
+        Connector::Lofty(options) => options.duplicate_lookup,
+        _ => LoftyOptions::default().duplicate_lookup,
+    };
+    if !looks_up {
         return None;
     }
-    let lead = context.lead.lead.value();
-    email(context, &lead)
+    let value = lead.lead.value();
+    email(lead.vertical, &value)
         .map(|email| ("email", email))
-        .or_else(|| phone(context, &lead).map(|phone| ("phone", phone)))
+        .or_else(|| phone(lead.vertical, &value).map(|phone| ("phone", phone)))
 }
 
 /// How many requests a delivery to this destination makes when nothing goes wrong: the lookup and the
 /// note or create, or the create alone. Dispatch paces its calls on it.
-pub fn planned_requests(context: &DeliveryContext<'_>) -> u32 {
-    if lookup_key(context).is_some() {
+pub fn planned_requests(lead: &LeadRecord, destination: &Destination) -> u32 {
+    if lookup_key_of(lead, destination).is_some() {
         2
     } else {
         1
@@ -688,6 +702,20 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Durat
         value
     };
     Some(Duration::from_millis(millis.max(0) as u64))
+}
+
+/// The rate-limit window an answer announces (4: `X-RateLimit-Remaining` and `X-RateLimit-Reset`, with
+/// `X-RateLimit-Limit` when given; the reset read as [`rate_limit_reset`] does), for dispatch's pacing.
+pub fn rate_limit(headers: &HeaderMap, now: DateTime<Utc>) -> Option<RateLimit> {
+    let number =
+        |name: &str| -> Option<u32> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let remaining = number("x-ratelimit-remaining")?;
+    let resets_at = now + chrono::Duration::from_std(rate_limit_reset(headers, now)?).ok()?;
+    Some(RateLimit {
+        limit: number("x-ratelimit-limit"),
+        remaining,
+        resets_at,
+    })
 }
 
 /// The outcome of a failed answer (any step), or `None` for success.
@@ -1040,7 +1068,7 @@ mod tests {
                 ("limit".to_owned(), "1".to_owned()),
             ]
         );
-        assert_eq!(planned_requests(&context(&lead, &destination)), 2);
+        assert_eq!(planned_requests(&lead, &destination), 2);
         // With an email, the email is searched, never the phone.
         let lead = example_lead(Vertical::RealEstate);
         let request = build(&context(&lead, &destination)).expect("builds");
@@ -1050,7 +1078,7 @@ mod tests {
             duplicate_lookup: false,
             ..LoftyOptions::default()
         }));
-        assert_eq!(planned_requests(&context(&lead, &off)), 1);
+        assert_eq!(planned_requests(&lead, &off), 1);
         assert_eq!(
             build(&context(&lead, &off)).expect("builds").method,
             Method::POST

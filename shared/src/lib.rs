@@ -3,6 +3,7 @@
 //!
 //! Business rules here know nothing of AWS; only `store::dynamodb` and `queue::sqs` do.
 
+pub mod access_tokens;
 pub mod batch;
 pub mod callbacks;
 pub mod config;

@@ -142,3 +142,64 @@ async fn burst_is_paced(options: Options) {
         .count();
     assert_eq!(creates, 50, "one create per lead");
 }
+
+#[tokio::test]
+async fn an_access_token_that_expires_during_a_run_is_renewed_and_costs_no_delivery() {
+    token_expiry_costs_nothing(Options {
+        lofty_token_lifetime: Some(Duration::from_secs(2)),
+        lofty_rate_limit: (100, Duration::from_secs(60)),
+        // A delivery failing for its token would die at once.
+        max_attempts: 1,
+        ..lofty_options()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/test.sh (or set LEADHUB_TEST_AWS_ENDPOINT)"]
+async fn aws_an_access_token_that_expires_during_a_run_is_renewed_on_dynamodb() {
+    token_expiry_costs_nothing(Options {
+        backend: aws_backend("lofty-token"),
+        lofty_token_lifetime: Some(Duration::from_secs(2)),
+        lofty_rate_limit: (100, Duration::from_secs(60)),
+        max_attempts: 1,
+        ..lofty_options()
+    })
+    .await;
+}
+
+async fn token_expiry_costs_nothing(options: Options) {
+    let stack = stack_with(options).await;
+    let lofty = sandbox(&stack);
+    let mut posted = Vec::new();
+    // Leads over four token lifetimes: the configured token expires (a 401, then a refresh), and the
+    // renewed ones are renewed in turn, ahead of their expiry or upon a 401.
+    for round in 0..4 {
+        let batch = futures::future::join_all((0..3).map(|n| {
+            let stack = &stack;
+            async move { post_accepted(stack, "real-estate", &consumer(round * 10 + n)).await }
+        }))
+        .await;
+        for lead_id in &batch {
+            let view =
+                wait_for_status(&stack, lead_id, &["delivered"], Duration::from_secs(30)).await;
+            assert_eq!(view["deliveries"][0]["attempts"], 1, "{view}");
+        }
+        posted.extend(batch);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    assert_eq!(lofty.leads().len(), posted.len());
+    assert!(lofty.refreshes() >= 3, "renewed: {}", lofty.refreshes());
+    let refused = lofty.received().iter().filter(|e| e.status == 401).count();
+    assert!(refused >= 1, "the configured token expired during the run");
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let dead = leadhub::operator::dead_deliveries(stack.dead_deliveries.as_ref(), since, 100)
+        .await
+        .expect("list");
+    assert!(dead.is_empty(), "no dead delivery: {dead:?}");
+    // The tokens stay out of timelines.
+    for lead_id in &posted {
+        let view = get_lead(&stack, lead_id).await.body.to_string();
+        assert!(!view.contains(&lofty.config().access_token), "{view}");
+    }
+}

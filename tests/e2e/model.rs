@@ -734,6 +734,7 @@ impl Harness {
             // Tallies only count (no rule reads them): not crashed.
             tallies: store.clone(),
             pacer: Default::default(),
+            buyer_tokens: Arc::new(leadhub::store::memory::MemoryStore::new()),
         };
         let callback = Callback {
             config,

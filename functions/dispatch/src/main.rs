@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         )),
         tallies: aws.store.clone(),
         pacer: Default::default(),
+        buyer_tokens: aws.store.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

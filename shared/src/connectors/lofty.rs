@@ -27,9 +27,18 @@
 //! Webhooks (5.12: the subscription calls, the hub's intake URL, the events Lofty posts) are in [`webhooks`].
 //!
 //! Choices where the seed is silent or ambiguous, written down:
-//! - Auth: `Authorization: Bearer <access_token>` (credential `access_token`; obtaining and refreshing
-//!   OAuth tokens is the operator's, the hub sends the configured one). The optional vendor key
-//!   (credential `vendor_key`) goes in a `vendorKey` header: the seed names the key, not the header.
+//! - Auth: `Authorization: Bearer <access_token>`; the configured `access_token` is the first token. The
+//!   optional vendor key (credential `vendor_key`) goes in a `vendorKey` header: the seed names the key,
+//!   not the header. With a `refresh_token` credential the hub renews the token itself
+//!   ([`crate::access_tokens`], stored for every dispatcher in [`crate::store::BuyerTokens`]): the seed
+//!   documents the token info (6.59 `OauthTokenInfo {token, tokenExpireTime, refreshToken,
+//!   refreshTokenExpireTime}`, 5.11.2) but no refresh endpoint, so the hub uses the RFC 6749 (6)
+//!   refresh-token grant, `POST /v1.0/oauth/token` form `grant_type=refresh_token&refresh_token=…`
+//!   ([`refresh_request`]) answered by an `OauthTokenInfo` ([`read_token_info`]; its times as epoch
+//!   milliseconds, epoch seconds or RFC 3339, the seed giving no format). No client id or secret is sent
+//!   (the token info names none). A token is renewed ahead of its expiry and upon a 401 (the refused request
+//!   is sent again with the new token, not as another attempt); 400/401/403 from the token endpoint mean
+//!   the refresh token is refused (the delivery fails: an operator must authorise the hub again).
 //! - The destination URL is the API's base (`https://api.lofty.com`); paths are appended.
 //! - Rate limits: `429` is retried at `X-RateLimit-Reset`. The seed defines it as "UTC epoch seconds" but its
 //!   own examples show `23000` and `21000`; values above 10^12 are read as epoch milliseconds, above 10^9 as
@@ -72,6 +81,10 @@ use crate::verticals::Vertical;
 pub const ACCESS_TOKEN: &str = "access_token";
 /// The credential holding the optional vendor key (sent as `vendorKey`).
 pub const VENDOR_KEY: &str = "vendor_key";
+/// The credential holding the optional OAuth refresh token that renews the access token.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+/// The token endpoint (the hub's choice: the seed documents the token info, not the endpoint).
+pub const TOKEN_PATH: &str = "/v1.0/oauth/token";
 
 /// What a lofty destination takes: its access token, optionally a vendor key; any vertical (every lead
 /// has a contact); its `[destinations.lofty]` settings.
@@ -79,7 +92,7 @@ const TAKES: Takes = Takes {
     kind: ConnectorKind::Lofty,
     signs: false,
     credentials: &[ACCESS_TOKEN],
-    optional_credentials: &[VENDOR_KEY],
+    optional_credentials: &[VENDOR_KEY, REFRESH_TOKEN],
     verticals: None,
 };
 
@@ -702,6 +715,124 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Durat
         value
     };
     Some(Duration::from_millis(millis.max(0) as u64))
+}
+
+/// The token refresh: `POST /v1.0/oauth/token` with the RFC 6749 (6) refresh-token grant,
+/// `application/x-www-form-urlencoded` `grant_type=refresh_token&refresh_token=…`, sent with the vendor
+/// key when there is one. Lofty answers with an `OauthTokenInfo` (6.59, [`read_token_info`]).
+pub fn refresh_request(
+    destination: &Destination,
+    refresh_token: &str,
+) -> Result<BuyerRequest, BuildError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    if let Some(key) = destination.credential(VENDOR_KEY) {
+        headers.insert(
+            "vendorKey",
+            super::secret_header(key.expose(), "vendor_key")?,
+        );
+    }
+    // The form encoding of a URL's query is `application/x-www-form-urlencoded`'s.
+    let mut form = reqwest::Url::parse("http://form.invalid/")
+        .map_err(|e| BuildError(format!("cannot encode the form: {e}")))?;
+    form.query_pairs_mut()
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token);
+    let body = form.query().unwrap_or_default().as_bytes().to_vec();
+    Ok(BuyerRequest {
+        method: Method::POST,
+        url: url(destination, TOKEN_PATH)?,
+        headers,
+        body,
+    })
+}
+
+/// A token as Lofty's token info gives it (6.59 `OauthTokenInfo`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub token: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_token: Option<String>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a refresh gave no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// The refresh token was refused (400/401/403): an operator must authorise the hub again.
+    #[error("Lofty refused the refresh token ({0}): authorise the hub again")]
+    Refused(u16),
+    /// A passing problem (429, 5xx, an answer that is not a token info).
+    #[error("Lofty could not refresh the token: {0}")]
+    Unavailable(String),
+}
+
+/// A time of the token info: the seed gives no format; epoch milliseconds (as Lofty's other times), epoch
+/// seconds (a number below 10^11), or an RFC 3339 string.
+fn token_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    match value? {
+        Value::Number(n) => {
+            let n = n.as_i64()?;
+            if n < 100_000_000_000 {
+                DateTime::from_timestamp(n, 0)
+            } else {
+                DateTime::from_timestamp_millis(n)
+            }
+        }
+        Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| token_time(Some(&Value::from(s.trim().parse::<i64>().ok()?)))),
+        _ => None,
+    }
+}
+
+/// Read the token endpoint's answer: a 2xx `OauthTokenInfo` `{token, tokenExpireTime, refreshToken,
+/// refreshTokenExpireTime}`. Never repeats a token in an error.
+pub fn read_token_info(response: &BuyerResponse) -> Result<TokenInfo, RefreshError> {
+    match response.status {
+        200..=299 => {}
+        400 | 401 | 403 => return Err(RefreshError::Refused(response.status)),
+        status => {
+            return Err(RefreshError::Unavailable(format!(
+                "the token endpoint answered {status}"
+            )))
+        }
+    }
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|_| RefreshError::Unavailable("the token endpoint's answer is not JSON".into()))?;
+    let token = text(&body, "/token")
+        .filter(|t| HeaderValue::from_str(&format!("Bearer {t}")).is_ok())
+        .ok_or_else(|| {
+            RefreshError::Unavailable("the token endpoint's answer has no usable token".into())
+        })?;
+    Ok(TokenInfo {
+        token,
+        expires_at: token_time(body.get("tokenExpireTime")),
+        refresh_token: text(&body, "/refreshToken"),
+        refresh_expires_at: token_time(body.get("refreshTokenExpireTime")),
+    })
+}
+
+/// `request` with `token` as its bearer (a request resent after a refresh).
+pub fn with_token(mut request: BuyerRequest, token: &str) -> Result<BuyerRequest, BuildError> {
+    request.headers.insert(
+        AUTHORIZATION,
+        super::secret_header(&format!("Bearer {token}"), "access_token")?,
+    );
+    Ok(request)
 }
 
 /// The rate-limit window an answer announces (4: `X-RateLimit-Remaining` and `X-RateLimit-Reset`, with
@@ -1354,6 +1485,77 @@ mod tests {
         let request = build(&context(&lead, &destination)).expect("builds");
         let shown = format!("{request:?} {destination:?}");
         assert!(!shown.contains(TOKEN) && !shown.contains(VENDOR), "{shown}");
+    }
+
+    #[test]
+    fn the_refresh_is_an_rfc_6749_grant_answered_by_the_token_info() {
+        let destination = lofty(None);
+        let request = refresh_request(&destination, "rt/+=1").expect("builds");
+        assert_eq!(
+            (request.method.clone(), request.url.as_str()),
+            (Method::POST, "https://api.lofty.com/v1.0/oauth/token")
+        );
+        assert_eq!(
+            request.headers[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            String::from_utf8(request.body.clone()).expect("text"),
+            "grant_type=refresh_token&refresh_token=rt%2F%2B%3D1"
+        );
+        assert!(request.headers.get(AUTHORIZATION).is_none());
+        let info = read_token_info(&response(
+            200,
+            &[],
+            r#"{"token": "new-token", "tokenExpireTime": 1800000000000, "refreshToken": "new-rt", "refreshTokenExpireTime": "2027-01-15T08:00:00Z"}"#,
+        ))
+        .expect("a token");
+        assert_eq!(info.token, "new-token");
+        assert_eq!(info.expires_at, DateTime::from_timestamp(1_800_000_000, 0));
+        assert_eq!(info.refresh_token.as_deref(), Some("new-rt"));
+        assert_eq!(
+            info.refresh_expires_at,
+            DateTime::from_timestamp(1_799_999_999, 0).map(|_| "2027-01-15T08:00:00Z"
+                .parse::<DateTime<Utc>>()
+                .expect("a time"))
+        );
+        assert!(!format!("{info:?}").contains("new-token"));
+        let seconds = read_token_info(&response(
+            200,
+            &[],
+            r#"{"token": "t", "tokenExpireTime": 1800000000}"#,
+        ))
+        .expect("a token");
+        assert_eq!(
+            seconds.expires_at,
+            DateTime::from_timestamp(1_800_000_000, 0)
+        );
+        for (status, refused) in [
+            (400, true),
+            (401, true),
+            (403, true),
+            (429, false),
+            (503, false),
+        ] {
+            let error = read_token_info(&response(status, &[], r#"{"error": "invalid_grant"}"#))
+                .expect_err("no token");
+            assert_eq!(
+                matches!(error, RefreshError::Refused(_)),
+                refused,
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            read_token_info(&response(200, &[], r#"{"token": ""}"#)),
+            Err(RefreshError::Unavailable(_))
+        ));
+        let resent = with_token(
+            build(&context(&example_lead(Vertical::RealEstate), &destination)).expect("builds"),
+            "fresh",
+        )
+        .expect("resent");
+        assert_eq!(resent.headers[AUTHORIZATION], "Bearer fresh");
+        assert!(resent.headers[AUTHORIZATION].is_sensitive());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! Business rules here know nothing of AWS; only `store::dynamodb` and `queue::sqs` do.
 
+pub mod access_tokens;
 pub mod answer_rules;
 pub mod batch;
 pub mod callbacks;
@@ -20,6 +21,7 @@ pub mod live_config;
 pub mod notifications;
 pub mod openapi;
 pub mod operator;
+pub mod pacing;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

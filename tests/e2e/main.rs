@@ -15,6 +15,7 @@ mod leadsafe;
 mod leadsafe_reports;
 mod leadsafe_screening;
 mod listing;
+mod lofty;
 mod lofty_webhooks;
 mod model;
 mod notifications;

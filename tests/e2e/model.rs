@@ -733,6 +733,8 @@ impl Harness {
             partner_transport: buyers.clone(),
             // Tallies only count (no rule reads them): not crashed.
             tallies: store.clone(),
+            pacer: Default::default(),
+            buyer_tokens: Arc::new(leadhub::store::memory::MemoryStore::new()),
         };
         let callback = Callback {
             config,

@@ -22,14 +22,17 @@
 
 mod notify;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 
+use leadhub::access_tokens::{self, AccessTokens, CurrentToken, TokenError};
 use leadhub::answer_rules;
 use leadhub::batch::{self, RecordError};
 use leadhub::callbacks;
+use leadhub::connectors::lofty;
 use leadhub::connectors::{self, BuyerRequest, BuyerResponse, DeliveryContext, Next};
 use leadhub::delivery::{DispatchJob, Outcome};
 use leadhub::lead::{DeliveryStatus, LeadId, LeadRecord};
@@ -37,12 +40,13 @@ use leadhub::lifecycle::{
     self, Attempt, AttemptResult, DeliveryStep, Ports, ScheduledJob, VerdictRules,
 };
 use leadhub::live_config::LiveConfig;
+use leadhub::pacing::RatePacer;
 use leadhub::queue::JobQueue;
 use leadhub::routing::CapPeriod;
 use leadhub::settings::Destination;
 use leadhub::store::{
-    cap_key, BuyerRef, BuyerRefs, Counters, DeadDeliveries, DeliveryTallies, LeadStore,
-    NotificationLog, Reservation, UpdateOutcome,
+    cap_key, BuyerRef, BuyerRefs, BuyerTokens, Counters, DeadDeliveries, DeliveryTallies,
+    LeadStore, NotificationLog, Reservation, UpdateOutcome,
 };
 use leadhub::transport::{Transport, TransportError};
 
@@ -73,6 +77,19 @@ pub struct Dispatch {
     pub partner_transport: Arc<dyn Transport>,
     /// Accepted deliveries (and returns, through kept verdicts) tallied per destination and day.
     pub tallies: Arc<dyn DeliveryTallies>,
+    /// The rate-limit windows paced buyers announced (in memory, per process: [`leadhub::pacing`]).
+    pub pacer: Arc<RatePacer>,
+    /// Buyers' current OAuth tokens and their refresh leases, shared by every dispatcher.
+    pub buyer_tokens: Arc<dyn BuyerTokens>,
+}
+
+/// How long a delivery waits for an access token that cannot be had for now.
+const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Who this process is when it holds a token refresh lease (random, per process).
+fn token_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| format!("dispatch-{:016x}", rand::random::<u64>()))
 }
 
 impl Dispatch {
@@ -179,6 +196,57 @@ impl Dispatch {
             return self.record(&attempt, outcome, now).await;
         };
 
+        // A destination that renews its access token: the token to call with, renewed first when due. When
+        // it cannot be had for now, the job waits (no attempt used); when the refresh token is refused, the
+        // delivery fails for the operator to authorise the hub again.
+        let token = if access_tokens::renews_tokens(destination) {
+            match self.tokens().current(destination, now).await {
+                Ok(token) => Some(token),
+                Err(TokenError::Unavailable(why)) => {
+                    tracing::warn!(lead_id = %lead_id, destination = destination_id, attempt, %why, "no access token for now; waiting");
+                    return self
+                        .send(ScheduledJob::deliver(
+                            lead_id,
+                            destination_id,
+                            attempt,
+                            TOKEN_WAIT,
+                        ))
+                        .await;
+                }
+                Err(TokenError::Refused(why)) => {
+                    let attempt = Attempt {
+                        lead: &lead,
+                        destination: destination_id,
+                        attempt,
+                        attempts: state.attempts,
+                        max_attempts: 1,
+                        claimed: false,
+                    };
+                    return self
+                        .record(&attempt, Outcome::failed("token_refresh_refused", why), now)
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
+
+        // A paced buyer whose rate-limit window has no room for this delivery's calls: put the job back
+        // until the window resets, before anything is claimed or reserved (no attempt used).
+        if let Some(calls) = connectors::paced_calls(&lead, destination) {
+            if let Err(wait) = self.pacer.reserve(destination_id, calls, now) {
+                tracing::info!(lead_id = %lead_id, destination = destination_id, attempt, wait_ms = wait.as_millis() as u64, "buyer's rate-limit window is used up; waiting for its reset");
+                return self
+                    .send(ScheduledJob::deliver(
+                        lead_id,
+                        destination_id,
+                        attempt,
+                        wait,
+                    ))
+                    .await;
+            }
+        }
+
         // Claim the attempt: only one worker calls the buyer for attempt `attempt`. The lease outlasts the
         // longest call (every step at the destination's timeout) so that a live worker never loses it.
         let lease = lifecycle::lease(destination.timeout);
@@ -216,7 +284,7 @@ impl Dispatch {
             UpdateOutcome::NotFound => return Ok(()),
         };
 
-        let outcome = self.call(&lead, destination).await;
+        let outcome = self.call(&lead, destination, token).await;
         let now = leadhub::lead::now();
         let attempt = Attempt {
             lead: &lead,
@@ -229,8 +297,24 @@ impl Dispatch {
         self.record(&attempt, outcome, now).await
     }
 
-    /// Build, send, classify. Never fails: transport problems are outcomes too.
-    async fn call(&self, lead: &LeadRecord, destination: &Destination) -> Outcome {
+    /// The shared access tokens of destinations that renew theirs.
+    fn tokens(&self) -> AccessTokens<'_> {
+        AccessTokens {
+            store: self.buyer_tokens.as_ref(),
+            transport: self.transport.as_ref(),
+            holder: token_holder(),
+        }
+    }
+
+    /// Build, send, classify. Never fails: transport problems are outcomes too. `token`: the access token
+    /// to call with, for a destination that renews its tokens; a 401 renews it once and the refused request
+    /// is sent again (the same step, not another attempt).
+    async fn call(
+        &self,
+        lead: &LeadRecord,
+        destination: &Destination,
+        mut token: Option<CurrentToken>,
+    ) -> Outcome {
         let now = leadhub::lead::now();
         let config = self.config.current();
         let callback_url = callbacks::url(
@@ -240,27 +324,62 @@ impl Dispatch {
             &lead.id,
         );
         let idempotency_key = format!("msg_{}_{}", lead.id, destination.id);
-        let context = DeliveryContext {
+        let mut using: Cow<'_, Destination> = match &token {
+            Some(token) => Cow::Owned(access_tokens::with_access_token(destination, token)),
+            None => Cow::Borrowed(destination),
+        };
+        let mut request = match connectors::build(&DeliveryContext {
             lead,
-            destination,
+            destination: &using,
             callback_url: &callback_url,
             idempotency_key: &idempotency_key,
             now,
-        };
-        let mut request = match connectors::build(&context) {
+        }) {
             Ok(request) => request,
             Err(error) => return Outcome::failed("build_failed", error.to_string()),
         };
+        let mut renewed = false;
         // One request for most buyer APIs; a few for Lofty (lookup, then note or create).
-        for _ in 0..MAX_STEPS {
-            let response = match self.send_request(&request, destination).await {
+        let mut steps = 0;
+        while steps < MAX_STEPS {
+            let response = match self.send_request(&request, &using).await {
                 Ok(response) => response,
                 Err(outcome) => return outcome,
             };
+            let kind = destination.connector.kind();
+            if let Some(window) = connectors::rate_limit(kind, &response, leadhub::lead::now()) {
+                self.pacer.observe(destination.id.as_str(), window);
+            }
+            if let (401, Some(stale), false) = (response.status, &token, renewed) {
+                renewed = true;
+                tracing::info!(lead_id = %lead.id, destination = %destination.id, "the buyer refused its access token; renewing it");
+                let fresh = match self.tokens().renewed(destination, stale).await {
+                    Ok(fresh) => fresh,
+                    Err(TokenError::Refused(why)) => {
+                        return Outcome::failed("token_refresh_refused", why)
+                    }
+                    Err(TokenError::Unavailable(why)) => {
+                        return Outcome::retry("token_refresh_failed", why, Some(TOKEN_WAIT))
+                    }
+                };
+                request = match lofty::with_token(request, fresh.access_token.expose()) {
+                    Ok(request) => request,
+                    Err(error) => return Outcome::failed("build_failed", error.to_string()),
+                };
+                using = Cow::Owned(access_tokens::with_access_token(destination, &fresh));
+                token = Some(fresh);
+                continue;
+            }
+            steps += 1;
+            let context = DeliveryContext {
+                lead,
+                destination: &using,
+                callback_url: &callback_url,
+                idempotency_key: &idempotency_key,
+                now,
+            };
             match connectors::next(&context, &request, &response, leadhub::lead::now()) {
-                Next::Done(outcome) => {
-                    return connectors::without_credentials(outcome, destination)
-                }
+                Next::Done(outcome) => return connectors::without_credentials(outcome, &using),
                 Next::Send(following) => request = following,
             }
         }

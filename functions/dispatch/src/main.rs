@@ -23,6 +23,8 @@ async fn main() -> Result<(), Error> {
             aws.config.current().url_policy,
         )),
         tallies: aws.store.clone(),
+        pacer: Default::default(),
+        buyer_tokens: aws.store.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let dispatch = dispatch.clone();

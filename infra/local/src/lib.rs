@@ -26,7 +26,7 @@ use leadhub::queue::JobQueue;
 use leadhub::settings::Config;
 use leadhub::store::memory::MemoryStore;
 use leadhub::store::{
-    BuyerRefs, Counters, DeadDeliveries, DeliveryTallies, LeadSafeReports, LeadStore,
+    BuyerRefs, BuyerTokens, Counters, DeadDeliveries, DeliveryTallies, LeadSafeReports, LeadStore,
     NotificationLog, SealedSsns, Suppressions, UnparsedCallbacks,
 };
 use leadhub::webhooks::WebhookSecret;
@@ -72,6 +72,8 @@ pub struct Options {
     pub ntherm_verdict_style: VerdictStyle,
     /// Lofty sandbox's rate limit: calls per window.
     pub lofty_rate_limit: (u32, Duration),
+    /// Lofty sandbox's access tokens expire after this long (and are renewed with the refresh token).
+    pub lofty_token_lifetime: Option<Duration>,
     pub max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub buyer_timeout_ms: u64,
@@ -141,6 +143,7 @@ impl Default for Options {
             ntherm_rejects_after_post: false,
             ntherm_verdict_style: VerdictStyle::default(),
             lofty_rate_limit: (10, Duration::from_secs(60)),
+            lofty_token_lifetime: None,
             max_attempts: 5,
             retry_base_delay_ms: 500,
             buyer_timeout_ms: 3_000,
@@ -221,6 +224,7 @@ async fn start_seed_sandboxes(
     let ntherm_user = secret("LEADHUB_SANDBOX_NTHERM_USER", "nt_");
     let ntherm_password = secret("LEADHUB_SANDBOX_NTHERM_PASSWORD", "ntp_");
     let lofty_token = secret("LEADHUB_SANDBOX_LOFTY_TOKEN", "lofty_");
+    let lofty_refresh_token = secret("LEADHUB_SANDBOX_LOFTY_REFRESH_TOKEN", "loftyr_");
 
     let heloc_lender = HelocLender::new(HelocLenderConfig::with_api_key(lender_key));
     let heloc_lender_server = heloc_lender
@@ -243,6 +247,8 @@ async fn start_seed_sandboxes(
     let mut lofty_config = LoftyConfig::new(lofty_token);
     lofty_config.rate_limit = options.lofty_rate_limit.0;
     lofty_config.window = options.lofty_rate_limit.1;
+    lofty_config.refresh_token = lofty_refresh_token;
+    lofty_config.token_lifetime = options.lofty_token_lifetime;
     let lofty = Lofty::new(lofty_config);
     let lofty_server = lofty
         .start(loopback)
@@ -314,6 +320,7 @@ timeout_ms = {timeout}
 max_attempts = {attempts}
 [destinations.credentials]
 access_token = "env:LEADHUB_SANDBOX_LOFTY_TOKEN"
+refresh_token = "env:LEADHUB_SANDBOX_LOFTY_REFRESH_TOKEN"
 [destinations.lofty]
 lead_routing = true
 tags = ["leadhub-demo"]
@@ -481,6 +488,7 @@ struct Backends {
     leadsafe_reports: Arc<dyn LeadSafeReports>,
     notifications: Arc<dyn NotificationLog>,
     buyer_refs: Arc<dyn BuyerRefs>,
+    buyer_tokens: Arc<dyn BuyerTokens>,
     tallies: Arc<dyn DeliveryTallies>,
     unparsed_callbacks: Arc<dyn UnparsedCallbacks>,
     validate_queue: Arc<dyn JobQueue>,
@@ -502,6 +510,7 @@ impl Backends {
             + LeadSafeReports
             + NotificationLog
             + BuyerRefs
+            + BuyerTokens
             + DeliveryTallies
             + UnparsedCallbacks
             + 'static,
@@ -515,6 +524,7 @@ impl Backends {
             leadsafe_reports: store.clone(),
             notifications: store.clone(),
             buyer_refs: store.clone(),
+            buyer_tokens: store.clone(),
             tallies: store.clone(),
             unparsed_callbacks: store,
             validate_queue,
@@ -738,6 +748,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         leadsafe_reports,
         notifications: notification_log,
         buyer_refs,
+        buyer_tokens,
         tallies,
         unparsed_callbacks,
         validate_queue,
@@ -818,6 +829,8 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         notifications: notification_log.clone(),
         partner_transport: partner_transport.clone(),
         tallies: tallies.clone(),
+        pacer: Default::default(),
+        buyer_tokens: buyer_tokens.clone(),
     });
     let callback = Arc::new(Callback {
         config: live.clone(),

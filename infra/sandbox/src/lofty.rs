@@ -1,8 +1,11 @@
 //! Lofty's API (seed `004_1f54f89eb6518f00.txt`): leads, notes and webhooks, with its bearer auth, rate
 //! limit and pagination.
 //!
-//! - Auth (2.1): `Authorization: Bearer <access token>` (scheme case-insensitive) else 401 `{"message":
-//!   "Unauthorized"}`. A `vendorKey` header is recorded in [`Exchange::headers`]; when it equals
+//! - Auth (2.1): `Authorization: Bearer <access token>` (scheme case-insensitive) with a token issued and
+//!   not expired, else 401 `{"message": "Unauthorized"}`. Tokens (6.59 `OauthTokenInfo`; the seed does not
+//!   give the endpoint, the sandbox's choice): [`LoftyConfig::token_lifetime`] makes every access token
+//!   short-lived (the first from the start); `POST /v1.0/oauth/token` is the RFC 6749 refresh-token grant
+//!   (see [`refresh_token`]); it is not rate-limited and needs no bearer. A `vendorKey` header is recorded in [`Exchange::headers`]; when it equals
 //!   [`LoftyConfig::vendor_key`] the call is counted against the vendor's limit, not the keyless one.
 //! - Rate limit (2.1 note, 4): [`LoftyConfig::rate_limit`] calls (default 10, "only ten calls per minute are
 //!   allowed without a valid vendorKey") or, with a valid vendorKey, [`LoftyConfig::vendor_rate_limit`]
@@ -72,6 +75,9 @@ pub const LEADS_PATH: &str = "/v1.0/leads";
 pub const NOTES_PATH: &str = "/v1.0/notes";
 pub const WEBHOOK_PATH: &str = "/v1.0/webhook";
 pub const WEBHOOKS_PATH: &str = "/v1.0/webhooks";
+pub const TOKEN_PATH: &str = "/v1.0/oauth/token";
+/// How long a refresh token lives (30 days; the seed gives no lifetime).
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 pub const TEAM_ID: i64 = 1;
 pub const VENDOR_ID: i64 = 1;
 pub const MAX_PHONE_LEN: usize = 20;
@@ -82,6 +88,10 @@ pub const MAX_WEBHOOK_LIMIT: i64 = 5000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoftyConfig {
     pub access_token: String,
+    /// The refresh token that renews the first access token.
+    pub refresh_token: String,
+    /// How long each access token lives (the first one from the sandbox's start); `None`: forever.
+    pub token_lifetime: Option<Duration>,
     /// Calls per window without a valid vendorKey. Default 10.
     pub rate_limit: u32,
     /// The vendorKey this Lofty recognises (none by default: every call is keyless).
@@ -94,8 +104,11 @@ pub struct LoftyConfig {
 
 impl LoftyConfig {
     pub fn new(access_token: impl Into<String>) -> Self {
+        let access_token = access_token.into();
         LoftyConfig {
-            access_token: access_token.into(),
+            refresh_token: format!("refresh-{access_token}"),
+            token_lifetime: None,
+            access_token,
             rate_limit: 10,
             vendor_key: None,
             vendor_rate_limit: 20,
@@ -199,6 +212,12 @@ struct Store {
     next_webhook: i64,
     /// The keyless window and the vendor window.
     windows: [Option<Window>; 2],
+    /// Access tokens issued, each with its expiry.
+    tokens: Vec<(String, Option<Instant>)>,
+    /// The one refresh token that works (each refresh replaces it).
+    refresh_token: String,
+    /// Refreshes granted.
+    refreshes: u32,
 }
 
 #[derive(Clone)]
@@ -216,12 +235,35 @@ impl Lofty {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Lofty {
+        let lofty = Lofty {
             config: Arc::new(config),
             core: Core::default(),
             store: Arc::default(),
             client,
-        }
+        };
+        lofty.issue_first_token();
+        lofty
+    }
+
+    /// The configured access and refresh tokens, the access token living `token_lifetime` from now.
+    fn issue_first_token(&self) {
+        let mut store = lock(&self.store);
+        let expires = self.config.token_lifetime.map(|l| Instant::now() + l);
+        store.tokens = vec![(self.config.access_token.clone(), expires)];
+        store.refresh_token = self.config.refresh_token.clone();
+    }
+
+    /// Whether `token` is an access token issued and not expired.
+    fn token_valid(&self, token: &str) -> bool {
+        lock(&self.store)
+            .tokens
+            .iter()
+            .any(|(t, expires)| t == token && expires.is_none_or(|at| Instant::now() < at))
+    }
+
+    /// How many refreshes were granted.
+    pub fn refreshes(&self) -> u32 {
+        lock(&self.store).refreshes
     }
 
     pub async fn start(&self, addr: SocketAddr) -> std::io::Result<Running> {
@@ -235,6 +277,7 @@ impl Lofty {
         let routes = Router::new()
             .route(LEADS_PATH, post(create_lead).get(search_leads))
             .route(NOTES_PATH, post(create_note))
+            .route(TOKEN_PATH, post(refresh_token))
             .route(WEBHOOK_PATH, post(subscribe))
             .route("/v1.0/webhook/{subscribe_id}", delete(unsubscribe))
             .route(WEBHOOKS_PATH, get(list_webhooks))
@@ -473,7 +516,10 @@ impl Emulator for Lofty {
                 .get("vendorkey")
                 .is_some_and(|sent| sent.as_bytes() == key.as_bytes())
         });
-        if script::bearer_token(&request.headers) != Some(self.config.access_token.as_str()) {
+        if request.uri.path() == TOKEN_PATH {
+            return Gate::Pass(HeaderMap::new());
+        }
+        if !script::bearer_token(&request.headers).is_some_and(|token| self.token_valid(token)) {
             let headers = self.rate(vendor, false).unwrap_or_else(|headers| headers);
             return Gate::Refuse(with_headers(
                 script::message(StatusCode::UNAUTHORIZED, "Unauthorized"),
@@ -492,6 +538,7 @@ impl Emulator for Lofty {
     fn reset(&self) {
         self.core.reset();
         *lock(&self.store) = Store::default();
+        self.issue_first_token();
     }
 }
 
@@ -754,4 +801,63 @@ async fn trigger_stage(
         Err(_) => return bad_request("the body must be {\"stage\": \"...\"}"),
     };
     triggered(lofty.set_stage(lead_id, &stage).await)
+}
+
+/// `POST /v1.0/oauth/token`, the RFC 6749 refresh-token grant (form `grant_type=refresh_token&
+/// refresh_token=…`): a new access token (living `token_lifetime`) and a new refresh token, the old refresh
+/// token no longer working (issued access tokens live on until they expire); 200 with an `OauthTokenInfo`
+/// (6.59), times in epoch milliseconds. A wrong or spent refresh token: 400 `{"error": "invalid_grant"}`
+/// (RFC 6749, 5.2); another grant type: 400 `{"error": "unsupported_grant_type"}`.
+async fn refresh_token(State(lofty): State<Lofty>, body: Bytes) -> Response {
+    let form: Vec<(String, String)> = match reqwest::Url::parse("http://form.invalid/") {
+        Ok(mut url) => {
+            url.set_query(Some(&String::from_utf8_lossy(&body)));
+            url.query_pairs().into_owned().collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let oauth_error =
+        |error: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+    if field("grant_type").as_deref() != Some("refresh_token") {
+        return oauth_error("unsupported_grant_type");
+    }
+    let mut store = lock(&lofty.store);
+    if field("refresh_token").as_deref() != Some(store.refresh_token.as_str()) {
+        return oauth_error("invalid_grant");
+    }
+    store.refreshes += 1;
+    let n = store.refreshes;
+    let suffix: u64 = rand_suffix();
+    let token = format!("{}-r{n}-{suffix:x}", lofty.config.access_token);
+    let refresh = format!("{}-r{n}-{suffix:x}", lofty.config.refresh_token);
+    let lifetime = lofty.config.token_lifetime;
+    store
+        .tokens
+        .push((token.clone(), lifetime.map(|l| Instant::now() + l)));
+    store.refresh_token = refresh.clone();
+    let expires = lifetime.map_or(Utc::now() + chrono::Duration::days(3650), |l| {
+        Utc::now() + chrono::Duration::from_std(l).unwrap_or_default()
+    });
+    let refresh_expires =
+        Utc::now() + chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME).unwrap_or_default();
+    Json(json!({
+        "token": token,
+        "tokenExpireTime": expires.timestamp_millis(),
+        "refreshToken": refresh,
+        "refreshTokenExpireTime": refresh_expires.timestamp_millis(),
+    }))
+    .into_response()
+}
+
+fn rand_suffix() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ u64::from(std::process::id())
 }

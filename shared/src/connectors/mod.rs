@@ -313,6 +313,28 @@ pub fn next(
     }
 }
 
+/// How many calls a delivery of `lead` to `destination` plans, for a buyer API whose calls dispatch paces
+/// on the rate limit its answers announce ([`crate::pacing`]); `None`: not paced (every buyer API but
+/// Lofty's, whose 429s are still waited out).
+pub fn paced_calls(lead: &LeadRecord, destination: &Destination) -> Option<u32> {
+    match destination.connector.kind() {
+        ConnectorKind::Lofty => Some(lofty::planned_requests(lead, destination)),
+        _ => None,
+    }
+}
+
+/// The rate-limit window a paced buyer API's answer announces.
+pub fn rate_limit(
+    kind: ConnectorKind,
+    response: &BuyerResponse,
+    now: DateTime<Utc>,
+) -> Option<crate::pacing::RateLimit> {
+    match kind {
+        ConnectorKind::Lofty => lofty::rate_limit(&response.headers, now),
+        _ => None,
+    }
+}
+
 pub fn classify(kind: ConnectorKind, response: &BuyerResponse, now: DateTime<Utc>) -> Outcome {
     match kind {
         ConnectorKind::Webhook => webhook::classify(response, now),

@@ -26,6 +26,7 @@
 //! | dead-delivery marker | `DEAD#<leadId>#<destination>` | `DEAD` | `gsi1pk` S `DEAD`, `gsi1sk` S `<died-at epoch ms, zero-padded to 13 digits>#<leadId>#<destination>`, `lead_id` S, `destination` S, `died_at` N, `attempts` N, `code` S, `reason` S (the timeline's words: no PII); when the lead expires, its `expires_at` N and `ttl` N |
 //! | suppression record | `SUPPRESS#<kind>#<hash>` (`kind` `ssn`, `email` or `phone`; `hash` the value's keyed hash, 64 hex digits) | `<reason>#<start_date>`, e.g. `RevokePaymentAuth#2024-04-02` | `gsi1pk` S `SUPPRESS#<kind>`, `gsi1sk` S `<pk>#<sk>`, `reason` S, `start_date` S (`YYYY-MM-DD`), `end_date` S (absent when none), `source` S (a client code or `import`); never expires |
 //! | buyer reference | `BUYERREF#<destination>#<buyerRef>` (destination ids hold no `#`) | the lead id | `destination` S, `buyer_ref` S, `lead_id` S; when the lead expires, its `expires_at` N and `ttl` N |
+//! | buyer token | `BUYERTOKEN#<destination>` | `TOKEN` | `version` N; the token's `access_token` S, `expires_at` N, `refresh_after` N, `refresh_token` S, `refresh_expires_at` N, `seed` S (each when known); `lease_holder` S, `lease_until` N while a refresh is leased |
 //! | sealed SSN | `SSN#<leadId>` | `SEALED` | `sealed` S (the [`SealedSsn`](crate::crypto::SealedSsn)'s stored form, `v1:<base64>`: never the digits), `expires_at` N, `ttl` N |
 //! | failed notification | `NOTIFYFAIL#<webhookId>` | `NOTIFYFAIL` | `gsi1pk` S `NOTIFYFAIL`, `gsi1sk` S `<failed-at epoch ms, zero-padded to 13 digits>#<webhookId>`, `webhook_id` S, `partner_id` S, `job` S (the notification job as JSON: its payload holds no personal data beyond the partner's own reference), `code` S, `reason` S, `failed_at` N, `expires_at` N, `ttl` N |
 //! | disabled endpoint | `NOTIFYEP#<partnerId>` | `URL#<SHA-256 of the URL, 64 hex digits>` | `gsi1pk` S `NOTIFYEP`, `gsi1sk` S `<partnerId>#<sk>`, `partner_id` S, `url` S, `disabled_at` N, `webhook_id` S; never expires |
@@ -168,6 +169,7 @@ use crate::lead::{
 use crate::verticals::Vertical;
 
 mod buyer_refs;
+mod buyer_tokens;
 mod counters;
 mod dead_deliveries;
 mod lead_listing;

@@ -47,6 +47,8 @@ struct Tables {
     unparsed: BTreeMap<UnparsedCallbackId, UnparsedCallback>,
     /// Tallies by (day, destination): the DynamoDB index's order.
     tallies: BTreeMap<(NaiveDate, String), (u64, u64)>,
+    /// Buyer tokens by destination.
+    buyer_tokens: HashMap<String, crate::store::StoredToken>,
 }
 
 /// The leads one buyer reference maps to, each with its entry's expiry (lead ids sort by creation time).
@@ -729,5 +731,76 @@ impl DeliveryTallies for MemoryStore {
                 returned: *returned,
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl crate::store::BuyerTokens for MemoryStore {
+    async fn buyer_token(
+        &self,
+        destination: &str,
+    ) -> Result<Option<crate::store::StoredToken>, StoreError> {
+        Ok(self.lock()?.buyer_tokens.get(destination).cloned())
+    }
+
+    async fn take_refresh_lease(
+        &self,
+        destination: &str,
+        version: u64,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.lock()?;
+        let entry = tables.buyer_tokens.entry(destination.to_owned()).or_insert(
+            crate::store::StoredToken {
+                token: None,
+                version: 0,
+                lease: None,
+            },
+        );
+        let free = entry.lease.as_ref().is_none_or(|(_, until)| *until <= now);
+        if entry.version != version || !free {
+            return Ok(false);
+        }
+        entry.lease = Some((holder.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn put_refreshed(
+        &self,
+        destination: &str,
+        token: &crate::store::BuyerToken,
+        version: u64,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.lock()?;
+        let Some(entry) = tables.buyer_tokens.get_mut(destination) else {
+            return Ok(false);
+        };
+        let holds = entry.lease.as_ref().is_some_and(|(h, _)| h == holder);
+        if entry.version != version || !holds {
+            return Ok(false);
+        }
+        *entry = crate::store::StoredToken {
+            token: Some(token.clone()),
+            version: version + 1,
+            lease: None,
+        };
+        Ok(true)
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        destination: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        if let Some(entry) = tables.buyer_tokens.get_mut(destination) {
+            if entry.lease.as_ref().is_some_and(|(h, _)| h == holder) {
+                entry.lease = None;
+            }
+        }
+        Ok(())
     }
 }

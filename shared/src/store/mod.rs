@@ -7,8 +7,9 @@
 //! [`NotificationLog`] port (partner notifications that failed, disabled endpoints, in [`notifications`]);
 //! the [`BuyerRefs`] port (a buyer's own id for a lead mapped back to the lead, in [`buyer_refs`]); the
 //! [`UnparsedCallbacks`] port (buyer callbacks whose body could not be read as a verdict, kept for the
-//! operator, in [`unparsed_callbacks`]); and the [`DeliveryTallies`] port (accepted and returned
-//! deliveries per destination and day, for return rates, in [`tallies`]).
+//! operator, in [`unparsed_callbacks`]); the [`DeliveryTallies`] port (accepted and returned
+//! deliveries per destination and day, for return rates, in [`tallies`]); and the [`BuyerTokens`] port (a
+//! buyer's current OAuth token and its refresh lease, shared by every dispatcher, in [`buyer_tokens`]).
 //!
 //! Adapters: [`memory::MemoryStore`] (local stack, unit tests) and [`dynamodb::DynamoStore`]. Both pass the
 //! same contract suites (`shared/tests/it/store_contract.rs`, `shared/tests/it/counters_contract.rs`,
@@ -16,9 +17,11 @@
 //! `shared/tests/it/sealed_ssns_contract.rs`, `shared/tests/it/leadsafe_reports_contract.rs`,
 //! `shared/tests/it/notifications_contract.rs`, `shared/tests/it/buyer_refs_contract.rs`,
 //! `shared/tests/it/lead_listing_contract.rs`, `shared/tests/it/kept_verdicts_contract.rs`,
-//! `shared/tests/it/unparsed_callbacks_contract.rs`, `shared/tests/it/tallies_contract.rs`).
+//! `shared/tests/it/unparsed_callbacks_contract.rs`, `shared/tests/it/tallies_contract.rs`,
+//! `shared/tests/it/buyer_tokens_contract.rs`).
 
 pub mod buyer_refs;
+pub mod buyer_tokens;
 pub mod counters;
 pub mod dead_deliveries;
 pub mod dynamodb;
@@ -32,6 +35,7 @@ pub mod tallies;
 pub mod unparsed_callbacks;
 
 pub use buyer_refs::{BuyerRef, BuyerRefs};
+pub use buyer_tokens::{BuyerToken, BuyerTokens, StoredToken};
 pub use counters::{cap_key, sequence_key, Counters, Reservation};
 pub use dead_deliveries::{DeadDeliveries, DeadDelivery, DeadDeliveryChange};
 pub use lead_listing::{LeadListQuery, LeadPage, LeadSummary, ListPosition};

@@ -34,6 +34,7 @@ macro_rules! store_contract {
 
 mod aws;
 mod buyer_refs_contract;
+mod buyer_tokens_contract;
 mod counters_contract;
 mod dead_deliveries_contract;
 mod kept_verdicts_contract;

@@ -26,9 +26,18 @@ export const chars = (s) => {
 export const isWhole = (n) => typeof n === "number" && Number.isInteger(n) && Math.abs(n) < 9e15;
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const hasControl = (v) => {
+  if (typeof v === "string") return CONTROL.test(v);
+  if (v === null || typeof v !== "object") return false;
+  if (Array.isArray(v)) return v.some(hasControl);
+  for (const key in v) if (CONTROL.test(key) || hasControl(v[key])) return true;
+  return false;
+};
+
 /** Every string (at any depth) or object key with a control character: "field:invalid_value" by path. */
 export function controlCharacters(value) {
   const found = [];
+  if (!hasControl(value)) return found;
   const walk = (v, path) => {
     if (typeof v === "string") {
       if (CONTROL.test(v)) found.push(`${path || "$"}:invalid_value`);

@@ -242,8 +242,21 @@ def field_errors(error: ValidationError):
     return out
 
 
+def has_control(value):
+    if isinstance(value, str):
+        return CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(CONTROL.search(k) or has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_control(v) for v in value)
+    return False
+
+
 def control_characters(value, path=""):
+    """Every string (at any depth) or object key with a control character: "field:invalid_value" by path."""
     found = []
+    if not has_control(value):
+        return found
     if isinstance(value, str):
         if CONTROL.search(value):
             found.append(f"{path or '$'}:invalid_value")

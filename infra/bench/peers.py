@@ -170,7 +170,7 @@ def versions():
             return "?"
 
     return {
-        "rustc": out(["rustc", "--version"]),
+        "rustc": out(["rustc", "--version"]).removeprefix("rustc "),
         "node": out(["node", "--version"]),
         "ajv": npm("ajv"),
         "zod": npm("zod"),
@@ -179,7 +179,7 @@ def versions():
     }
 
 
-def table(results, versions=None):
+def table(results, versions=None, machine=None):
     """The Markdown table of timing results (a function of `time`'s JSON alone)."""
     base = next(r for r in results if r["implementation"] == "leadhub")
     rows = [
@@ -197,6 +197,9 @@ def table(results, versions=None):
     note = (f"\nMedians of {base['rounds']} interleaved rounds of {base['ms_per_loop']} ms per loop, one core each; "
             f"the fixture mix is all {base['mix_fixtures']} HELOC fixtures of infra/bench/fixtures/heloc in turn. "
             "Each lead: JSON parse, seed 001's rules, the normalised lead serialised (or the field errors).")
+    if machine and "load_average" in machine:
+        before, after = machine["load_average"]
+        note += f" Machine: {machine.get('cores')} cores, 1-minute load average {before} before and {after} after."
     if versions:
         note += " Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."
     return "\n".join(rows) + "\n" + note + "\n"
@@ -279,20 +282,22 @@ def main(args):
         return check()
     if args[:1] == ["table"] and len(args) == 2:
         saved = json.loads(Path(args[1]).read_text())
-        print(table(saved["results"], saved.get("versions")), end="")
+        print(table(saved["results"], saved.get("versions"), saved), end="")
         return 0
     if args[:1] == ["time"]:
         opts = dict(zip(args[1::2], args[2::2]))
         ms, rounds = int(opts.get("--ms", 1500)), int(opts.get("--rounds", 5))
         out = Path(opts.get("--out", ROOT / "target" / "bench" / "peers.json"))
+        load_before = os.getloadavg()[0]
         results = time_all(ms, rounds)
-        saved = {"results": results, "versions": versions()}
+        saved = {"results": results, "versions": versions(),
+                 "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cores": os.cpu_count()}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(saved, indent=2) + "\n")
         for r in results:
             print(json.dumps(r))
         print(f"\n(saved to {out})\n")
-        print(table(results, saved["versions"]), end="")
+        print(table(results, saved["versions"], saved), end="")
         return 0
     print(__doc__)
     return 2

@@ -5,6 +5,7 @@ ajv and with zod, Python with pydantic. Part of issue 12 (benchmarks). Entry poi
 
     python3 infra/bench/peers.py check             # every implementation on every fixture; exit 1 on any difference
     python3 infra/bench/peers.py time [--ms 1500] [--rounds 5] [--out target/bench/peers.json]
+    python3 infra/bench/peers.py fuzz [N] [--seed S]  # the same check on N random variants of the example
     python3 infra/bench/peers.py table FILE.json   # the Markdown table of saved timing results
     python3 infra/bench/peers.py --self-test       # the check reports wrong answers (and accepts equal ones)
 
@@ -134,6 +135,70 @@ def check():
     names = ", ".join(n for n, _, _ in IMPLEMENTATIONS[1:])
     print(f"agreement: {names} give leadhub's verdict, error set and normalised lead on all "
           f"{len(files)} fixtures ({valid} valid, {len(files) - valid} invalid)")
+    return 0
+
+
+# Values the fuzzer puts in random fields of the example: every kind of JSON value, the seed's enums, edges of
+# each rule (blank, padded, too long in chars and in UTF-16 units, whole floats, Unicode spaces, BOM, C1).
+FUZZ_VALUES = [
+    None, "", "  ", " x ", "condo", "multiUnit", "investment", "vacant", "longTerm", "shortTerm",
+    "primaryResidence", 0, -1, 1, 2, 3, 4, 5, 2.0, 2.5, 1e20, -0.0, 0.0, 1800, True, False, [], {}, [1], {"a": 1},
+    "fl", "ZZ", "33606-1234", "33606 1234", "3360", "727 555 0134", "+1 (727) 555-0134", "1-727-555-0134",
+    "++17275550134", "a@b.co", "a@b", "A.B@x.xn--p1ai", "Jane\u00a0", "\ufeffJane", "x" * 256,
+    " " + "y" * 255 + " ", "\U0001f600" * 200, "\U0001f600" * 256, "A\u0085", "\u2028", "2", "1800", "a\u0000",
+]
+
+
+def fuzz(count, seed):
+    """`count` random variants of the example (1-4 fields set, replaced or removed): every peer must agree."""
+    import copy
+    import random
+
+    rng = random.Random(seed)
+    example = json.loads(VALID_EXAMPLE.read_text())
+    paths = [["propertyUnits"], ["statedInformation", "monthlyRentalIncome"], ["statedInformation", "rentalOccupancy"],
+             ["address", "county"], ["residentialAddress", "unitNumber"], ["unknown"], ["contactInfo", "unknown"]]
+
+    def collect(value, path):
+        for key, item in value.items():
+            paths.append(path + [key])
+            if isinstance(item, dict):
+                collect(item, path + [key])
+
+    collect(example, [])
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i in range(count):
+            lead = copy.deepcopy(example)
+            for _ in range(rng.randint(1, 4)):
+                *parents, last = rng.choice(paths)
+                node = lead
+                for key in parents:
+                    if not isinstance(node.get(key), dict):
+                        node[key] = {}
+                    node = node[key]
+                if rng.random() < 0.15:
+                    node.pop(last, None)
+                else:
+                    node[last] = rng.choice(FUZZ_VALUES)
+            files.append(Path(tmp) / f"fuzz-{seed}-{i:04}.json")
+            files[-1].write_text(json.dumps(lead))
+        expected = verdicts(IMPLEMENTATIONS[0][2], files)
+        problems = []
+        for name, _, command in IMPLEMENTATIONS[1:]:
+            problems += differences(expected, verdicts(command, files), name)
+        valid = sum(r["valid"] for r in expected.values())
+        if problems:
+            kept = ROOT / "target" / "bench" / "fuzz-failures"
+            kept.mkdir(parents=True, exist_ok=True)
+            for file in files:
+                if any(f": {file.stem}:" in p for p in problems):
+                    (kept / file.name).write_bytes(file.read_bytes())
+            print("\n".join(problems))
+            print(f"DISAGREEMENT on fuzzed leads (seed {seed}): {len(problems)} difference(s); "
+                  f"the leads are in {kept}")
+            return 1
+    print(f"agreement on {count} fuzzed variants of the example (seed {seed}, {valid} valid)")
     return 0
 
 
@@ -280,6 +345,9 @@ def main(args):
         return self_test()
     if args[:1] == ["check"]:
         return check()
+    if args[:1] == ["fuzz"]:
+        opts = dict(zip(args[2::2], args[3::2]))
+        return fuzz(int(args[1]) if len(args) > 1 else 300, int(opts.get("--seed", 1)))
     if args[:1] == ["table"] and len(args) == 2:
         saved = json.loads(Path(args[1]).read_text())
         print(table(saved["results"], saved.get("versions"), saved), end="")

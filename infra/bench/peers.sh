@@ -6,6 +6,7 @@
 #   bash infra/bench/peers.sh                    # install + self-test + agreement + timing
 #   PEERS_TIME=0 bash infra/bench/peers.sh       # ... without the timing
 #   PEERS_MS=1500 PEERS_ROUNDS=5 bash infra/bench/peers.sh   # loop length and interleaved rounds (defaults)
+#   PEERS_FUZZ=300 PEERS_SEED=1 bash infra/bench/peers.sh    # fuzzed variants checked besides the fixtures
 #
 # Needs: cargo, node >= 20 with npm, python3 >= 3.10. npm ci runs only when package-lock.json (or node's version)
 # changed, pip only when requirements.txt (or python's version) changed: stamps in node_modules and .venv.
@@ -56,6 +57,9 @@ echo "==> self-test of the agreement check"
 
 echo "==> agreement: every peer, every fixture"
 "$VENV/bin/python" "$BENCH/peers.py" check
+
+echo "==> agreement: ${PEERS_FUZZ:-300} fuzzed variants of the example"
+"$VENV/bin/python" "$BENCH/peers.py" fuzz "${PEERS_FUZZ:-300}" --seed "${PEERS_SEED:-1}"
 
 if [[ "${PEERS_TIME:-1}" != "0" ]]; then
     echo "==> timing (${PEERS_ROUNDS:-5} interleaved rounds, ${PEERS_MS:-1500} ms per loop)"

@@ -83,7 +83,7 @@ const CODES = { type: "invalid_type", wholeNumber: "invalid_type", required: "re
   enum: "invalid_value", format: "invalid_format", minimum: "out_of_range", maximum: "out_of_range",
   additionalProperties: "unknown_field" };
 
-/** ajv's errors as leadhub's "field:code": a field's first error only (its type before its range or format). */
+/** ajv's errors as leadhub's "field:code": one error per field, its type before its range or format. */
 function fieldErrors(errors) {
   const out = new Map();
   for (const e of errors) {
@@ -91,7 +91,8 @@ function fieldErrors(errors) {
     const child = e.keyword === "required" ? e.params.missingProperty
       : e.keyword === "additionalProperties" ? e.params.additionalProperty : null;
     if (child !== null) field = field ? `${field}.${child}` : child;
-    if (!out.has(field)) out.set(field, `${field || "$"}:${CODES[e.keyword] ?? "invalid_value"}`);
+    const code = CODES[e.keyword] ?? "invalid_value";
+    if (!out.has(field) || code === "invalid_type") out.set(field, `${field || "$"}:${code}`);
   }
   return [...out.values()];
 }

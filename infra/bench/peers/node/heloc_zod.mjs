@@ -9,14 +9,21 @@ import { MAX_TEXT_LEN, chars, controlCharacters, e164, isEmail, isWhole, merge, 
 const problem = (ctx, code) => ctx.addIssue({ code: "custom", params: { code } });
 const absent = (v) => v ?? undefined;
 
-/** Text read as leadhub reads it; `parse` turns it into its normal form (null when it is not one). */
-const text = ({ required = true, parse = (s) => s, format = false } = {}) => z.string().overwrite(trim)
-  .superRefine((s, ctx) => {
-    if (s === "") { if (required) problem(ctx, "required"); }
-    else if (chars(s) > MAX_TEXT_LEN) problem(ctx, "too_long");
-    else if (format && parse(s) === null) problem(ctx, "invalid_format");
-  })
-  .transform((s) => (s === "" ? undefined : parse(s)));
+/** Text read as leadhub reads it; `parse` gives its normal form, or null when it is not of the format. */
+const text = ({ required = true, parse = (s) => s } = {}) => z.string().overwrite(trim)
+  .transform((s, ctx) => {
+    if (s === "") {
+      if (!required) return undefined;
+      problem(ctx, "required");
+    } else if (chars(s) > MAX_TEXT_LEN) {
+      problem(ctx, "too_long");
+    } else {
+      const value = parse(s);
+      if (value !== null) return value;
+      problem(ctx, "invalid_format");
+    }
+    return z.NEVER;
+  });
 const optionalText = () => text({ required: false }).nullish().transform(absent);
 /** One of `values`, spelled exactly (a value that is not a string is of the wrong type). */
 const oneOf = (values) => z.string().pipe(z.enum(values));
@@ -27,8 +34,8 @@ const whole = (min, max = Infinity) => z.number()
 const address = z.strictObject({
   street: text(),
   city: text(),
-  state: text({ parse: stateCode, format: true }),
-  zip: text({ parse: zip, format: true }),
+  state: text({ parse: stateCode }),
+  zip: text({ parse: zip }),
   county: optionalText(),
   unitNumber: whole(1).nullish().transform(absent),
 });
@@ -42,8 +49,8 @@ const Heloc = z.strictObject({
   contactInfo: z.strictObject({
     firstName: text(),
     lastName: text(),
-    email: text({ parse: (s) => (isEmail(s) ? s : null), format: true }),
-    phone: text({ parse: e164, format: true }),
+    email: text({ parse: (s) => (isEmail(s) ? s : null) }),
+    phone: text({ parse: e164 }),
   }),
   address,
   statedInformation: z.strictObject({

@@ -243,12 +243,16 @@ def field_errors(error: ValidationError):
 
 
 def has_control(value):
-    if isinstance(value, str):
+    if type(value) is str:
         return CONTROL.search(value) is not None
-    if isinstance(value, dict):
-        return any(CONTROL.search(k) or has_control(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_control(v) for v in value)
+    if type(value) is dict:
+        for key, item in value.items():
+            if CONTROL.search(key) or has_control(item):
+                return True
+    elif type(value) is list:
+        for item in value:
+            if has_control(item):
+                return True
     return False
 
 

@@ -43,7 +43,7 @@ async fn a_second_lead_with_the_same_email_is_rejected_as_a_duplicate() {
 
 #[tokio::test]
 async fn fifty_identical_leads_posted_at_once_deliver_exactly_one() {
-    fifty_identical_leads_deliver_exactly_one(&stack().await).await;
+    fifty_identical_leads_deliver_exactly_one(&stack().await, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -54,12 +54,14 @@ async fn aws_fifty_identical_leads_posted_at_once_deliver_exactly_one() {
         ..options()
     })
     .await;
-    fifty_identical_leads_deliver_exactly_one(&stack).await;
+    // moto serves DynamoDB one call at a time, shared with every other test running at once: on a loaded
+    // 2-core machine the 50 leads' screening takes its time (13 s alone, over 30 s beside the rest).
+    fifty_identical_leads_deliver_exactly_one(&stack, Duration::from_secs(120)).await;
 }
 
 /// 50 copies of one HELOC lead posted at once (seed 001: the email must not already exist): one is
 /// delivered, 49 are rejected as duplicates, and the buyer is called once.
-async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack) {
+async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack, within: Duration) {
     let lead = heloc_lead("race");
     let mut ids = Vec::new();
     for answer in futures_join(stack, &lead, 50).await {
@@ -68,13 +70,7 @@ async fn fifty_identical_leads_deliver_exactly_one(stack: &leadhub_local::Stack)
     }
     let mut statuses = Vec::new();
     for id in &ids {
-        let view = wait_for_status(
-            stack,
-            id,
-            &["delivered", "rejected"],
-            Duration::from_secs(30),
-        )
-        .await;
+        let view = wait_for_status(stack, id, &["delivered", "rejected"], within).await;
         if view["status"] == "rejected" {
             let last = last_event(&view);
             assert_eq!(last["code"], "duplicate_email", "{view}");

@@ -5,11 +5,13 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use leadhub::operator;
 use leadhub::store::dynamodb::DynamoStore;
 use leadhub::store::{UnparsedCallback, UnparsedCallbacks};
+
+use crate::table::{one_line, time, widths, write_row};
 
 /// The most of a body `--show-body` prints.
 pub const SHOWN_BODY_BYTES: usize = 256;
@@ -62,17 +64,6 @@ pub async fn run(command: CallbacksCommand, sdk: &aws_config::SdkConfig) -> anyh
         }
     }
     Ok(())
-}
-
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One line of text: control characters as spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// The first [`SHOWN_BODY_BYTES`] of a body, printable ASCII as is and every other byte as `\xNN`, with `…`
@@ -138,30 +129,11 @@ pub fn listing(
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..6)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .chain([header[column].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = widths(header, &rows);
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 7]| {
-        for (cell, width) in cells.iter().zip(&widths) {
-            let _ = write!(out, "{cell:<width$}  ");
-        }
-        let _ = writeln!(out, "{}", cells[6]);
-    };
-    line(&mut out, header);
+    write_row(&mut out, header, &widths);
     for (row, callback) in rows.iter().zip(shown) {
-        line(
-            &mut out,
-            [
-                &row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6],
-            ],
-        );
+        write_row(&mut out, row.each_ref().map(String::as_str), &widths);
         if show_body {
             let _ = writeln!(out, "    body: {}", body_excerpt(callback));
         }

@@ -5,13 +5,15 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use leadhub::lead::LeadId;
 use leadhub::operator::{self, ReplayPorts};
 use leadhub::queue::sqs::SqsQueue;
 use leadhub::store::dynamodb::DynamoStore;
 use leadhub::store::DeadDelivery;
+
+use crate::table::{one_line, table, time};
 
 #[derive(Subcommand)]
 pub enum DeliveriesCommand {
@@ -93,17 +95,6 @@ pub async fn run(command: DeliveriesCommand, sdk: &aws_config::SdkConfig) -> any
     Ok(())
 }
 
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One line of text: control characters (a buyer's words may hold any) as spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 /// The listing as printed: a header and one row per delivery (at most `limit`, of `listed`, which may hold
 /// one more to say that there are more), then a count.
 fn listing(listed: &[DeadDelivery], since: DateTime<Utc>, limit: usize) -> String {
@@ -125,25 +116,7 @@ fn listing(listed: &[DeadDelivery], since: DateTime<Utc>, limit: usize) -> Strin
             ]
         })
         .collect();
-    let width = |column: usize| {
-        rows.iter()
-            .map(|row| row[column].chars().count())
-            .chain([header[column].len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..4).map(width).collect();
-    let mut out = String::new();
-    let mut line = |cells: [&str; 5]| {
-        for (cell, width) in cells.iter().zip(&widths) {
-            let _ = write!(out, "{cell:<width$}  ");
-        }
-        let _ = writeln!(out, "{}", cells[4]);
-    };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
-    }
+    let mut out = table(header, &rows);
     let count = shown.len();
     let noun = if count == 1 { "delivery" } else { "deliveries" };
     if listed.len() > limit {

@@ -9,6 +9,7 @@ mod notifications;
 mod pump;
 mod returns;
 mod suppression;
+mod table;
 
 use std::process::ExitCode;
 use std::time::Duration;

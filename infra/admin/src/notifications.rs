@@ -6,12 +6,13 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Subcommand;
 use leadhub::operator;
 use leadhub::queue::sqs::SqsQueue;
 use leadhub::store::dynamodb::DynamoStore;
 use leadhub::store::{DisabledEndpoint, FailedNotification, NotificationLog};
+
+use crate::table::{one_line, table, time};
 
 #[derive(Subcommand)]
 pub enum NotificationsCommand {
@@ -149,46 +150,6 @@ pub async fn replay(
     Ok(all_done)
 }
 
-fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One line of text: control characters as spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// Rows under a header, every column but the last padded to its widest cell.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .chain([header[column].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                let _ = writeln!(out, "{cell}");
-            } else {
-                let width = widths[i];
-                let _ = write!(out, "{cell:<width$}  ");
-            }
-        }
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
-
 /// The listing as printed (at most `limit` of `listed`, which may hold one more to say there are more).
 fn failed_listing(listed: &[FailedNotification], limit: usize) -> String {
     let shown = &listed[..listed.len().min(limit)];
@@ -265,6 +226,7 @@ fn disabled_listing(listed: &[DisabledEndpoint]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
     use leadhub::lead::{LeadId, LeadStatus};
     use leadhub::notifications::{NotifyJob, Payload, PayloadData};
     use leadhub::queue::JobQueue;

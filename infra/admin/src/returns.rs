@@ -132,26 +132,7 @@ pub fn report(tallies: &[DayTally], since: NaiveDate, destination: Option<&str>)
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..3)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .chain([header[column].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 4]| {
-        for (cell, width) in cells.iter().zip(&widths) {
-            let _ = write!(out, "{cell:<width$}  ");
-        }
-        let _ = writeln!(out, "{}", cells[3]);
-    };
-    line(&mut out, header);
-    for row in &rows {
-        line(&mut out, [&row[0], &row[1], &row[2], &row[3]]);
-    }
+    let mut out = crate::table::table(header, &rows);
     let _ = writeln!(
         out,
         "since {since} (UTC days); returned leads over accepted deliveries, each counted on the day it happened"

@@ -26,7 +26,7 @@ pub mod queue;
 pub mod routing;
 pub mod runtime;
 pub mod screening;
-mod sdk;
+pub mod sdk;
 pub mod settings;
 pub mod ssrf;
 pub mod store;

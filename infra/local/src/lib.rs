@@ -38,6 +38,9 @@ use leadhub_sandbox::sonar::{Sonar, SonarConfig};
 use leadhub_sandbox::webhook::WebhookBuyer;
 use leadhub_sandbox::Running;
 use tokio::task::JoinHandle;
+
+pub mod metering;
+use metering::Metering;
 use validate::Validate;
 
 /// Where the stack keeps its state.
@@ -81,6 +84,9 @@ pub struct Options {
     pub visibility_timeout: Duration,
     /// Receives before a message is moved to the dead-letter queue.
     pub max_receive_count: u32,
+    /// Pollers per queue, each receiving up to 10 messages and handing them to its function as one batch
+    /// (on AWS, Lambda runs several batches at once and scales them with the backlog). Default 4.
+    pub pollers: usize,
     /// More partners besides the demo one: (id, key id, secret).
     pub other_partners: Vec<(String, String, String)>,
     /// How long a replayed `Idempotency-Key` answers 409 while the first request may be in flight.
@@ -149,6 +155,7 @@ impl Default for Options {
             buyer_timeout_ms: 3_000,
             visibility_timeout: Duration::from_secs(5),
             max_receive_count: 5,
+            pollers: 4,
             other_partners: Vec::new(),
             idempotency_in_flight_secs: 10,
             config_document: None,
@@ -387,6 +394,8 @@ pub struct Stack {
     pub partner_receiver: Option<(WebhookBuyer, Running)>,
     /// The same store's failed partner notifications and disabled endpoints.
     pub notifications: Arc<dyn NotificationLog>,
+    /// What the functions did: `GET /_local/usage`.
+    pub metering: Arc<Metering>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -533,7 +542,12 @@ impl Backends {
     }
 }
 
-async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow::Result<Backends> {
+async fn aws_backend(
+    endpoint: &str,
+    prefix: &str,
+    options: &Options,
+    requests: &leadhub::sdk::usage::RequestCounter,
+) -> anyhow::Result<Backends> {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none()
@@ -553,8 +567,17 @@ async fn aws_backend(endpoint: &str, prefix: &str, options: &Options) -> anyhow:
             .region(aws_config::Region::new("us-east-1"))
             .build();
     }
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // Every request counted for `GET /_local/usage`.
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
     let table = format!("{prefix}-leads");
     leadhub::store::dynamodb::create_table(&dynamodb, &table)
         .await
@@ -719,6 +742,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         None => (Some(demo(&options, addr).await?), None),
     };
 
+    let metering = Arc::new(Metering::default());
     let mut dead_letters = Vec::new();
     let backends: Backends = match &options.backend {
         Backend::Memory => {
@@ -737,7 +761,9 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
             let dispatch = queue("dispatch");
             Backends::of(Arc::new(MemoryStore::new()), validate, dispatch)
         }
-        Backend::Aws { endpoint, prefix } => aws_backend(endpoint, prefix, &options).await?,
+        Backend::Aws { endpoint, prefix } => {
+            aws_backend(endpoint, prefix, &options, &metering.requests).await?
+        }
     };
     let Backends {
         store,
@@ -846,26 +872,35 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
 
     let mut tasks = Vec::new();
     let api = axum::Router::new()
+        .route("/_local/usage", axum::routing::get(usage))
         .fallback(serve_api)
-        .with_state((ingest.clone(), callback.clone()));
+        .with_state((ingest.clone(), callback.clone(), metering.clone()));
     tasks.push(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, api).await {
             tracing::error!(%error, "the partner API stopped");
         }
     }));
-    {
+    for _ in 0..options.pollers.max(1) {
         let validate = validate.clone();
-        tasks.push(tokio::spawn(poll(validate_queue.clone(), move |event| {
-            let validate = validate.clone();
-            async move { validate.handle_batch(event).await }
-        })));
-    }
-    {
+        tasks.push(tokio::spawn(poll(
+            validate_queue.clone(),
+            "validate",
+            metering.clone(),
+            move |event| {
+                let validate = validate.clone();
+                async move { validate.handle_batch(event).await }
+            },
+        )));
         let dispatch = dispatch.clone();
-        tasks.push(tokio::spawn(poll(dispatch_queue.clone(), move |event| {
-            let dispatch = dispatch.clone();
-            async move { dispatch.handle_batch(event).await }
-        })));
+        tasks.push(tokio::spawn(poll(
+            dispatch_queue.clone(),
+            "dispatch",
+            metering.clone(),
+            move |event| {
+                let dispatch = dispatch.clone();
+                async move { dispatch.handle_batch(event).await }
+            },
+        )));
     }
 
     Ok(Stack {
@@ -893,13 +928,21 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         leadsafe,
         partner_receiver,
         notifications: notification_log,
+        metering,
         tasks,
     })
 }
 
 /// The partner API and callbacks, as API Gateway routes them to ingest and callback.
+type ApiState = (Arc<Ingest>, Arc<Callback>, Arc<Metering>);
+
+/// `GET /_local/usage`: what the functions did so far ([`metering`]).
+async fn usage(State((_, _, metering)): State<ApiState>) -> Response {
+    axum::Json(metering.report()).into_response()
+}
+
 async fn serve_api(
-    State((ingest, callback)): State<(Arc<Ingest>, Arc<Callback>)>,
+    State((ingest, callback, metering)): State<ApiState>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
@@ -919,18 +962,25 @@ async fn serve_api(
     };
     let request = http::Request::from_parts(parts, bytes);
     let path = request.uri().path();
-    let response = if path.starts_with("/v1/callbacks/") || path.starts_with("/v1/lofty/") {
-        callback.handle(request).await
-    } else {
-        ingest.handle(request).await
-    };
+    let started = std::time::Instant::now();
+    let (function, response) =
+        if path.starts_with("/v1/callbacks/") || path.starts_with("/v1/lofty/") {
+            ("callback", callback.handle(request).await)
+        } else {
+            ("ingest", ingest.handle(request).await)
+        };
+    metering.record(function, 1, started.elapsed());
     response.map(Body::from).into_response()
 }
 
 /// The Lambda event source mapping, locally: receive up to 10 messages, hand them to the batch handler as
 /// an SQS event, delete those that did not fail. Failed ones reappear after the visibility timeout.
-async fn poll<F, Fut>(queue: Arc<dyn JobQueue>, handle: F)
-where
+async fn poll<F, Fut>(
+    queue: Arc<dyn JobQueue>,
+    function: &'static str,
+    metering: Arc<Metering>,
+    handle: F,
+) where
     F: Fn(SqsEvent) -> Fut,
     Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
 {
@@ -957,7 +1007,9 @@ where
                 record
             })
             .collect();
+        let started = std::time::Instant::now();
         let response = handle(event).await;
+        metering.record(function, messages.len(), started.elapsed());
         for message in &messages {
             let failed = response
                 .batch_item_failures

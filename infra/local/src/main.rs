@@ -33,6 +33,10 @@ struct Cli {
     /// (created, or reused when they exist).
     #[arg(long, default_value = "leadhub-local")]
     prefix: String,
+    /// Pollers per queue: how many batches of up to 10 messages each function works on at once (Lambda
+    /// runs several concurrent batches per event source mapping and scales them with the backlog).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pollers: u16,
     /// The demo partner's key id.
     #[arg(long, env = "LEADHUB_DEMO_KEY", default_value = "pk_demo")]
     demo_key: String,
@@ -56,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         ..Options::default()
     };
     options.demo_key = cli.demo_key;
+    options.pollers = usize::from(cli.pollers);
     if let Some(secret) = cli.demo_secret.filter(|s| !s.is_empty()) {
         options.demo_secret = secret;
     }

@@ -1,5 +1,7 @@
 //! An in-process queue with SQS semantics: delays, visibility timeout, redelivery and a dead-letter queue.
 
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,10 +19,44 @@ struct Message {
     receipt: Option<String>,
 }
 
+/// Messages by send order, with two indexes so that every call costs what it hands out, not what the queue
+/// holds (a backlog of 100,000 messages must not slow each receive and delete down): the keys visible now in
+/// send order, and the keys that become visible later by when. Index entries are checked against the message
+/// when taken, so a deleted or re-received message leaves a stale entry that is skipped, never acted on.
 #[derive(Default)]
 struct State {
-    messages: Vec<Message>,
+    messages: BTreeMap<u64, Message>,
+    /// Keys whose messages were visible when they were filed here (send order).
+    ready: VecDeque<u64>,
+    /// (visible from, key) of delayed and in-flight messages.
+    later: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// The current receipt handle of each message handed out.
+    receipts: HashMap<String, u64>,
     next_id: u64,
+}
+
+impl State {
+    /// File the messages whose time has come into `ready`.
+    fn promote(&mut self, now: Instant) {
+        while let Some(Reverse((visible_at, key))) = self.later.peek().copied() {
+            if visible_at > now {
+                break;
+            }
+            self.later.pop();
+            if self
+                .messages
+                .get(&key)
+                .is_some_and(|m| m.visible_at == visible_at)
+            {
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// When the next message becomes visible.
+    fn next_visible(&self) -> Option<Instant> {
+        self.later.peek().map(|Reverse((at, _))| *at)
+    }
 }
 
 /// A [`JobQueue`] in memory.
@@ -74,7 +110,7 @@ impl MemoryQueue {
     pub fn bodies(&self) -> Vec<String> {
         self.state
             .lock()
-            .map(|s| s.messages.iter().map(|m| m.body.clone()).collect())
+            .map(|s| s.messages.values().map(|m| m.body.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -87,40 +123,56 @@ impl MemoryQueue {
             .lock()
             .map_err(|_| QueueError::Unavailable("memory queue lock poisoned".into()))?;
         let now = Instant::now();
+        state.promote(now);
         let mut out = Vec::new();
         let mut dead = Vec::new();
-        let mut next_visible: Option<Instant> = None;
-        let mut index = 0;
-        while index < state.messages.len() {
-            let visible_at = state.messages[index].visible_at;
-            if visible_at > now {
-                next_visible = Some(next_visible.map_or(visible_at, |t| t.min(visible_at)));
-                index += 1;
-                continue;
-            }
-            if state.messages[index].receive_count >= self.max_receive_count
-                && self.dead_letter.is_some()
-            {
-                dead.push(state.messages.remove(index));
-                continue;
-            }
-            if out.len() >= max {
+        while out.len() < max {
+            let Some(key) = state.ready.pop_front() else {
                 break;
+            };
+            let (visible, exhausted) = match state.messages.get(&key) {
+                Some(message) => (
+                    message.visible_at <= now,
+                    message.receive_count >= self.max_receive_count,
+                ),
+                None => continue,
+            };
+            if !visible {
+                continue;
+            }
+            if exhausted && self.dead_letter.is_some() {
+                if let Some(message) = state.messages.remove(&key) {
+                    if let Some(receipt) = &message.receipt {
+                        state.receipts.remove(receipt);
+                    }
+                    dead.push(message);
+                }
+                continue;
             }
             state.next_id += 1;
-            let receipt = format!("{}-r{}", state.messages[index].id, state.next_id);
-            let message = &mut state.messages[index];
+            let serial = state.next_id;
+            let visible_at = now + self.visibility_timeout;
+            let Some(message) = state.messages.get_mut(&key) else {
+                continue;
+            };
+            let receipt = format!("{}-r{serial}", message.id);
             message.receive_count += 1;
-            message.visible_at = now + self.visibility_timeout;
-            message.receipt = Some(receipt.clone());
-            out.push(ReceivedMessage {
+            message.visible_at = visible_at;
+            let old = message.receipt.replace(receipt.clone());
+            let received = ReceivedMessage {
                 message_id: message.id.clone(),
-                receipt_handle: receipt,
+                receipt_handle: receipt.clone(),
                 body: message.body.clone(),
                 receive_count: message.receive_count,
-            });
-            index += 1;
+            };
+            if let Some(old) = old {
+                state.receipts.remove(&old);
+            }
+            state.receipts.insert(receipt, key);
+            state.later.push(Reverse((visible_at, key)));
+            out.push(received);
         }
+        let next_visible = state.next_visible();
         drop(state);
         if let Some(dead_letter) = &self.dead_letter {
             for message in dead {
@@ -134,14 +186,24 @@ impl MemoryQueue {
     fn push(&self, body: String, delay: Duration) {
         if let Ok(mut state) = self.state.lock() {
             state.next_id += 1;
-            let id = format!("{}-{}", self.name, state.next_id);
-            state.messages.push(Message {
-                id,
-                body,
-                visible_at: Instant::now() + delay.min(MAX_DELAY),
-                receive_count: 0,
-                receipt: None,
-            });
+            let key = state.next_id;
+            let id = format!("{}-{key}", self.name);
+            let visible_at = Instant::now() + delay.min(MAX_DELAY);
+            state.messages.insert(
+                key,
+                Message {
+                    id,
+                    body,
+                    visible_at,
+                    receive_count: 0,
+                    receipt: None,
+                },
+            );
+            if delay.is_zero() {
+                state.ready.push_back(key);
+            } else {
+                state.later.push(Reverse((visible_at, key)));
+            }
         }
         self.notify.notify_waiters();
     }
@@ -186,9 +248,9 @@ impl JobQueue for MemoryQueue {
             .state
             .lock()
             .map_err(|_| QueueError::Unavailable("memory queue lock poisoned".into()))?;
-        state
-            .messages
-            .retain(|m| m.receipt.as_deref() != Some(receipt_handle));
+        if let Some(key) = state.receipts.remove(receipt_handle) {
+            state.messages.remove(&key);
+        }
         Ok(())
     }
 }

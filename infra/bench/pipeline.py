@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""The local stack end to end: throughput, memory and the cost model (issue 12), as three BENCHMARKS.md sections.
+
+    python3 infra/bench/pipeline.py [--seconds 30] [--connections 32] [--memory-leads 200000] [--cost-leads 1000]
+                                    [--moto-python PYTHON] [--skip throughput,memory,cost]
+
+Needs the release builds of leadhub-local and leadhub-loadgen (infra/bench/run.sh builds them). Each run is
+`target/release/leadhub-loadgen` (infra/bench/loadgen: it starts leadhub-local, is the buyer, counts every lead):
+
+- throughput: the memory backend, --connections closed-loop connections for --seconds after a 2 s warm-up;
+- memory: the memory backend, --memory-leads leads, the stack's peak RSS (VmHWM) at the end;
+- cost: DynamoDB and SQS on moto (started here on loopback with --moto-python), --cost-leads leads over 4
+  connections; the adapters count every request (GET /_local/usage) and the stack times every invocation.
+
+Writes target/bench/{pipeline,memory,cost}.{json,md}. Exits 1 if any run lost a lead.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "target" / "bench"
+LOADGEN = ROOT / "target" / "release" / "leadhub-loadgen"
+LOCAL = ROOT / "target" / "release" / "leadhub-local"
+
+# AWS list prices, us-east-1, on-demand (https://aws.amazon.com/{lambda,api-gateway,sqs,dynamodb,cloudwatch}/pricing/).
+PRICES = {
+    "lambda_gb_s_arm64": 0.0000133334,   # USD per GB-second, arm64
+    "lambda_request": 0.20 / 1e6,        # USD per invocation
+    "apigw_http_request": 1.00 / 1e6,    # HTTP API, first 300 million a month
+    "sqs_request": 0.40 / 1e6,           # standard queue, per 64 KiB request
+    "dynamodb_wru": 0.625 / 1e6,         # on-demand write request unit
+    "dynamodb_rru": 0.125 / 1e6,         # on-demand read request unit
+    "dynamodb_gb_month": 0.25,           # standard table class storage
+    "logs_gb": 0.50,                     # CloudWatch Logs ingestion
+}
+# What Lambda itself writes per invocation (START, END and REPORT lines), bytes.
+LAMBDA_LOG_BYTES_PER_INVOCATION = 300
+
+TARGETS = {
+    "delivered_per_s": 5000,
+    "rss_mib": None,  # no number in the issue: bounded, reported after 200,000 leads
+    "usd_per_million": 10.0,
+}
+
+
+def verdict_at_least(figure, target):
+    if figure >= target:
+        return "met"
+    return f"missed by {100 * (target - figure) / target:.0f}%"
+
+
+def verdict_at_most(figure, target):
+    if figure <= target:
+        return "met"
+    return f"missed by {100 * (figure - target) / target:.0f}%"
+
+
+def loadgen(name, extra, stack_args=()):
+    out = OUT / f"loadgen-{name}.json"
+    work = OUT / f"loadgen-{name}"
+    cmd = [str(LOADGEN), "--local", str(LOCAL), "--work-dir", str(work), "--out", str(out), *extra]
+    for arg in stack_args:
+        cmd.append(f"--stack-arg={arg}")
+    print("+", " ".join(cmd), flush=True)
+    started = time.time()
+    rc = subprocess.call(cmd, cwd=ROOT)
+    result = json.loads(out.read_text()) if out.exists() else None
+    if result is None:
+        sys.exit(f"pipeline: {name}: leadhub-loadgen wrote no result (exit {rc}); see {work}")
+    result["command"] = " ".join(cmd[0:1] + [c.replace(str(ROOT) + "/", "") for c in cmd[1:]]).replace(str(ROOT) + "/", "")
+    result["wall_s"] = time.time() - started
+    result["exit"] = rc
+    return result
+
+
+def accounting(r):
+    refused = sum(r["refused_at_ingest"].values())
+    return (
+        f"posted {r['posted']:,} = accepted {r['accepted']:,} + refused at ingest {refused:,} + failed requests "
+        f"{r['failed_requests']:,}; accepted = delivered {r['delivered']:,} + rejected {r['rejected']:,} + lost "
+        f"{r['lost']:,} (repeat deliveries {r['repeat_deliveries']:,})"
+    )
+
+
+def backlog_trend(series):
+    """Backlog growth in leads per second over the counted window (least squares)."""
+    points = [(p["t"], p["backlog"]) for p in series]
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mb = sum(b for _, b in points) / n
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (b - mb) for t, b in points) / den if den else 0.0
+
+
+def throughput_section(r, profile_note):
+    trend = backlog_trend(r["series"])
+    lines = [
+        "## Pipeline throughput",
+        "",
+        "The local stack (`leadhub-local`, embedded store and queues, release build) under "
+        "`leadhub-loadgen`: HELOC leads (infra/examples/heloc.json, a unique email each) from "
+        f"{r['connections']} closed-loop keep-alive connections for {r['window_s']:.0f} s after a "
+        f"{r['warmup_s']} s warm-up, routed to one webhook buyer on loopback that `leadhub-loadgen` itself serves "
+        "(it answers 200 to every delivery and records each lead id once). Load generator, stack and buyer "
+        "share this machine's cores.",
+        "",
+        f"Rerun alone: `{r['command']}`",
+        "",
+        "| Figure | Value | Target | Verdict |",
+        "|---|---:|---:|---|",
+        f"| leads accepted per second (202) | {r['accepted_per_s']:,.0f} | | |",
+        f"| leads delivered per second, end to end | {r['delivered_per_s']:,.0f} | ≥ 5,000 | "
+        f"{verdict_at_least(r['delivered_per_s'], TARGETS['delivered_per_s'])} |",
+        f"| ingest latency p50 / p99 | {r['ingest_ms']['p50']:.2f} / {r['ingest_ms']['p99']:.2f} ms | | |",
+        f"| post to delivery p50 / p99 | {r['end_to_end_ms']['p50']:.1f} / {r['end_to_end_ms']['p99']:.1f} ms | | |",
+        f"| backlog when the load stopped | {r['backlog_at_stop']:,} leads | flat | "
+        f"{'flat' if abs(trend) < 0.02 * max(r['accepted_per_s'], 1) else f'grew {trend:,.0f} leads/s'} |",
+        f"| backlog trend over the window | {trend:+,.0f} leads/s | ~0 | |",
+        f"| drain after the load stopped | {r['drain_s']:.1f} s | | |",
+        f"| lost leads | {r['lost']} | 0 | {'met' if r['lost'] == 0 else 'MISSED'} |",
+        f"| stack CPU per delivered lead | {r['stack_cpu_us_per_delivered_lead']:,.0f} µs | | |",
+        f"| CPU used in the window: stack / load generator and buyer | {r['cpu_s_in_window']['stack']:.1f} / "
+        f"{r['cpu_s_in_window']['loadgen']:.1f} s of {2 * r['window_s']:.0f} | | |",
+        "",
+        f"Every lead counted: {accounting(r)}.",
+        "",
+    ]
+    every = max(1, len(r["series"]) // 10)
+    lines += ["Second by second (every %d s): t, accepted, delivered, backlog" % every, "", "```"]
+    for p in r["series"][::every]:
+        lines.append(f"{p['t']:6.1f} s  {p['accepted']:>8,}  {p['delivered']:>8,}  {p['backlog']:>7,}")
+    lines += ["```", ""]
+    if profile_note:
+        lines += [profile_note, ""]
+    return "\n".join(lines)
+
+
+def memory_section(r):
+    mib = lambda kib: kib / 1024
+    lines = [
+        "## Memory on the local stack",
+        "",
+        f"The same stack and buyer, {r['posted']:,} leads posted from {r['connections']} connections, then drained; "
+        "peak resident set (VmHWM of /proc/PID/status) of the `leadhub-local` process, which holds the store, the "
+        "queues and every sandbox. Arguments to the stack: "
+        + (" ".join(f"`{a}`" for a in r["stack_args"]) or "none")
+        + ".",
+        "",
+        f"Rerun alone: `{r['command']}`",
+        "",
+        "| Figure | Value |",
+        "|---|---:|",
+        f"| resident when ready | {mib(r['rss_kib']['ready']):.1f} MiB |",
+        f"| resident when the load stopped | {mib(r['rss_kib']['at_stop']):.1f} MiB |",
+        f"| resident after the drain | {mib(r['rss_kib']['end']):.1f} MiB |",
+        f"| peak resident over the run | {mib(r['rss_kib']['peak']):.1f} MiB |",
+        f"| leads delivered / lost | {r['delivered']:,} / {r['lost']} |",
+        "",
+        f"Every lead counted: {accounting(r)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def template_memory_mb():
+    text = (ROOT / "template.yaml").read_text()
+    found = re.findall(r"MemorySize:\s*(\d+)", text)
+    return int(found[0]) if found else 128
+
+
+def cost_model(r):
+    usage = r["usage"] or {}
+    delivered = max(r["delivered"], 1)
+    functions = usage.get("functions", {})
+    requests = usage.get("aws_requests", {})
+    memory_gb = template_memory_mb() / 1024
+    per_lead = {}
+    rows = []
+    # Lambda
+    invocations = sum(f["invocations"] for f in functions.values())
+    billed_ms = sum(f["billed_ms"] for f in functions.values())
+    for name, f in sorted(functions.items()):
+        rows.append((f"Lambda {name}: {f['invocations'] / delivered:.2f} invocations, "
+                     f"{f['billed_ms'] / delivered:.2f} billed ms per lead", None))
+    lambda_duration = billed_ms / delivered / 1000 * memory_gb * PRICES["lambda_gb_s_arm64"]
+    lambda_requests = invocations / delivered * PRICES["lambda_request"]
+    ingest = functions.get("ingest", {}).get("invocations", 0)
+    apigw = ingest / delivered * PRICES["apigw_http_request"]
+    sqs = requests.get("SQS", {})
+    sqs_requests = sum(op["requests"] for op in sqs.values())
+    dynamo = requests.get("DynamoDB", {})
+    wru = sum(op["write_units"] for op in dynamo.values())
+    rru = sum(op["read_units"] for op in dynamo.values())
+    dynamo_requests = sum(op["requests"] for op in dynamo.values())
+    written_bytes = sum(op["request_bytes"] for name, op in dynamo.items()
+                        if name in ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"))
+    retention_months = 180 / 30
+    storage = written_bytes / delivered / 1e9 * retention_months * PRICES["dynamodb_gb_month"]
+    log_bytes = r.get("log_bytes", 0) / delivered + invocations / delivered * LAMBDA_LOG_BYTES_PER_INVOCATION
+    logs = log_bytes / 1e9 * PRICES["logs_gb"]
+    items = [
+        ("API Gateway HTTP API", f"{ingest / delivered:.2f} requests × $1.00/M", apigw),
+        ("Lambda requests", f"{invocations / delivered:.2f} invocations × $0.20/M", lambda_requests),
+        ("Lambda duration (arm64)", f"{billed_ms / delivered:.2f} billed ms × {memory_gb * 1024:.0f} MB × "
+         f"$0.0000133334/GB-s", lambda_duration),
+        ("SQS", f"{sqs_requests / delivered:.2f} requests × $0.40/M", sqs_requests / delivered * PRICES["sqs_request"]),
+        ("DynamoDB writes", f"{wru / delivered:.2f} WRU × $0.625/M", wru / delivered * PRICES["dynamodb_wru"]),
+        ("DynamoDB reads", f"{rru / delivered:.2f} RRU × $0.125/M", rru / delivered * PRICES["dynamodb_rru"]),
+        ("DynamoDB storage, 180 days' retention", f"≤ {written_bytes / delivered / 1024:.1f} KiB written × 6 months × "
+         "$0.25/GB-month", storage),
+        ("CloudWatch Logs", f"{log_bytes / 1024:.2f} KiB × $0.50/GB", logs),
+    ]
+    total = sum(cost for _, _, cost in items)
+    return {
+        "per_lead": {
+            "invocations": {k: v["invocations"] / delivered for k, v in functions.items()},
+            "billed_ms": {k: v["billed_ms"] / delivered for k, v in functions.items()},
+            "sqs_requests": {k: v["requests"] / delivered for k, v in sqs.items()},
+            "dynamodb_requests": {k: v["requests"] / delivered for k, v in dynamo.items()},
+            "wru": wru / delivered, "rru": rru / delivered,
+            "dynamodb_requests_total": dynamo_requests / delivered,
+        },
+        "items": [{"item": i, "arithmetic": a, "usd_per_million": c * 1e6} for i, a, c in items],
+        "usd_per_million": total * 1e6,
+        "memory_mb": memory_gb * 1024,
+        "rows": rows,
+    }
+
+
+def cost_section(r, model):
+    lines = [
+        "## Cost per million leads",
+        "",
+        f"From a run on the AWS adapters: DynamoDB and SQS served by moto on loopback, {r['posted']:,} HELOC leads "
+        f"over {r['connections']} connections to the same webhook buyer. The adapters counted every request "
+        "(an SDK interceptor, `leadhub::sdk::usage`: capacity units estimated from the bytes on the wire, "
+        "rounded up as DynamoDB does, so upper bounds) and the stack timed every invocation (a request for "
+        "ingest, a batch of up to 10 messages for validate and dispatch; billed as Lambda bills, rounded up to "
+        f"the millisecond), each divided by the {r['delivered']:,} leads delivered. Lambda at the template's "
+        f"{model['memory_mb']:.0f} MB, arm64; us-east-1 on-demand list prices. Durations include moto's answer "
+        "times in place of DynamoDB's and SQS's (both single-digit milliseconds).",
+        "",
+        f"Rerun alone: `{r['command']}` (with moto on the endpoint)",
+        "",
+        "| Item | Per lead × price | US$ per million leads |",
+        "|---|---|---:|",
+    ]
+    for item in model["items"]:
+        lines.append(f"| {item['item']} | {item['arithmetic']} | {item['usd_per_million']:.3f} |")
+    total = model["usd_per_million"]
+    lines += [
+        f"| **All in** | | **{total:.2f}** (target < 10: {verdict_at_most(total, TARGETS['usd_per_million'])}) |",
+        "",
+        "Per lead, as counted: "
+        + "; ".join(
+            f"{name} {n:.2f}" for name, n in sorted(model["per_lead"]["dynamodb_requests"].items())
+        )
+        + " DynamoDB requests; "
+        + "; ".join(f"{name} {n:.2f}" for name, n in sorted(model["per_lead"]["sqs_requests"].items()))
+        + " SQS requests (the local pollers' ReceiveMessage and DeleteMessage calls stand in for Lambda's event "
+        "source mapping, which also polls and deletes, in batches).",
+        "",
+    ]
+    for text, _ in model["rows"]:
+        lines.append(f"- {text}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto(python):
+    port = free_port()
+    log = open(OUT / "moto_server.log", "w")
+    proc = subprocess.Popen([python, str(ROOT / "infra" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).read()
+            return proc, port
+        except Exception:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    proc.kill()
+    sys.exit(f"pipeline: moto did not start (log {OUT / 'moto_server.log'})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--memory-leads", type=int, default=200_000)
+    ap.add_argument("--memory-stack-args", default=os.environ.get("PIPELINE_MEMORY_STACK_ARGS", ""),
+                    help="arguments for leadhub-local in the memory run, space-separated")
+    ap.add_argument("--cost-leads", type=int, default=1000)
+    ap.add_argument("--moto-python", default=sys.executable)
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--profile-note", default="", help="a Markdown paragraph on where the time goes")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    OUT.mkdir(parents=True, exist_ok=True)
+    lost = 0
+
+    if "throughput" not in skip:
+        r = loadgen("throughput", ["--seconds", str(args.seconds), "--connections", str(args.connections)])
+        lost += r["lost"]
+        (OUT / "pipeline.json").write_text(json.dumps(r, indent=2) + "\n")
+        note = args.profile_note
+        if not note and (OUT / "profile.md").exists():
+            note = (OUT / "profile.md").read_text().strip()
+        (OUT / "pipeline.md").write_text(throughput_section(r, note))
+
+    if "memory" not in skip:
+        r = loadgen("memory", ["--leads", str(args.memory_leads), "--connections", str(args.connections)],
+                    args.memory_stack_args.split())
+        lost += r["lost"]
+        (OUT / "memory.json").write_text(json.dumps(r, indent=2) + "\n")
+        (OUT / "memory.md").write_text(memory_section(r))
+
+    if "cost" not in skip:
+        proc, port = start_moto(args.moto_python)
+        try:
+            r = loadgen("cost", ["--leads", str(args.cost_leads), "--connections", "4", "--warmup", "0"],
+                        ["--backend", "aws", "--endpoint", f"http://127.0.0.1:{port}",
+                         "--prefix", f"bench{int(time.time())}"])
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+        lost += r["lost"]
+        model = cost_model(r)
+        r["model"] = model
+        (OUT / "cost.json").write_text(json.dumps(r, indent=2) + "\n")
+        (OUT / "cost.md").write_text(cost_section(r, model))
+
+    if lost:
+        sys.exit(f"pipeline: {lost} leads lost")
+
+
+if __name__ == "__main__":
+    main()

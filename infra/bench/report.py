@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""BENCHMARKS.md from the sections in target/bench (infra/bench/run.sh calls this last).
+
+Every section is a script's own Markdown (target/bench/NAME.md, beside its raw NAME.json): this adds the
+command line, the machine, the targets at a glance and the time the run took, then the sections in order.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "target" / "bench"
+SECTIONS = ["peers", "handler", "pipeline", "memory", "coldstart", "size", "cost"]
+
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+    except OSError:
+        return "not found"
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "rustc": sh("rustc", "--version"),
+        "node": sh("node", "--version"),
+        "python": platform.python_version(),
+    }
+
+
+def verdicts(text):
+    """The table rows of a section that carry a verdict (met / missed ...)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        joined = " ".join(cells).lower()
+        if re.search(r"\bmet\b|missed", joined) and not set(cells[0]) <= set("-: "):
+            rows.append(cells)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--load-before", default="")
+    ap.add_argument("--load-after", default="")
+    ap.add_argument("--build-seconds", type=int, default=0)
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+
+    m = machine()
+    commit = sh("git", "rev-parse", "--short", "HEAD")
+    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# leadhub benchmarks",
+        "",
+        "Written by one command, with every figure of one run; rerun it to check them:",
+        "",
+        "```",
+        args.command,
+        "```",
+        "",
+        f"- run: {now}, commit `{commit}`{dirty}, {args.seconds // 60} min {args.seconds % 60} s in all, of which "
+        f"{args.build_seconds} s release build (cargo reuses target/release; from nothing it takes about 25 min)",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; load average "
+        f"{args.load_before} before, {args.load_after} after (a shared machine: compare ratios taken in the same "
+        "run, not absolute times across runs)",
+        f"- tools: {m['rustc']}, node {m['node']}, python {m['python']}",
+        "",
+        "Each section says how it was measured and the command that reruns it alone. Targets are the ones issue 12 "
+        "set; where one is missed the section says by how much and where the time (or the bytes) go.",
+        "",
+    ]
+    bodies = []
+    glance = []
+    for name in SECTIONS:
+        path = OUT / f"{name}.md"
+        if not path.exists():
+            bodies.append(f"## {name}\n\nNot measured in this run (no target/bench/{name}.md).\n")
+            continue
+        text = path.read_text().strip() + "\n"
+        bodies.append(text)
+        title = text.splitlines()[0].lstrip("# ").strip()
+        for cells in verdicts(text):
+            glance.append((title, cells))
+    if glance:
+        parts += ["## Targets at a glance", "", "| Section | Figure | Value | Target | Verdict |", "|---|---|---:|---:|---|"]
+        for title, cells in glance:
+            figure, value = cells[0], cells[1] if len(cells) > 1 else ""
+            target = cells[-2] if len(cells) > 3 else ""
+            verdict = cells[-1]
+            parts.append(f"| {title} | {figure} | {value} | {target} | {verdict} |")
+        parts.append("")
+    parts += bodies
+    Path(args.out).write_text("\n".join(parts))
+    summary = {"commit": commit, "machine": m, "seconds": args.seconds, "sections": [
+        n for n in SECTIONS if (OUT / f"{n}.md").exists()]}
+    (OUT / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -30,10 +30,12 @@ where
 /// `aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(RequestCounter::new(usage))` (leadhub-local
 /// does, on `--backend aws`); every attempt counts, retries included, as AWS bills them.
 ///
-/// Capacity units are estimated from the bytes on the wire, rounding up as DynamoDB does: a write is one
-/// write request unit per KiB of its request body (each item of a transaction twice), a read one read unit
-/// per 4 KiB of its answer (half for an eventually consistent read, twice in a transaction). The JSON
-/// encoding of an item is larger than DynamoDB's own measure of it, so these are upper bounds.
+/// Capacity units are estimated from the bytes on the wire, rounding up as DynamoDB does: a single-item
+/// write is one write request unit per KiB of its request or its answer, whichever is larger (an update is
+/// billed by the item's size, which its `ALL_NEW` answer carries), each item of a transaction twice; a read
+/// one read unit per 4 KiB of its answer (half for an eventually consistent read, twice in a
+/// transaction). The JSON encoding of an item is larger than DynamoDB's own measure of it, so these are
+/// upper bounds. Each request's time from sending to its answer is summed too (`latency_ms`).
 pub mod usage {
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
@@ -58,6 +60,8 @@ pub mod usage {
         pub write_units: f64,
         /// DynamoDB read request units (on-demand), estimated from the answer.
         pub read_units: f64,
+        /// Time from sending each request to its answer, summed.
+        pub latency_ms: f64,
     }
 
     /// Usage by `service` and operation name (`"DynamoDB"`/`"PutItem"`, `"SQS"`/`"SendMessage"`, ...).
@@ -76,6 +80,10 @@ pub mod usage {
         operation: String,
         /// Read units per 4 KiB of answer: 1 strongly consistent, 0.5 eventually, 2 in a transaction.
         read_factor: f64,
+        /// A single-item write, billed by the larger of its request and its answer.
+        single_write: bool,
+        request_bytes: u64,
+        sent: std::time::Instant,
     }
 
     impl Storable for Pending {
@@ -139,6 +147,11 @@ pub mod usage {
         }
     }
 
+    /// Write units of a single-item write: a unit per KiB of the request or the answer, whichever is larger.
+    pub fn single_write_units(request_bytes: u64, response_bytes: u64) -> f64 {
+        (request_bytes.max(response_bytes).max(1) as f64 / 1024.0).ceil()
+    }
+
     /// Read units per 4 KiB of answer of a DynamoDB read request; `None` for a request that reads nothing.
     pub fn read_factor(operation: &str, body: &[u8]) -> Option<f64> {
         let consistent = || {
@@ -172,7 +185,10 @@ pub mod usage {
             };
             let (service, operation) = (metadata.service().to_owned(), metadata.name().to_owned());
             let body = context.request().body().bytes().unwrap_or_default();
-            let writes = if service == "DynamoDB" {
+            let single_write = service == "DynamoDB"
+                && matches!(operation.as_str(), "PutItem" | "UpdateItem" | "DeleteItem");
+            // Single-item writes are counted with their answer.
+            let writes = if service == "DynamoDB" && !single_write {
                 write_units(&operation, body)
             } else {
                 None
@@ -192,6 +208,9 @@ pub mod usage {
                 service,
                 operation,
                 read_factor,
+                single_write,
+                request_bytes: bytes,
+                sent: std::time::Instant::now(),
             });
             Ok(())
         }
@@ -218,10 +237,16 @@ pub mod usage {
                 })
                 .unwrap_or(0);
             let success = response.status().is_success();
+            let latency = pending.sent.elapsed().as_secs_f64() * 1000.0;
             self.record(&pending.service, &pending.operation, |usage| {
                 usage.response_bytes += bytes;
+                usage.latency_ms += latency;
                 if success && pending.read_factor > 0.0 {
                     usage.read_units += pending.read_factor * (bytes.max(1) as f64 / 4096.0).ceil();
+                }
+                // A refused conditional write costs a unit too.
+                if pending.single_write {
+                    usage.write_units += single_write_units(pending.request_bytes, bytes);
                 }
             });
             Ok(())
@@ -231,6 +256,13 @@ pub mod usage {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn single_writes_are_billed_by_the_larger_of_request_and_answer() {
+            assert_eq!(single_write_units(200, 0), 1.0);
+            assert_eq!(single_write_units(300, 2500), 3.0);
+            assert_eq!(single_write_units(2048, 100), 2.0);
+        }
 
         #[test]
         fn writes_round_up_per_kib_and_count_twice_in_a_transaction() {

@@ -53,7 +53,8 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
 
 /// The HTTPS client of every AWS SDK client the hub makes: hyper with rustls on *ring*, the crypto library
 /// reqwest (the hub's own outbound HTTP) links already, so each bootstrap carries one TLS stack instead of
-/// two (the SDK's `default-https-client` feature would add rustls on aws-lc-rs: about a megabyte). Otherwise
+/// two (the SDK's `default-https-client` feature adds rustls on aws-lc-rs; without it and without aws-config's
+/// `sso` and `credentials-process`, dispatch went from 20.0 to 16.3 MiB, 7.4 to 6.1 MiB zipped). Otherwise
 /// as that default client: the connector settings and sleep of the client it serves, the proxy from the
 /// environment (`HTTPS_PROXY` etc.), the system's trusted roots.
 pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {

@@ -112,7 +112,7 @@ fn check(path: &str) -> anyhow::Result<String> {
 }
 
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    leadhub::runtime::sdk_defaults().load().await
 }
 
 #[tokio::main]

@@ -548,8 +548,7 @@ async fn aws_backend(
     options: &Options,
     requests: &leadhub::sdk::usage::RequestCounter,
 ) -> anyhow::Result<Backends> {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    let mut loader = leadhub::runtime::sdk_defaults().endpoint_url(endpoint);
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none()
     {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -2,7 +2,7 @@
 //!
 //! Every test makes its own uniquely named table or queues, so the tests run in parallel and in any order.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use leadhub::queue::sqs::{create_queue_with_dead_letter, SqsQueue};
 use leadhub::store::dynamodb::{create_table, DynamoStore};
@@ -27,7 +27,7 @@ async fn sdk_config() -> SdkConfig {
 
 /// The tests' SDK settings (endpoint, region, static credentials), to load as they are or amended.
 pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+    leadhub::runtime::sdk_defaults()
         .endpoint_url(endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(

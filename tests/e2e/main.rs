@@ -17,6 +17,7 @@ mod leadsafe_screening;
 mod listing;
 mod lofty;
 mod lofty_webhooks;
+mod memory;
 mod model;
 mod notifications;
 mod partner_api;

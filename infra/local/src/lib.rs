@@ -3,6 +3,11 @@
 //!
 //! The handlers are the very ones the Lambda binaries run. The backend is the embedded store and queues
 //! ([`Backend::Memory`], the default) or DynamoDB and SQS through the AWS SDK ([`Backend::Aws`], e.g. moto).
+//!
+//! What the memory backend keeps is bounded for long runs: the store drops what DynamoDB's TTL would
+//! (see [`leadhub::store::memory`]), [`Options::lead_ttl`] keeps leads and what they bring along no longer
+//! than it says, every sandbox's logs keep their newest [`Options::sandbox_log_capacity`] entries, and the
+//! queues keep no message once it is deleted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -118,6 +123,16 @@ pub struct Options {
     pub demo_partner_settings: String,
     /// More secrets for the demo document's `env:` references.
     pub extra_secrets: BTreeMap<String, String>,
+    /// Memory backend only: keep each lead, and everything kept for it (idempotency record, duplicate
+    /// claims, sealed SSN, dead-delivery markers, buyer references, failed notifications, unparsed
+    /// callbacks, LeadSafe reports), at most this long after it was written
+    /// ([`MemoryStore::with_lead_ttl`]). `None`: as the configuration says (`hub.lead_retention_days`, and
+    /// each item's own TTL). On AWS the table's TTL decides, so [`start`] refuses it with
+    /// [`Backend::Aws`].
+    pub lead_ttl: Option<Duration>,
+    /// How many entries each log of each sandbox keeps (requests, and what each stores per request:
+    /// leads, quotes, notes, callbacks and webhook deliveries it sent): past it, the oldest are dropped.
+    pub sandbox_log_capacity: usize,
 }
 
 /// The demo's LeadSafe policy for mortgage leads.
@@ -167,8 +182,44 @@ impl Default for Options {
             partner_receiver: true,
             demo_partner_settings: String::new(),
             extra_secrets: BTreeMap::new(),
+            lead_ttl: None,
+            sandbox_log_capacity: leadhub_sandbox::DEFAULT_LOG_CAPACITY,
         }
     }
+}
+
+/// The shortest [`Options::lead_ttl`] `--lead-ttl` takes: a lead must outlive its deliveries (retries and
+/// late verdicts included), or it is dropped in the middle of them.
+pub const MIN_LEAD_TTL: Duration = Duration::from_secs(60);
+
+/// `--lead-ttl`: a whole number with a unit, `s`, `m`, `h` or `d` (`90s`, `10m`, `2h`, `7d`), at least
+/// [`MIN_LEAD_TTL`].
+pub fn parse_lead_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let invalid =
+        || format!("`{text}` is not a duration: give a number and a unit, as 90s, 10m, 2h or 7d");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let count: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => Some(count),
+        "m" => count.checked_mul(60),
+        "h" => count.checked_mul(3_600),
+        "d" => count.checked_mul(86_400),
+        _ => return Err(invalid()),
+    }
+    .filter(|s| *s <= 3_650 * 86_400)
+    .ok_or_else(|| format!("`{text}` is more than ten years"))?;
+    let ttl = Duration::from_secs(seconds);
+    if ttl < MIN_LEAD_TTL {
+        return Err(format!(
+            "`{text}` is too short: a lead must outlive its deliveries (at least {}s)",
+            MIN_LEAD_TTL.as_secs()
+        ));
+    }
+    Ok(ttl)
 }
 
 /// A fresh random secret with a readable prefix.
@@ -222,7 +273,8 @@ async fn start_seed_sandboxes(
         value
     };
     let lender_key = secret("LEADHUB_SANDBOX_HELOC_LENDER_KEY", "hl_");
-    let texas_buyer = WebhookBuyer::new(sandbox_key(&texas_secret));
+    let capacity = options.sandbox_log_capacity;
+    let texas_buyer = WebhookBuyer::new(sandbox_key(&texas_secret)).with_log_capacity(capacity);
     let texas_buyer_server = texas_buyer
         .start(loopback)
         .await
@@ -233,12 +285,13 @@ async fn start_seed_sandboxes(
     let lofty_token = secret("LEADHUB_SANDBOX_LOFTY_TOKEN", "lofty_");
     let lofty_refresh_token = secret("LEADHUB_SANDBOX_LOFTY_REFRESH_TOKEN", "loftyr_");
 
-    let heloc_lender = HelocLender::new(HelocLenderConfig::with_api_key(lender_key));
+    let heloc_lender =
+        HelocLender::new(HelocLenderConfig::with_api_key(lender_key)).with_log_capacity(capacity);
     let heloc_lender_server = heloc_lender
         .start(loopback)
         .await
         .context("starting the HELOC lender sandbox")?;
-    let sonar = Sonar::new(SonarConfig::new(sonar_secret));
+    let sonar = Sonar::new(SonarConfig::new(sonar_secret)).with_log_capacity(capacity);
     let sonar_server = sonar
         .start(loopback)
         .await
@@ -246,7 +299,7 @@ async fn start_seed_sandboxes(
     let mut ntherm_config = NthermConfig::new(ntherm_user, ntherm_password);
     ntherm_config.reject_all_after_post = options.ntherm_rejects_after_post;
     ntherm_config.verdict_style = options.ntherm_verdict_style.clone();
-    let ntherm = Ntherm::new(ntherm_config);
+    let ntherm = Ntherm::new(ntherm_config).with_log_capacity(capacity);
     let ntherm_server = ntherm
         .start(loopback)
         .await
@@ -256,7 +309,7 @@ async fn start_seed_sandboxes(
     lofty_config.window = options.lofty_rate_limit.1;
     lofty_config.refresh_token = lofty_refresh_token;
     lofty_config.token_lifetime = options.lofty_token_lifetime;
-    let lofty = Lofty::new(lofty_config);
+    let lofty = Lofty::new(lofty_config).with_log_capacity(capacity);
     let lofty_server = lofty
         .start(loopback)
         .await
@@ -359,6 +412,8 @@ pub struct Stack {
     /// The configuration in effect (with `Options::stored_config`, re-read from the store).
     pub live_config: LiveConfig,
     pub store: Arc<dyn LeadStore>,
+    /// The embedded store itself (memory backend only): what it holds, and sweeps on demand.
+    pub memory_store: Option<Arc<MemoryStore>>,
     /// The same store's cap counters and sequences.
     pub counters: Arc<dyn Counters>,
     /// The same store's dead-delivery markers (`leadhub-admin deliveries dead`; not the queues'
@@ -378,7 +433,8 @@ pub struct Stack {
     pub unparsed_callbacks: Arc<dyn UnparsedCallbacks>,
     pub validate_queue: Arc<dyn JobQueue>,
     pub dispatch_queue: Arc<dyn JobQueue>,
-    /// Dead-letter queues (memory backend only; on AWS they are SQS queues).
+    /// Dead-letter queues (memory backend only; on AWS they are SQS queues). Nothing reads them: they grow
+    /// only by the messages that failed `max_receive_count` times.
     pub dead_letters: Vec<Arc<MemoryQueue>>,
     pub ingest: Arc<Ingest>,
     pub validate: Arc<Validate>,
@@ -622,7 +678,8 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
     let mut destinations = Vec::new();
     for (i, id) in options.buyers.iter().enumerate() {
         let secret = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>());
-        let buyer = WebhookBuyer::new(sandbox_key(&secret));
+        let buyer =
+            WebhookBuyer::new(sandbox_key(&secret)).with_log_capacity(options.sandbox_log_capacity);
         let running = buyer
             .start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -637,7 +694,8 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
         (None, options.demo_partner_settings.clone())
     } else if options.partner_receiver {
         let secret = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>());
-        let receiver = WebhookBuyer::new(sandbox_key(&secret));
+        let receiver =
+            WebhookBuyer::new(sandbox_key(&secret)).with_log_capacity(options.sandbox_log_capacity);
         let running = receiver
             .start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -671,7 +729,8 @@ async fn demo(options: &Options, addr: SocketAddr) -> anyhow::Result<Demo> {
             let secret = random_secret("lss_");
             secrets.insert("LEADHUB_SANDBOX_LEADSAFE_KEY".into(), key.clone());
             secrets.insert("LEADHUB_SANDBOX_LEADSAFE_SECRET".into(), secret.clone());
-            let sandbox = LeadSafe::new(LeadSafeConfig::new(key, secret));
+            let sandbox = LeadSafe::new(LeadSafeConfig::new(key, secret))
+                .with_log_capacity(options.sandbox_log_capacity);
             sandbox
                 .load_csv(LEADSAFE_SEED_CSV)
                 .map_err(|problem| anyhow::anyhow!("the LeadSafe sample: {problem}"))?;
@@ -725,6 +784,12 @@ struct Demo {
 
 /// Start everything.
 pub async fn start(options: Options) -> anyhow::Result<Stack> {
+    if options.lead_ttl.is_some() && matches!(options.backend, Backend::Aws { .. }) {
+        anyhow::bail!(
+            "a lead TTL applies to the memory backend only: on AWS, hub.lead_retention_days and the \
+             table's TTL decide"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
@@ -743,6 +808,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
 
     let metering = Arc::new(Metering::default());
     let mut dead_letters = Vec::new();
+    let mut memory_store = None;
     let backends: Backends = match &options.backend {
         Backend::Memory => {
             let mut queue = |name: &str| {
@@ -758,7 +824,13 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
             };
             let validate = queue("validate");
             let dispatch = queue("dispatch");
-            Backends::of(Arc::new(MemoryStore::new()), validate, dispatch)
+            let mut store = MemoryStore::new();
+            if let Some(ttl) = options.lead_ttl {
+                store = store.with_lead_ttl(ttl);
+            }
+            let store = Arc::new(store);
+            memory_store = Some(store.clone());
+            Backends::of(store, validate, dispatch)
         }
         Backend::Aws { endpoint, prefix } => {
             aws_backend(endpoint, prefix, &options, &metering.requests).await?
@@ -907,6 +979,7 @@ pub async fn start(options: Options) -> anyhow::Result<Stack> {
         config,
         live_config: live,
         store,
+        memory_store,
         counters,
         dead_deliveries,
         sealed_ssns,
@@ -1020,5 +1093,33 @@ async fn poll<F, Fut>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lead_ttl_is_a_number_with_a_unit_of_a_minute_at_least() {
+        assert_eq!(parse_lead_ttl("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_lead_ttl(" 10m "), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_lead_ttl("2h"), Ok(Duration::from_secs(7_200)));
+        assert_eq!(parse_lead_ttl("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        for bad in [
+            "",
+            "10",
+            "m",
+            "10x",
+            "1.5h",
+            "-5m",
+            "10 m",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_lead_ttl(bad).is_err(), "{bad:?}");
+        }
+        let short = parse_lead_ttl("59s").expect_err("too short");
+        assert!(short.contains("too short"), "{short}");
+        assert!(parse_lead_ttl("3651d").is_err());
     }
 }

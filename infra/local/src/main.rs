@@ -1,6 +1,7 @@
 //! `leadhub-local`: the whole pipeline on one machine (`leadhub-local --help`). See README.md.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -13,7 +14,13 @@ use leadhub_local::{start, Backend, Options};
     about = "The whole leadhub pipeline in one process: ingest, validate, dispatch and callback, sandbox \
              buyers and a demo configuration",
     after_help = "Without --config the demo runs: one partner (its key and secret are printed), and each \
-                  vertical routed to a sandbox of its seed's buyer API on loopback."
+                  vertical routed to a sandbox of its seed's buyer API on loopback.\n\n\
+                  Long runs on the memory backend: the store drops what DynamoDB's TTL would drop, once it \
+                  expired, but hub.lead_retention_days (180 days unless configured) keeps every lead in \
+                  memory for the whole run; --lead-ttl 10m keeps each lead, and what it brings along \
+                  (idempotency record, duplicate claims, sealed SSN, dead-delivery markers, buyer \
+                  references, failed notifications), ten minutes at most. Each sandbox keeps its newest \
+                  --sandbox-log-capacity requests, leads and callbacks."
 )]
 struct Cli {
     /// Where the partner API (and buyers' callbacks) listen.
@@ -43,12 +50,33 @@ struct Cli {
     /// The demo partner's secret (random when not given).
     #[arg(long, env = "LEADHUB_DEMO_SECRET", hide_env_values = true)]
     demo_secret: Option<String>,
+    /// Memory backend only: keep each lead, and everything kept for it, at most this long (90s, 10m, 2h,
+    /// 7d; at least 60s), instead of hub.lead_retention_days. Duplicate checks then look back no further,
+    /// and an Idempotency-Key is forgotten with its lead. On AWS the table's TTL decides.
+    #[arg(long, value_name = "DURATION", env = "LEADHUB_LEAD_TTL", value_parser = leadhub_local::parse_lead_ttl)]
+    lead_ttl: Option<Duration>,
+    /// How many entries each sandbox log keeps (requests, and the leads, quotes, notes and callbacks each
+    /// sandbox stores): past it, the oldest are dropped.
+    #[arg(long, value_name = "N", default_value_t = leadhub_sandbox::DEFAULT_LOG_CAPACITY as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    sandbox_log_capacity: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendKind {
     Memory,
     Aws,
+}
+
+/// `ttl` in its largest whole unit: `10m`, `180d`.
+fn span(ttl: Duration) -> String {
+    let seconds = ttl.as_secs();
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 #[tokio::main]
@@ -61,6 +89,14 @@ async fn main() -> anyhow::Result<()> {
     };
     options.demo_key = cli.demo_key;
     options.pollers = usize::from(cli.pollers);
+    options.lead_ttl = cli.lead_ttl;
+    options.sandbox_log_capacity = cli.sandbox_log_capacity as usize;
+    if cli.lead_ttl.is_some() && matches!(cli.backend, BackendKind::Aws) {
+        anyhow::bail!(
+            "--lead-ttl applies to the memory backend only: on AWS, hub.lead_retention_days and the \
+             table's TTL decide"
+        );
+    }
     if let Some(secret) = cli.demo_secret.filter(|s| !s.is_empty()) {
         options.demo_secret = secret;
     }
@@ -85,7 +121,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let stack = start(options.clone()).await?;
     let backend = match &options.backend {
-        Backend::Memory => "embedded store and queues".to_owned(),
+        Backend::Memory => match options.lead_ttl {
+            Some(ttl) => format!(
+                "embedded store and queues; leads kept {} at most (--lead-ttl)",
+                span(ttl)
+            ),
+            None => format!(
+                "embedded store and queues; leads kept {} (hub.lead_retention_days; --lead-ttl keeps fewer)",
+                span(stack.config.lead_retention)
+            ),
+        },
         Backend::Aws { endpoint, prefix } => {
             format!("DynamoDB {prefix}-leads and SQS {prefix}-validate/-dispatch at {endpoint}")
         }

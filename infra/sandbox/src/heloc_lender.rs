@@ -12,6 +12,10 @@
 //!   configured users' emails (trimmed, case-insensitive), gives 409 `{"message": "Email already exists"}`.
 //! - Otherwise 201 `{"id": "quote-<n>"}`.
 //!
+//! The lender keeps its newest [`DEFAULT_LOG_CAPACITY`](crate::DEFAULT_LOG_CAPACITY) quotes (and requests
+//! in its log), or as many as [`HelocLender::with_log_capacity`] says: an email whose quote was dropped
+//! past that may be quoted again (users' emails are kept for good).
+//!
 //! Choices where the seed is silent: the path, the bearer key, and every response body are ours; the
 //! seed describes only the request.
 
@@ -29,7 +33,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::script::{self, lock, Core, Emulator, Gate};
+use crate::script::{self, lock, Core, Emulator, Gate, Ring};
 pub use crate::script::{Exchange, Failure};
 use crate::Running;
 
@@ -82,8 +86,27 @@ pub struct Quote {
 }
 
 struct Book {
-    quotes: Vec<Quote>,
-    emails: BTreeSet<String>,
+    /// The newest quotes.
+    quotes: Ring<Quote>,
+    /// The emails of `quotes`.
+    quoted: BTreeSet<String>,
+    /// The lender's users' emails.
+    users: BTreeSet<String>,
+    /// Quotes made since the start (or the last reset).
+    made: u64,
+}
+
+impl Book {
+    fn exists(&self, email: &str) -> bool {
+        self.quoted.contains(email) || self.users.contains(email)
+    }
+
+    /// Forget the email of a quote dropped from the ring.
+    fn dropped(&mut self, quote: Option<Quote>) {
+        if let Some(quote) = quote {
+            self.quoted.remove(&quote.email);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -104,7 +127,7 @@ impl HelocLender {
         } else {
             config.path.clone()
         };
-        let emails = config
+        let users = config
             .existing_emails
             .iter()
             .map(|e| normalize(e))
@@ -113,10 +136,24 @@ impl HelocLender {
             config: Arc::new(HelocLenderConfig { path, ..config }),
             core: Core::default(),
             book: Arc::new(Mutex::new(Book {
-                quotes: Vec::new(),
-                emails,
+                quotes: Ring::default(),
+                quoted: BTreeSet::new(),
+                users,
+                made: 0,
             })),
         }
+    }
+
+    /// Keep the newest `capacity` quotes and requests (at least one).
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        {
+            let mut book = lock(&self.book);
+            for quote in book.quotes.set_capacity(capacity) {
+                book.dropped(Some(quote));
+            }
+        }
+        self
     }
 
     pub async fn start(&self, addr: SocketAddr) -> std::io::Result<Running> {
@@ -140,13 +177,14 @@ impl HelocLender {
         self.core.received()
     }
 
+    /// The quotes kept, oldest first.
     pub fn quotes(&self) -> Vec<Quote> {
-        lock(&self.book).quotes.clone()
+        lock(&self.book).quotes.to_vec()
     }
 
     /// Make an email "already exist" (a user of the lender).
     pub fn add_existing_email(&self, email: &str) {
-        lock(&self.book).emails.insert(normalize(email));
+        lock(&self.book).users.insert(normalize(email));
     }
 }
 
@@ -171,7 +209,9 @@ impl Emulator for HelocLender {
         self.core.reset();
         let mut book = lock(&self.book);
         book.quotes.clear();
-        book.emails = self
+        book.quoted.clear();
+        book.made = 0;
+        book.users = self
             .config
             .existing_emails
             .iter()
@@ -199,15 +239,18 @@ async fn create(State(lender): State<HelocLender>, body: Bytes) -> Response {
     }
     let email = normalize(lead["contactInfo"]["email"].as_str().unwrap_or_default());
     let mut book = lock(&lender.book);
-    if !book.emails.insert(email.clone()) {
+    if book.exists(&email) {
         return script::message(StatusCode::CONFLICT, "Email already exists");
     }
-    let id = format!("quote-{}", book.quotes.len() + 1);
-    book.quotes.push(Quote {
+    book.made += 1;
+    let id = format!("quote-{}", book.made);
+    book.quoted.insert(email.clone());
+    let dropped = book.quotes.push(Quote {
         id: id.clone(),
         email,
         lead,
     });
+    book.dropped(dropped);
     (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
 }
 

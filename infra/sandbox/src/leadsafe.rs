@@ -211,6 +211,13 @@ impl LeadSafe {
         script::finish(routes, self)
     }
 
+    /// Keep the newest `capacity` requests in the log (at least one). The records LeadSafe holds are its
+    /// database, not a log: they grow only with `add` and CSV loads.
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        self
+    }
+
     pub fn fail_next(&self, failure: Failure) {
         self.core.push(failure);
     }

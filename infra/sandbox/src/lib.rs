@@ -22,7 +22,7 @@ pub mod script;
 pub mod sonar;
 pub mod webhook;
 
-pub use script::{Exchange, Failure, Gate, Outcome};
+pub use script::{Exchange, Failure, Gate, Outcome, Ring, DEFAULT_LOG_CAPACITY};
 
 use std::net::SocketAddr;
 

@@ -51,6 +51,10 @@
 //!   is not sent to that subscriber (recorded with `error: "over the subscription's limit"`). Without a
 //!   `limit` none applies. Each event is tried once. [`Lofty::deliveries`] lists every attempt;
 //!   [`Lofty::emit`] posts a body the test gives to a list's subscribers.
+//! - What it keeps per request is bounded: the newest [`DEFAULT_LOG_CAPACITY`](crate::DEFAULT_LOG_CAPACITY)
+//!   leads, notes, event deliveries and requests (or as many as [`Lofty::with_log_capacity`] says; a note
+//!   or event for a lead dropped past that gets 404, as for an unknown lead); access tokens that expired are
+//!   forgotten at the next refresh.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -67,7 +71,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::script::{self, lock, Core, Emulator, Gate};
+use crate::script::{self, lock, Core, Emulator, Gate, Ring};
 pub use crate::script::{Exchange, Failure};
 use crate::Running;
 
@@ -201,12 +205,12 @@ struct Window {
 
 #[derive(Default)]
 struct Store {
-    leads: Vec<LoftyLead>,
-    notes: Vec<LoftyNote>,
+    leads: Ring<LoftyLead>,
+    notes: Ring<LoftyNote>,
     webhooks: Vec<LoftyWebhook>,
-    /// When each subscription was last sent events (within its limit's window).
+    /// When each subscription with a limit was last sent events (within its limit's window).
     sent: std::collections::HashMap<i64, Vec<Instant>>,
-    deliveries: Vec<LoftyDelivery>,
+    deliveries: Ring<LoftyDelivery>,
     next_lead: i64,
     next_note: i64,
     next_webhook: i64,
@@ -218,6 +222,14 @@ struct Store {
     refresh_token: String,
     /// Refreshes granted.
     refreshes: u32,
+}
+
+impl Store {
+    fn set_capacity(&mut self, capacity: usize) {
+        self.leads.set_capacity(capacity);
+        self.notes.set_capacity(capacity);
+        self.deliveries.set_capacity(capacity);
+    }
 }
 
 #[derive(Clone)]
@@ -243,6 +255,13 @@ impl Lofty {
         };
         lofty.issue_first_token();
         lofty
+    }
+
+    /// Keep the newest `capacity` leads, notes, event deliveries and requests (at least one).
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        lock(&self.store).set_capacity(capacity);
+        self
     }
 
     /// The configured access and refresh tokens, the access token living `token_lifetime` from now.
@@ -303,12 +322,14 @@ impl Lofty {
         self.core.received()
     }
 
+    /// The leads kept (the newest, up to the log's capacity), oldest first.
     pub fn leads(&self) -> Vec<LoftyLead> {
-        lock(&self.store).leads.clone()
+        lock(&self.store).leads.to_vec()
     }
 
+    /// The notes kept (the newest, up to the log's capacity), oldest first.
     pub fn notes(&self) -> Vec<LoftyNote> {
-        lock(&self.store).notes.clone()
+        lock(&self.store).notes.to_vec()
     }
 
     pub fn webhooks(&self) -> Vec<LoftyWebhook> {
@@ -320,9 +341,10 @@ impl Lofty {
         lock(&self.store).windows = [None, None];
     }
 
-    /// Every event sent (or held back by a subscription's limit), oldest first.
+    /// Every event sent (or held back by a subscription's limit), oldest first (the newest, up to the
+    /// log's capacity).
     pub fn deliveries(&self) -> Vec<LoftyDelivery> {
-        lock(&self.store).deliveries.clone()
+        lock(&self.store).deliveries.to_vec()
     }
 
     /// POST `event` to every subscriber of `list_id` (one attempt each, within each subscription's limit).
@@ -374,10 +396,13 @@ impl Lofty {
 
     /// Whether `target` may be sent one more event now (its `limit` per [`LIMIT_WINDOW`]); counts it.
     fn within_limit(&self, target: &LoftyWebhook) -> bool {
+        let Some(limit) = target.limit else {
+            return true;
+        };
         let mut store = lock(&self.store);
         let sent = store.sent.entry(target.subscribe_id).or_default();
         sent.retain(|at| at.elapsed() < LIMIT_WINDOW);
-        let room = target.limit.is_none_or(|limit| (sent.len() as i64) < limit);
+        let room = (sent.len() as i64) < limit;
         if room {
             sent.push(Instant::now());
         }
@@ -537,7 +562,12 @@ impl Emulator for Lofty {
 
     fn reset(&self) {
         self.core.reset();
-        *lock(&self.store) = Store::default();
+        {
+            let mut store = lock(&self.store);
+            let capacity = store.leads.capacity();
+            *store = Store::default();
+            store.set_capacity(capacity);
+        }
         self.issue_first_token();
     }
 }
@@ -836,9 +866,13 @@ async fn refresh_token(State(lofty): State<Lofty>, body: Bytes) -> Response {
     let token = format!("{}-r{n}-{suffix:x}", lofty.config.access_token);
     let refresh = format!("{}-r{n}-{suffix:x}", lofty.config.refresh_token);
     let lifetime = lofty.config.token_lifetime;
+    let now = Instant::now();
     store
         .tokens
-        .push((token.clone(), lifetime.map(|l| Instant::now() + l)));
+        .retain(|(_, expires)| expires.is_none_or(|at| now < at));
+    store
+        .tokens
+        .push((token.clone(), lifetime.map(|l| now + l)));
     store.refresh_token = refresh.clone();
     let expires = lifetime.map_or(Utc::now() + chrono::Duration::days(3650), |l| {
         Utc::now() + chrono::Duration::from_std(l).unwrap_or_default()

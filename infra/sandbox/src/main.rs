@@ -2,11 +2,11 @@
 //! `cargo lambda watch`, say).
 //!
 //! ```text
-//! leadhub-sandbox webhook [--addr 127.0.0.1:9100]
+//! leadhub-sandbox webhook [--addr 127.0.0.1:9100] [--log-capacity 10000]
 //! ```
 //! The webhook buyer takes `POST /hook` signed with the secret in `LEADHUB_WEBHOOK_SECRET` (`whsec_...`),
-//! logs one line per delivery (webhook id, lead id, answer) and lists them at `GET /_sandbox/received`.
-//! It serves on loopback only.
+//! logs one line per delivery (webhook id, lead id, answer) and lists them at `GET /_sandbox/received`:
+//! the newest `--log-capacity` requests (the oldest are dropped past it). It serves on loopback only.
 
 use std::net::SocketAddr;
 
@@ -32,6 +32,10 @@ enum Buyer {
         /// Where to listen (loopback only).
         #[arg(long, default_value = "127.0.0.1:9100")]
         addr: SocketAddr,
+        /// How many requests (and webhook ids, for deduping) it keeps: past it, the oldest are dropped.
+        #[arg(long, value_name = "N", default_value_t = leadhub_sandbox::DEFAULT_LOG_CAPACITY as u32,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        log_capacity: u32,
     },
 }
 
@@ -39,7 +43,7 @@ enum Buyer {
 async fn main() -> anyhow::Result<()> {
     leadhub::telemetry::init_text();
     match Cli::parse().buyer {
-        Buyer::Webhook { addr } => {
+        Buyer::Webhook { addr, log_capacity } => {
             if !addr.ip().is_loopback() {
                 bail!("--addr must be a loopback address (got {addr})");
             }
@@ -48,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
             )?;
             let secret = leadhub_sandbox::webhook::SigningKey::from_whsec(&secret)
                 .map_err(|problem| anyhow::anyhow!("LEADHUB_WEBHOOK_SECRET: {problem}"))?;
-            let buyer = WebhookBuyer::new(secret);
+            let buyer = WebhookBuyer::new(secret).with_log_capacity(log_capacity as usize);
             let running = buyer
                 .start(addr)
                 .await

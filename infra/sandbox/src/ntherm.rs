@@ -54,7 +54,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::script::{self, lock, Core, Emulator, Gate};
+use crate::script::{self, lock, Core, Emulator, Gate, Ring};
 pub use crate::script::{Exchange, Failure};
 use crate::Running;
 
@@ -173,8 +173,8 @@ struct Lists {
     reject_all_after_post: bool,
     callback_delay: Duration,
     verdict_style: VerdictStyle,
-    leads: Vec<NthermLead>,
-    callbacks: Vec<NthermCallback>,
+    leads: Ring<NthermLead>,
+    callbacks: Ring<NthermCallback>,
 }
 
 #[derive(Clone)]
@@ -203,8 +203,8 @@ impl Ntherm {
                 reject_all_after_post: config.reject_all_after_post,
                 callback_delay: config.callback_delay,
                 verdict_style: config.verdict_style,
-                leads: Vec::new(),
-                callbacks: Vec::new(),
+                leads: Ring::default(),
+                callbacks: Ring::default(),
             })),
             client,
         }
@@ -227,6 +227,17 @@ impl Ntherm {
         script::finish(routes, self)
     }
 
+    /// Keep the newest `capacity` requests, leads and callbacks (at least one).
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        {
+            let mut lists = lock(&self.lists);
+            lists.leads.set_capacity(capacity);
+            lists.callbacks.set_capacity(capacity);
+        }
+        self
+    }
+
     pub fn fail_next(&self, failure: Failure) {
         self.core.push(failure);
     }
@@ -236,14 +247,15 @@ impl Ntherm {
         self.core.received()
     }
 
-    /// The leads answered 200.
+    /// The leads answered 200 (the newest, up to the log's capacity).
     pub fn leads(&self) -> Vec<NthermLead> {
-        lock(&self.lists).leads.clone()
+        lock(&self.lists).leads.to_vec()
     }
 
-    /// The callbacks posted so far (each is recorded once its answer is in).
+    /// The callbacks posted so far (each is recorded once its answer is in; the newest, up to the log's
+    /// capacity).
     pub fn callbacks(&self) -> Vec<NthermCallback> {
-        lock(&self.lists).callbacks.clone()
+        lock(&self.lists).callbacks.to_vec()
     }
 
     /// Answer 422 for this phone from now on.

@@ -17,6 +17,11 @@
 //!   "1", "body": {...}}` (only `status` is required; `times` defaults to 1) → 204.
 //! - `GET /_sandbox/received`: what arrived, as JSON (each emulator chooses the summary).
 //! - `POST /_sandbox/reset`: forget the script, the log and everything the emulator stored → 204.
+//!
+//! Every log an emulator keeps (the exchanges here, and what each emulator stores per request: leads,
+//! quotes, notes, callbacks and webhook deliveries it sent) is a [`Ring`]: its newest
+//! [`DEFAULT_LOG_CAPACITY`] entries unless the emulator is built `with_log_capacity(n)`, the oldest dropped
+//! past it, so that a long run does not grow without bound.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -38,6 +43,96 @@ use serde_json::{json, Value};
 
 /// The largest request or response body an emulator reads.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// How many entries each log of an emulator keeps unless it is told otherwise.
+pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+
+/// A log that keeps its newest `capacity` entries (at least one): past it, the oldest entry goes.
+#[derive(Debug, Clone)]
+pub struct Ring<T> {
+    entries: VecDeque<T>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl<T> Default for Ring<T> {
+    fn default() -> Self {
+        Ring::new(DEFAULT_LOG_CAPACITY)
+    }
+}
+
+impl<T> Ring<T> {
+    /// An empty ring keeping at most `capacity` entries (0 is taken as 1).
+    pub fn new(capacity: usize) -> Self {
+        Ring {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Add `entry` as the newest; the oldest one, when that makes one too many.
+    pub fn push(&mut self, entry: T) -> Option<T> {
+        let oldest = if self.entries.len() >= self.capacity {
+            self.dropped += 1;
+            self.entries.pop_front()
+        } else {
+            None
+        };
+        self.entries.push_back(entry);
+        oldest
+    }
+
+    /// Keep at most `capacity` entries (0 is taken as 1) from now on; the oldest past it go at once, and
+    /// are returned oldest first.
+    pub fn set_capacity(&mut self, capacity: usize) -> Vec<T> {
+        self.capacity = capacity.max(1);
+        let excess = self.entries.len().saturating_sub(self.capacity);
+        self.dropped += excess as u64;
+        self.entries.drain(..excess).collect()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many entries were dropped to make room since the ring was made (or cleared).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        self.entries.iter()
+    }
+
+    /// Oldest first.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> + ExactSizeIterator {
+        self.entries.iter_mut()
+    }
+
+    /// Forget every entry (the capacity stays).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.dropped = 0;
+    }
+
+    /// The entries, oldest first.
+    pub fn to_vec(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.entries.iter().cloned().collect()
+    }
+}
 
 /// A scripted answer for the next `times` requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,16 +231,27 @@ impl Exchange {
 #[derive(Default)]
 struct CoreInner {
     script: VecDeque<Failure>,
-    log: Vec<Exchange>,
+    log: Ring<Exchange>,
 }
 
-/// The script and the log of one emulator, shared by its clones.
+/// The script and the log of one emulator, shared by its clones. The log keeps the newest
+/// [`DEFAULT_LOG_CAPACITY`] exchanges unless told otherwise ([`Core::set_log_capacity`]).
 #[derive(Clone, Default)]
 pub struct Core {
     inner: Arc<Mutex<CoreInner>>,
 }
 
 impl Core {
+    /// Keep the newest `capacity` exchanges (at least one).
+    pub fn set_log_capacity(&self, capacity: usize) {
+        lock(&self.inner).log.set_capacity(capacity);
+    }
+
+    /// How many exchanges the log keeps at most.
+    pub fn log_capacity(&self) -> usize {
+        lock(&self.inner).log.capacity()
+    }
+
     /// Answer the next requests with this failure (after those already scripted).
     pub fn push(&self, failure: Failure) {
         if failure.times > 0 {
@@ -174,9 +280,9 @@ impl Core {
         lock(&self.inner).log.push(exchange);
     }
 
-    /// Every request, in the order the answers were made.
+    /// Every request kept (the newest, up to the log's capacity), in the order the answers were made.
     pub fn received(&self) -> Vec<Exchange> {
-        lock(&self.inner).log.clone()
+        lock(&self.inner).log.to_vec()
     }
 
     /// Forget the script and the log.
@@ -381,6 +487,52 @@ mod tests {
         core.push(Failure::status(500, 0));
         let statuses: Vec<u16> = std::iter::from_fn(|| core.take().map(|f| f.status)).collect();
         assert_eq!(statuses, [503, 503, 429]);
+    }
+
+    #[test]
+    fn a_ring_drops_its_oldest_entries_past_its_capacity() {
+        let mut ring = Ring::new(3);
+        let dropped: Vec<Option<u32>> = (1..=5).map(|n| ring.push(n)).collect();
+        assert_eq!(dropped, [None, None, None, Some(1), Some(2)]);
+        assert_eq!(ring.to_vec(), [3, 4, 5]);
+        assert_eq!(ring.dropped(), 2);
+        assert_eq!(ring.set_capacity(1), [3, 4]);
+        assert_eq!(ring.to_vec(), [5]);
+        ring.clear();
+        assert!(ring.is_empty());
+        assert_eq!(ring.capacity(), 1);
+        assert_eq!(Ring::<u8>::new(0).capacity(), 1);
+        assert_eq!(Ring::<u8>::default().capacity(), DEFAULT_LOG_CAPACITY);
+    }
+
+    fn exchange(path: &str) -> Exchange {
+        Exchange {
+            at: Utc::now(),
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            headers: BTreeMap::new(),
+            body: Value::Null,
+            raw: String::new(),
+            status: 200,
+            response: Value::Null,
+            outcome: Outcome::Handled,
+        }
+    }
+
+    #[test]
+    fn the_exchange_log_keeps_the_newest_up_to_its_capacity() {
+        let core = Core::default();
+        assert_eq!(core.log_capacity(), DEFAULT_LOG_CAPACITY);
+        core.set_log_capacity(2);
+        for path in ["/a", "/b", "/c"] {
+            core.record(exchange(path));
+        }
+        let paths: Vec<String> = core.received().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["/b", "/c"]);
+        core.reset();
+        assert!(core.received().is_empty());
+        assert_eq!(core.log_capacity(), 2, "a reset keeps the capacity");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::script::{self, lock, Core, Emulator, Gate};
+use crate::script::{self, lock, Core, Emulator, Gate, Ring};
 pub use crate::script::{Exchange, Failure};
 use crate::Running;
 
@@ -127,7 +127,7 @@ struct Unrecognised {
 pub struct Sonar {
     config: Arc<SonarConfig>,
     core: Core,
-    leads: Arc<Mutex<Vec<SonarLead>>>,
+    leads: Arc<Mutex<Ring<SonarLead>>>,
     next_id: Arc<AtomicU64>,
     unrecognised: Arc<Mutex<Unrecognised>>,
 }
@@ -153,6 +153,13 @@ impl Sonar {
             .route(&self.config.path, post(create))
             .route("/_sandbox/unrecognised", post(control_unrecognised));
         script::finish(routes, self)
+    }
+
+    /// Keep the newest `capacity` leads and requests (at least one).
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        lock(&self.leads).set_capacity(capacity);
+        self
     }
 
     /// Answer this borrower's leads with the 200 that is neither success nor failure (not creating them).
@@ -190,9 +197,9 @@ impl Sonar {
         self.core.received()
     }
 
-    /// The leads created (`success: true`), in order.
+    /// The leads created (`success: true`), in order: the newest, up to the log's capacity.
     pub fn leads(&self) -> Vec<SonarLead> {
-        lock(&self.leads).clone()
+        lock(&self.leads).to_vec()
     }
 }
 

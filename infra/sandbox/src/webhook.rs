@@ -6,13 +6,19 @@
 //! "times": 2, "delayMs": 0, "retryAfter": "1"}`) let tests and demos see retries. `GET /_sandbox/received`
 //! lists what arrived (webhook id, lead id, status). Any other path is 404.
 //!
+//! What it keeps is bounded (a long run does not grow it without end): the log of requests is a
+//! [`Ring`](crate::Ring) of the newest [`DEFAULT_LOG_CAPACITY`] (or [`WebhookBuyer::with_log_capacity`]),
+//! and the `webhook-id`s it dedupes on are the newest as many: a delivery sent again after that many
+//! others is taken again.
+//!
 //! The signature is checked with this module's own few lines of Standard Webhooks (below, [`SigningKey`]),
 //! not with the hub's signer: a buyer written from the standard, so that the two cannot agree by
 //! construction.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -28,7 +34,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 pub use crate::script::Failure;
-use crate::script::{self, Core, Emulator, Gate, Outcome};
+use crate::script::{self, lock, Core, Emulator, Gate, Outcome, DEFAULT_LOG_CAPACITY};
 use crate::Running;
 
 /// The buyer's endpoint.
@@ -110,6 +116,48 @@ pub struct Received {
     pub status: u16,
 }
 
+/// The answer given to each `webhook-id` taken, the newest `capacity` remembered.
+struct Taken {
+    answers: HashMap<String, String>,
+    /// The ids in `answers`, oldest first.
+    order: VecDeque<String>,
+    capacity: usize,
+    /// Deliveries taken since the start (or the last reset).
+    count: usize,
+}
+
+impl Taken {
+    fn new(capacity: usize) -> Self {
+        Taken {
+            answers: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            count: 0,
+        }
+    }
+
+    /// The answer for `webhook_id`: the one it got before, if remembered, else a new one from `answer`.
+    fn answer(&mut self, webhook_id: &str, answer: impl FnOnce() -> String) -> String {
+        if let Some(given) = self.answers.get(webhook_id) {
+            return given.clone();
+        }
+        let given = answer();
+        self.answers.insert(webhook_id.to_owned(), given.clone());
+        self.order.push_back(webhook_id.to_owned());
+        self.count += 1;
+        self.forget_past_capacity();
+        given
+    }
+
+    fn forget_past_capacity(&mut self) {
+        while self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.answers.remove(&oldest);
+            }
+        }
+    }
+}
+
 /// The buyer's state, shared with whoever started it.
 #[derive(Clone)]
 pub struct WebhookBuyer {
@@ -117,8 +165,7 @@ pub struct WebhookBuyer {
     core: Core,
     rejected_signatures: Arc<AtomicU32>,
     accepted: Arc<AtomicU64>,
-    /// The answer given to each `webhook-id` taken.
-    taken: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+    taken: Arc<Mutex<Taken>>,
 }
 
 impl WebhookBuyer {
@@ -128,8 +175,19 @@ impl WebhookBuyer {
             core: Core::default(),
             rejected_signatures: Arc::default(),
             accepted: Arc::default(),
-            taken: Arc::default(),
+            taken: Arc::new(Mutex::new(Taken::new(DEFAULT_LOG_CAPACITY))),
         }
+    }
+
+    /// Keep the newest `capacity` requests in the log, and remember as many `webhook-id`s (at least one).
+    pub fn with_log_capacity(self, capacity: usize) -> Self {
+        self.core.set_log_capacity(capacity);
+        {
+            let mut taken = lock(&self.taken);
+            taken.capacity = capacity.max(1);
+            taken.forget_past_capacity();
+        }
+        self
     }
 
     /// Serve on `addr`; the buyer's endpoint is `/hook`.
@@ -146,7 +204,7 @@ impl WebhookBuyer {
         self.core.push(failure);
     }
 
-    /// Every validly signed delivery with a JSON body, in arrival order.
+    /// Every validly signed delivery with a JSON body, in arrival order (of the requests the log keeps).
     pub fn received(&self) -> Vec<Received> {
         self.core
             .received()
@@ -170,7 +228,7 @@ impl WebhookBuyer {
 
     /// How many distinct deliveries (by `webhook-id`) the buyer took.
     pub fn taken(&self) -> usize {
-        self.taken.lock().map(|taken| taken.len()).unwrap_or(0)
+        lock(&self.taken).count
     }
 
     /// Requests refused for a bad signature.
@@ -231,9 +289,9 @@ impl Emulator for WebhookBuyer {
     fn reset(&self) {
         self.core.reset();
         self.rejected_signatures.store(0, Ordering::Relaxed);
-        if let Ok(mut taken) = self.taken.lock() {
-            taken.clear();
-        }
+        let mut taken = lock(&self.taken);
+        let capacity = taken.capacity;
+        *taken = Taken::new(capacity);
     }
 }
 
@@ -252,21 +310,46 @@ async fn hook(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let answer = {
-        let mut taken = match buyer.taken.lock() {
-            Ok(taken) => taken,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        taken
-            .entry(webhook_id)
-            .or_insert_with(|| {
-                let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-                format!("wh-{n}")
-            })
-            .clone()
-    };
+    let answer = lock(&buyer.taken).answer(&webhook_id, || {
+        let n = buyer.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("wh-{n}")
+    });
     // The lead id only: the rest of the body is the consumer's personal data.
     let lead_id = payload["data"]["leadId"].as_str().unwrap_or("?");
     tracing::info!(lead_id, answer = %answer, "webhook delivery accepted");
     (StatusCode::OK, Json(json!({"id": answer}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remembered_webhook_ids_are_the_newest_up_to_the_capacity() {
+        let mut taken = Taken::new(2);
+        let mut n = 0;
+        let mut answer = |id: &str| {
+            taken.answer(id, || {
+                n += 1;
+                format!("wh-{n}")
+            })
+        };
+        assert_eq!(answer("a"), "wh-1");
+        assert_eq!(answer("b"), "wh-2");
+        assert_eq!(answer("a"), "wh-1", "remembered: the first answer again");
+        assert_eq!(answer("c"), "wh-3");
+        // "a" was the oldest of three: forgotten, so taken again.
+        assert_eq!(answer("a"), "wh-4");
+        assert_eq!(answer("c"), "wh-3");
+        assert_eq!(taken.count, 4);
+        assert_eq!(taken.answers.len(), 2);
+        assert_eq!(taken.order, ["c", "a"]);
+    }
+
+    #[test]
+    fn with_log_capacity_bounds_the_log_and_the_remembered_ids() {
+        let buyer = WebhookBuyer::new(SigningKey::from_bytes(b"key")).with_log_capacity(3);
+        assert_eq!(buyer.core.log_capacity(), 3);
+        assert_eq!(lock(&buyer.taken).capacity, 3);
+    }
 }

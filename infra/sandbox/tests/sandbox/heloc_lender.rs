@@ -101,3 +101,42 @@ async fn heloc_lender_takes_the_hubs_normalised_heloc_lead() {
     let server = lender.start(loopback()).await.expect("start");
     assert_eq!(post(server.url(DEFAULT_PATH), None, &lead).await.0, 201);
 }
+
+#[tokio::test]
+async fn heloc_lender_keeps_its_newest_quotes_and_requests_up_to_its_log_capacity() {
+    let lender = HelocLender::new(HelocLenderConfig::new()).with_log_capacity(2);
+    let server = lender.start(loopback()).await.expect("start");
+    let mut lead = Vertical::Heloc.example();
+    for n in 1..=3 {
+        lead["contactInfo"]["email"] = json!(format!("borrower{n}@example.com"));
+        assert_eq!(
+            post(server.url(DEFAULT_PATH), None, &lead).await,
+            (201, json!({"id": format!("quote-{n}")}))
+        );
+    }
+    let quotes: Vec<String> = lender.quotes().into_iter().map(|q| q.id).collect();
+    assert_eq!(
+        quotes,
+        ["quote-2", "quote-3"],
+        "the oldest quote is dropped"
+    );
+    let emails: Vec<String> = lender
+        .received()
+        .into_iter()
+        .map(|e| {
+            e.body["contactInfo"]["email"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(emails, ["borrower2@example.com", "borrower3@example.com"]);
+    // The dropped quote's email may be quoted again; a kept one still exists.
+    lead["contactInfo"]["email"] = json!("borrower3@example.com");
+    assert_eq!(post(server.url(DEFAULT_PATH), None, &lead).await.0, 409);
+    lead["contactInfo"]["email"] = json!("borrower1@example.com");
+    assert_eq!(
+        post(server.url(DEFAULT_PATH), None, &lead).await,
+        (201, json!({"id": "quote-4"}))
+    );
+}

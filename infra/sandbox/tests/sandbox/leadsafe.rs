@@ -193,3 +193,22 @@ async fn leadsafe_refuses_bad_records_and_bad_csv() {
     assert_eq!(answer(response).await, (200, json!({"loaded": 8})));
     assert_eq!(leadsafe.records().len(), 8);
 }
+
+#[tokio::test]
+async fn leadsafe_keeps_its_newest_requests_up_to_its_log_capacity() {
+    let leadsafe =
+        LeadSafe::new(LeadSafeConfig::new("api-key", "client-secret")).with_log_capacity(2);
+    let server = leadsafe.start(loopback()).await.expect("start");
+    for ssn in ["111111201", "111111202", "111111203"] {
+        assert_eq!(
+            post(
+                server.url("/leadsafe/search"),
+                &json!({"SocialSecurityNumber": ssn})
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    assert_eq!(leadsafe.searched(), ["111111202", "111111203"]);
+}

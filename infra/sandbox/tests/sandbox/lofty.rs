@@ -499,3 +499,45 @@ async fn lofty_keeps_a_subscriptions_limit_per_30_minutes() {
         .count();
     assert_eq!(held, 1);
 }
+
+#[tokio::test]
+async fn lofty_keeps_its_newest_leads_notes_deliveries_and_requests_up_to_its_log_capacity() {
+    let (receiver, hook_server) = Receiver::start(200).await;
+    let lofty = Lofty::new(config()).with_log_capacity(2);
+    let server = lofty.start(loopback()).await.expect("start");
+    subscribe(&server, 2, &hook_server.url("/lofty"), None).await;
+    for n in 1..=3 {
+        let (status, body) = send(
+            client()
+                .post(server.url("/v1.0/leads"))
+                .json(&lead(&format!("buyer{n}@example.com"))),
+        )
+        .await;
+        assert_eq!((status, body), (200, json!({"leadId": n})));
+    }
+    for n in 1..=3 {
+        let (status, _) = send(
+            client()
+                .post(server.url("/v1.0/notes"))
+                .json(&json!({"leadId": 3, "content": format!("note {n}")})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let leads: Vec<i64> = lofty.leads().into_iter().map(|l| l.lead_id).collect();
+    assert_eq!(leads, [2, 3], "the oldest lead is dropped");
+    let notes: Vec<i64> = lofty.notes().into_iter().map(|n| n.note_id).collect();
+    assert_eq!(notes, [2, 3]);
+    // A dropped lead is unknown from then on.
+    let (status, _) = send(
+        client()
+            .post(server.url("/v1.0/notes"))
+            .json(&json!({"leadId": 1, "content": "late"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(lofty.received().len(), 2);
+    // Three creations and three notes were sent; two deliveries are kept.
+    eventually(|| (receiver.bodies().len() == 6).then_some(())).await;
+    eventually(|| (lofty.deliveries().len() == 2).then_some(())).await;
+}

@@ -387,3 +387,27 @@ async fn ntherm_sends_its_final_result_in_each_style_it_really_arrives_in() {
     );
     assert_eq!(ntherm.callbacks()[4].body, json!("result=ok"));
 }
+
+#[tokio::test]
+async fn ntherm_keeps_its_newest_leads_callbacks_and_requests_up_to_its_log_capacity() {
+    let (receiver, callback_server) = Receiver::start(200).await;
+    let ntherm = Ntherm::new(NthermConfig::new("vendor", "pa55")).with_log_capacity(2);
+    ntherm.set_callback_delay(Duration::ZERO);
+    let server = ntherm.start(loopback()).await.expect("start");
+    for n in 1..=3 {
+        let mut body = sample(&callback_server.url(&format!("/cb/{n}")));
+        body["phone_number"] = json!(format!("72755501{n:02}"));
+        assert_eq!(post(&server.url(PATH), &body).await.0, 200);
+        // One callback at a time, so that the ring's order is the posts' order.
+        eventually(|| (receiver.bodies().len() == n).then_some(())).await;
+        eventually(|| (ntherm.callbacks().len() == n.min(2)).then_some(())).await;
+    }
+    let phones: Vec<String> = ntherm.leads().into_iter().map(|l| l.phone_number).collect();
+    assert_eq!(phones, ["7275550102", "7275550103"]);
+    let callbacks: Vec<String> = ntherm.callbacks().into_iter().map(|c| c.url).collect();
+    assert_eq!(
+        callbacks,
+        [callback_server.url("/cb/2"), callback_server.url("/cb/3")]
+    );
+    assert_eq!(ntherm.received().len(), 2);
+}

@@ -289,3 +289,35 @@ async fn sonar_can_answer_a_200_that_is_neither_success_nor_failure() {
         assert_eq!(control(bad).await.expect("send").status(), 400);
     }
 }
+
+#[tokio::test]
+async fn sonar_keeps_its_newest_leads_and_requests_up_to_its_log_capacity() {
+    let sonar = Sonar::new(SonarConfig::new("s3cret")).with_log_capacity(2);
+    let server = sonar.start(loopback()).await.expect("start");
+    for n in 1..=3 {
+        let mut body = lead();
+        body["borrower"]["email"] = json!(format!("borrower{n}@example.com"));
+        let (status, answered) = answer(
+            client()
+                .post(server.url(DEFAULT_PATH))
+                .header("authorization", "s3cret")
+                .json(&body)
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        assert_eq!(
+            (status, answered),
+            (200, json!({"success": true, "id": format!("sonar-{n}")}))
+        );
+    }
+    let ids: Vec<String> = sonar.leads().into_iter().map(|l| l.id).collect();
+    assert_eq!(ids, ["sonar-2", "sonar-3"]);
+    let answers: Vec<Value> = sonar
+        .received()
+        .into_iter()
+        .map(|e| e.response["id"].clone())
+        .collect();
+    assert_eq!(answers, [json!("sonar-2"), json!("sonar-3")]);
+}

@@ -73,3 +73,34 @@ async fn webhook_buyer_takes_signed_deliveries_and_scripted_failures() {
         json!({"received": [{"webhookId": "msg_1", "leadId": "L1", "status": 503}, {"webhookId": "msg_1", "leadId": "L1", "status": 200}]})
     );
 }
+
+#[tokio::test]
+async fn webhook_buyer_keeps_its_newest_deliveries_up_to_its_log_capacity() {
+    let secret = WebhookSecret::from_bytes(b"0123456789abcdef0123456789abcdef");
+    let buyer = WebhookBuyer::new(
+        leadhub_sandbox::webhook::SigningKey::from_whsec(&secret.to_whsec()).expect("whsec"),
+    )
+    .with_log_capacity(2);
+    let server = buyer.start(loopback()).await.expect("start");
+    let url = server.url("/hook");
+    for n in 1..=3 {
+        assert_eq!(
+            deliver(&url, &secret, &format!("msg_{n}"), &format!("L{n}")).await,
+            (200, json!({"id": format!("wh-{n}")}))
+        );
+    }
+    let ids: Vec<String> = buyer.received().into_iter().map(|r| r.webhook_id).collect();
+    assert_eq!(ids, ["msg_2", "msg_3"]);
+    assert_eq!(buyer.exchanges().len(), 2);
+    assert_eq!(buyer.taken(), 3);
+    // msg_1 is no longer remembered: taken again, with a new answer; msg_3 still gets its first one.
+    assert_eq!(
+        deliver(&url, &secret, "msg_3", "L3").await,
+        (200, json!({"id": "wh-3"}))
+    );
+    assert_eq!(
+        deliver(&url, &secret, "msg_1", "L1").await,
+        (200, json!({"id": "wh-4"}))
+    );
+    assert_eq!(buyer.taken(), 4);
+}

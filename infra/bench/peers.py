@@ -63,8 +63,19 @@ def fixtures():
     return files
 
 
-def run(command, args):
-    done = subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, check=False)
+# Timed only (not in the agreement check): leadhub through its serde_json::Value parser alone, as before
+# HELOC's fast path: the "before" figure, in the same run.
+VALUE_PATH = ("leadhub-value-path", "leadhub, Value path only (before the fast path)", [LEADHUB])
+TIMED = IMPLEMENTATIONS + [VALUE_PATH]
+
+# The issue's targets (issue 12): leadhub's HELOC time per lead against the fastest Node.js peer and pydantic.
+TARGETS = [("fastest Node.js peer (ajv, zod)", ("node-ajv", "node-zod"), 3.0),
+           ("Python + pydantic", ("python-pydantic",), 10.0)]
+
+
+def run(command, args, env=None):
+    done = subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, check=False,
+                          env=None if env is None else {**os.environ, **env})
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return done.stdout
@@ -204,13 +215,14 @@ def fuzz(count, seed):
 
 def time_all(ms, rounds):
     files = fixtures()
-    runs = {name: [] for name, _, _ in IMPLEMENTATIONS}
+    runs = {name: [] for name, _, _ in TIMED}
     for r in range(rounds):
-        order = IMPLEMENTATIONS[r % len(IMPLEMENTATIONS):] + IMPLEMENTATIONS[: r % len(IMPLEMENTATIONS)]
+        order = TIMED[r % len(TIMED):] + TIMED[: r % len(TIMED)]
         for name, _, command in order:
-            runs[name].append(json.loads(run(command, ["--time", ms, VALID_EXAMPLE, *files])))
+            env = {"HELOC_VALUE_PATH": "1"} if name == VALUE_PATH[0] else None
+            runs[name].append(json.loads(run(command, ["--time", ms, VALID_EXAMPLE, *files], env)))
     results = []
-    for name, label, _ in IMPLEMENTATIONS:
+    for name, label, _ in TIMED:
         valid = [x["valid_ns"] for x in runs[name]]
         mix = [x["mix_ns"] for x in runs[name]]
         results.append({
@@ -244,6 +256,25 @@ def versions():
     }
 
 
+def targets(results):
+    """Each target of the issue beside leadhub's ratio (peer time / leadhub time), on the valid example (the
+    issue's figure) and on the fixture mix, with a met / missed verdict on the valid example."""
+    by = {r["implementation"]: r for r in results}
+    base = by["leadhub"]
+    out = []
+    for against, names, target in TARGETS:
+        present = [by[n] for n in names if n in by]
+        if not present:
+            continue
+        peer = min(present, key=lambda r: r["valid_ns_median"])
+        ratio = peer["valid_ns_median"] / base["valid_ns_median"]
+        ratio_mix = min(r["mix_ns_median"] for r in present) / base["mix_ns_median"]
+        verdict = "met" if ratio >= target else f"missed by {100 * (target - ratio) / target:.0f}%"
+        out.append({"against": against, "peer": peer["implementation"], "target": target,
+                    "ratio_valid": ratio, "ratio_mix": ratio_mix, "verdict": verdict})
+    return out
+
+
 def table(results, versions=None, machine=None):
     """The Markdown table of timing results (a function of `time`'s JSON alone)."""
     base = next(r for r in results if r["implementation"] == "leadhub")
@@ -259,6 +290,12 @@ def table(results, versions=None, machine=None):
             f"| {r['label']} | {r['valid_ns_median'] / 1000:.1f} | {r['mix_ns_median'] / 1000:.1f} "
             f"| {1e9 / r['valid_ns_median']:,.0f} | {1e9 / r['mix_ns_median']:,.0f} | {ratio} |"
         )
+    rows += ["", "| target (issue 12) | target | leadhub's figure, valid example | verdict | fixture mix |",
+             "| --- | ---: | ---: | --- | ---: |"]
+    for target in targets(results):
+        rows.append(f"| leadhub ≥ {target['target']:.0f}× faster than {target['against']} ({target['peer']}) "
+                    f"| ≥ {target['target']:.1f}× | {target['ratio_valid']:.2f}× | {target['verdict']} "
+                    f"| {target['ratio_mix']:.2f}× |")
     note = (f"\nMedians of {base['rounds']} interleaved rounds of {base['ms_per_loop']} ms per loop, one core each; "
             f"the fixture mix is all {base['mix_fixtures']} HELOC fixtures of infra/bench/fixtures/heloc in turn. "
             "Each lead: JSON parse, seed 001's rules, the normalised lead serialised (or the field errors).")
@@ -268,6 +305,40 @@ def table(results, versions=None, machine=None):
     if versions:
         note += " Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."
     return "\n".join(rows) + "\n" + note + "\n"
+
+
+def section(saved):
+    """target/bench/peers.md: the Markdown section of one timing run."""
+    results = saved["results"]
+    by = {r["implementation"]: r for r in results}
+    lines = [
+        "## HELOC beside Node.js and Python",
+        "",
+        "Rerun alone: `bash infra/bench/peers.sh` (installs the peers, checks that every peer gives leadhub's "
+        "verdict, error set and normalised lead on every fixture of infra/bench/fixtures/heloc and on fuzzed "
+        "variants, exit 1 on any difference, then times; `PEERS_MS`, `PEERS_ROUNDS` set the loop length and "
+        "rounds). Every implementation does the same work per lead: the body (bytes) parsed as JSON, seed 001's "
+        "rules, and the normalised lead serialised to JSON text, or every field error listed. leadhub's row is "
+        "`Vertical::Heloc.parse` (the fast path for the leads it takes, the `serde_json::Value` parser for the "
+        "rest), which also keeps the posted text as the lead's `original`; the value-path row is "
+        "`Vertical::parse_via_value` alone, what leadhub did before the fast path.",
+        "",
+        table(results, saved.get("versions"), saved).rstrip(),
+        "",
+    ]
+    missed = [t for t in saved.get("targets", []) if t["verdict"] != "met"]
+    if missed and "leadhub-value-path" in by:
+        lines += [
+            "Where the time goes (perf on the valid example, see the handler-core section): "
+            + PROFILE_NOTE,
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# Written from `perf record` of the heloc_verdicts example (see README / handler.md); kept beside the table
+# when a target is missed.
+PROFILE_NOTE = os.environ.get("PEERS_PROFILE_NOTE", "see target/bench/handler.md, section Handler core.")
 
 
 def self_test():
@@ -360,11 +431,14 @@ def main(args):
         results = time_all(ms, rounds)
         saved = {"results": results, "versions": versions(),
                  "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "cores": os.cpu_count()}
+        saved["targets"] = targets(results)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(saved, indent=2) + "\n")
+        markdown = out.with_suffix(".md")
+        markdown.write_text(section(saved))
         for r in results:
             print(json.dumps(r))
-        print(f"\n(saved to {out})\n")
+        print(f"\n(saved to {out} and {markdown})\n")
         print(table(results, saved["versions"], saved), end="")
         return 0
     print(__doc__)

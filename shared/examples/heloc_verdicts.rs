@@ -7,12 +7,20 @@
 //! cargo run -q -p leadhub --release --example heloc_verdicts -- --time MS VALID_FILE FILES...
 //!     one JSON line: nanoseconds per lead on VALID_FILE alone and on FILES in turn, each timed for MS ms
 //!     after MS/2 ms of warm-up (the loop shape of every peer: see infra/bench/peers.py)
+//! HELOC_VALUE_PATH=1 cargo run -q -p leadhub --release --example heloc_verdicts -- --time MS VALID_FILE FILES...
+//!     the same through `Vertical::parse_via_value` alone (the `serde_json::Value` parser, as before HELOC's
+//!     fast path): the "before" figure
 //! ```
+//!
+//! Both do what the peers do per lead (parse the JSON, seed 001's rules, serialise the normalised lead to
+//! JSON text, or list every field error) and a little more: `parse` also keeps the posted text as the
+//! lead's `original`.
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use leadhub::ssrf::UrlPolicy;
 use leadhub::verticals::Vertical;
 use serde_json::{json, Value};
 
@@ -37,14 +45,20 @@ fn verdict(name: &str, body: &[u8]) -> Value {
     }
 }
 
-/// Parse every body in turn until `budget` has passed: (nanoseconds per lead, leads parsed).
-fn per_lead_ns(bodies: &[Vec<u8>], budget: Duration) -> (f64, u64) {
+/// Parse every body in turn until `budget` has passed: (nanoseconds per lead, leads parsed). `value_path`:
+/// through `Vertical::parse_via_value` (the `serde_json::Value` parser alone, as before the fast path).
+fn per_lead_ns(bodies: &[Vec<u8>], budget: Duration, value_path: bool) -> (f64, u64) {
     let start = Instant::now();
     let mut leads = 0u64;
     let mut accepted = 0u64;
     loop {
         for body in bodies {
-            accepted += u64::from(black_box(Vertical::Heloc.parse(black_box(body))).is_ok());
+            let parsed = if value_path {
+                Vertical::Heloc.parse_via_value(black_box(body), UrlPolicy::default())
+            } else {
+                Vertical::Heloc.parse(black_box(body))
+            };
+            accepted += u64::from(black_box(parsed).is_ok());
         }
         leads += bodies.len() as u64;
         let elapsed = start.elapsed();
@@ -72,12 +86,13 @@ fn run(args: &[String]) -> Result<(), String> {
             .iter()
             .map(|f| read(f))
             .collect::<Result<Vec<_>, _>>()?;
-        per_lead_ns(&valid, budget / 2);
-        per_lead_ns(&mix, budget / 2);
-        let (valid_ns, valid_leads) = per_lead_ns(&valid, budget);
-        let (mix_ns, mix_leads) = per_lead_ns(&mix, budget);
+        let value_path = std::env::var_os("HELOC_VALUE_PATH").is_some_and(|v| v == "1");
+        per_lead_ns(&valid, budget / 2, value_path);
+        per_lead_ns(&mix, budget / 2, value_path);
+        let (valid_ns, valid_leads) = per_lead_ns(&valid, budget, value_path);
+        let (mix_ns, mix_leads) = per_lead_ns(&mix, budget, value_path);
         let line = json!({
-            "implementation": "leadhub",
+            "implementation": if value_path { "leadhub-value-path" } else { "leadhub" },
             "valid_ns": valid_ns, "valid_leads": valid_leads,
             "mix_ns": mix_ns, "mix_leads": mix_leads, "mix_fixtures": mix.len(),
         });

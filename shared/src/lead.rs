@@ -518,9 +518,10 @@ pub struct LeadRecord {
     pub updated_at: DateTime<Utc>,
     /// The lead in its vertical's schema, normalised. Contains PII: never log it.
     pub lead: LeadJson,
-    /// The lead as the partner posted it (without any SSN), for buyers that want it as sent.
+    /// The lead as the partner posted it (without any SSN), for buyers that want it as sent: JSON text, the
+    /// posted text itself unless an SSN had to be removed ([`crate::verticals::ParsedLead::original`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original: Option<serde_json::Value>,
+    pub original: Option<LeadJson>,
     /// The keyed hash of an SSN given for screening; the SSN itself is never part of the lead (a sealed copy
     /// is kept apart until screening has decided: [`crate::store::SealedSsns`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -137,6 +137,21 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// A JSON number as a finite `f64` ([`ObjectReader::number`]'s rule).
+pub fn finite_number(n: &serde_json::Number) -> Option<f64> {
+    n.as_f64().filter(|f| f.is_finite())
+}
+
+/// A JSON number without a fractional part as an `i64` ([`ObjectReader::integer`]'s rule): an integer, or a
+/// whole float below 9e15 in magnitude (`2.0`).
+pub fn whole_number(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 /// Reads the fields of one JSON object, recording every problem in a shared error list, and finally
 /// reports any field it was never asked for as `unknown_field`.
 pub struct ObjectReader<'a> {
@@ -272,9 +287,9 @@ impl<'a> ObjectReader<'a> {
                 None
             }
             None => None,
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(f) if f.is_finite() => Some(f),
-                _ => {
+            Some(Value::Number(n)) => match finite_number(n) {
+                Some(f) => Some(f),
+                None => {
                     errors.push(&self.path(name), "invalid_value", "must be a finite number");
                     None
                 }
@@ -300,15 +315,11 @@ impl<'a> ObjectReader<'a> {
             }
             None => None,
             Some(Value::Number(n)) => {
-                if let Some(i) = n.as_i64() {
-                    Some(i)
-                } else if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                {
-                    Some(f as i64)
-                } else {
+                let whole = whole_number(n);
+                if whole.is_none() {
                     errors.push(&self.path(name), "invalid_type", "must be a whole number");
-                    None
                 }
+                whole
             }
             Some(other) => {
                 self.wrong_type(name, "a whole number", other, errors);

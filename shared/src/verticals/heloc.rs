@@ -15,6 +15,8 @@ use serde_json::json;
 use super::fields::{Email, FieldErrors, ObjectReader, Phone, StateCode, Zip, MAX_TEXT_LEN};
 use super::ParsedLead;
 
+pub(crate) mod fast;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BuildingType {

@@ -47,6 +47,24 @@ impl Vertical {
         body: &[u8],
         policy: crate::ssrf::UrlPolicy,
     ) -> Result<ParsedLead, FieldErrors> {
+        // HELOC's fast path takes the valid leads it can prove valid, straight from the bytes; anything else
+        // (every invalid lead among them) goes the `Value` way, which lists every error.
+        if self == Vertical::Heloc {
+            if let Some(parsed) = heloc::fast::parse(body) {
+                return Ok(parsed);
+            }
+        }
+        self.parse_via_value(body, policy)
+    }
+
+    /// [`Vertical::parse_with`] through a `serde_json::Value` always (no fast path): the parser that decides
+    /// every lead the fast path does not take, and lists every error. Public for the equivalence tests and
+    /// the benchmarks, which compare both paths.
+    pub fn parse_via_value(
+        self,
+        body: &[u8],
+        policy: crate::ssrf::UrlPolicy,
+    ) -> Result<ParsedLead, FieldErrors> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
             FieldErrors::one(FieldError::new(
                 fields::ROOT,
@@ -59,11 +77,20 @@ impl Vertical {
             ))
         })?;
         let mut parsed = self.parse_value_with(&value, policy)?;
-        let mut original = value;
-        for pointer in self.ssn_pointers() {
-            remove_pointer(&mut original, pointer);
-        }
-        parsed.original = original;
+        parsed.original = match self.ssn_pointers() {
+            // The lead as posted, its text kept (it parsed, so it is JSON: the fallback is never taken).
+            [] => std::str::from_utf8(body)
+                .ok()
+                .and_then(|text| crate::lead::LeadJson::from_text(text.to_owned()).ok())
+                .unwrap_or_else(|| crate::lead::LeadJson::from(value)),
+            pointers => {
+                let mut original = value;
+                for pointer in pointers {
+                    remove_pointer(&mut original, pointer);
+                }
+                crate::lead::LeadJson::from(original)
+            }
+        };
         Ok(parsed)
     }
 
@@ -135,8 +162,9 @@ fn remove_pointer(value: &mut serde_json::Value, pointer: &str) {
 pub struct ParsedLead {
     /// The lead in the vertical's own schema and field names, normalised, as JSON text.
     pub lead: crate::lead::LeadJson,
-    /// The lead as posted, without any SSN.
-    pub original: serde_json::Value,
+    /// The lead as posted, without any SSN: the posted text itself where the vertical has no SSN field,
+    /// otherwise the posted JSON re-serialised without it. `null` from [`Vertical::parse_value`].
+    pub original: crate::lead::LeadJson,
     /// Values that must be unique across the system for this vertical (field name, normalised value).
     /// The values are PII: they are only ever stored as keyed hashes.
     pub unique: Vec<(&'static str, String)>,
@@ -152,7 +180,7 @@ impl ParsedLead {
             // Serialising plain data cannot fail; fall back to null rather than panic.
             lead: crate::lead::LeadJson::from_serialize(lead)
                 .unwrap_or_else(|_| crate::lead::LeadJson::from(serde_json::Value::Null)),
-            original: serde_json::Value::Null,
+            original: crate::lead::LeadJson::from(serde_json::Value::Null),
             unique,
             ssn: None,
         }

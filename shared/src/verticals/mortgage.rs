@@ -748,7 +748,7 @@ mod tests {
             .parse(&body)
             .expect("valid");
         assert_eq!(parsed.ssn.as_deref(), Some("123456789"));
-        assert!(!parsed.original.to_string().contains("6789"));
+        assert!(!parsed.original.as_str().contains("6789"));
         assert!(!parsed.lead.as_str().to_owned().contains("6789"));
     }
 

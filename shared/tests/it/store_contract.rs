@@ -105,8 +105,9 @@ fn received_lead(partner: &str, at: DateTime<Utc>) -> LeadRecord {
         at,
         Some(at + Duration::days(30)),
     );
-    lead.original =
-        Some(json!({"firstName": " Zoë ", "phone": "(727) 555-0134", "list": [1, 2.5, "ü"]}));
+    lead.original = Some(
+        json!({"firstName": " Zoë ", "phone": "(727) 555-0134", "list": [1, 2.5, "ü"]}).into(),
+    );
     lead.ssn_hash = Some("9f2c".repeat(16));
     lead
 }

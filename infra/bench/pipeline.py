@@ -30,8 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "target" / "bench"
-LOADGEN = ROOT / "target" / "release" / "leadhub-loadgen"
-LOCAL = Path(os.environ.get("LEADHUB_LOCAL_BIN", ROOT / "target" / "release" / "leadhub-local"))
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+LOADGEN = TARGET / "release" / "leadhub-loadgen"
+LOCAL = Path(os.environ.get("LEADHUB_LOCAL_BIN", TARGET / "release" / "leadhub-local"))
 
 # AWS list prices, us-east-1, on-demand (https://aws.amazon.com/{lambda,api-gateway,sqs,dynamodb,cloudwatch}/pricing/).
 PRICES = {
@@ -181,7 +182,10 @@ def template_memory_mb():
     return int(found[0]) if found else 128
 
 
-def cost_model(r):
+AWS_CALL_MS = 5.0  # a DynamoDB or SQS single-item call in-region (AWS quotes single-digit milliseconds)
+
+
+def cost_model(r, memory_run=None):
     usage = r["usage"] or {}
     delivered = max(r["delivered"], 1)
     functions = usage.get("functions", {})
@@ -196,6 +200,16 @@ def cost_model(r):
         rows.append((f"Lambda {name}: {f['invocations'] / delivered:.2f} invocations, "
                      f"{f['billed_ms'] / delivered:.2f} billed ms per lead", None))
     lambda_duration = billed_ms / delivered / 1000 * memory_gb * PRICES["lambda_gb_s_arm64"]
+    # The same at AWS's latency: the handlers' own time on the memory backend (no network to a store) plus each
+    # counted DynamoDB and SQS call at AWS_CALL_MS, one after another (an upper bound: a batch's records and a
+    # record's independent calls overlap).
+    calls_per_lead = sum(op["requests"] for svc in requests.values() for op in svc.values()) / delivered
+    own_ms = None
+    if memory_run and memory_run.get("usage"):
+        mf = memory_run["usage"].get("functions", {})
+        own_ms = sum(f["busy_ms"] for f in mf.values()) / max(memory_run["delivered"], 1)
+    aws_ms = (own_ms or 0.0) + calls_per_lead * AWS_CALL_MS
+    lambda_duration_aws = aws_ms / 1000 * memory_gb * PRICES["lambda_gb_s_arm64"]
     lambda_requests = invocations / delivered * PRICES["lambda_request"]
     ingest = functions.get("ingest", {}).get("invocations", 0)
     apigw = ingest / delivered * PRICES["apigw_http_request"]
@@ -226,6 +240,7 @@ def cost_model(r):
         ("CloudWatch Logs", f"{log_bytes / 1024:.2f} KiB × $0.50/GB", logs),
     ]
     total = sum(cost for _, _, cost in items)
+    total_aws = total - lambda_duration + lambda_duration_aws
     return {
         "per_lead": {
             "invocations": {k: v["invocations"] / delivered for k, v in functions.items()},
@@ -237,6 +252,10 @@ def cost_model(r):
         },
         "items": [{"item": i, "arithmetic": a, "usd_per_million": c * 1e6} for i, a, c in items],
         "usd_per_million": total * 1e6,
+        "usd_per_million_at_aws_latency": total_aws * 1e6,
+        "lambda_ms_at_aws_latency": aws_ms,
+        "handler_own_ms": own_ms,
+        "calls_per_lead": calls_per_lead,
         "memory_mb": memory_gb * 1024,
         "aws_call_ms": latency / calls if calls else 0.0,
         "stored": table,
@@ -268,8 +287,20 @@ def cost_section(r, model):
     for item in model["items"]:
         lines.append(f"| {item['item']} | {item['arithmetic']} | {item['usd_per_million']:.3f} |")
     total = model["usd_per_million"]
+    total_aws = model["usd_per_million_at_aws_latency"]
+    own = model["handler_own_ms"]
     lines += [
-        f"| **All in** | | **{total:.2f}** (target < 10: {verdict_at_most(total, TARGETS['usd_per_million'])}) |",
+        f"| **All in, as measured on moto** | | **{total:.2f}** (target < 10: "
+        f"{verdict_at_most(total, TARGETS['usd_per_million'])}) |",
+        f"| **All in, Lambda at AWS's latency** | {model['lambda_ms_at_aws_latency']:.1f} billed ms: "
+        + (f"{own:.2f} ms of the handlers' own (memory run) + " if own is not None else "")
+        + f"{model['calls_per_lead']:.1f} calls × {AWS_CALL_MS:.0f} ms | **{total_aws:.2f}** (target < 10: "
+        f"{verdict_at_most(total_aws, TARGETS['usd_per_million'])}) |",
+        "",
+        "Where the money goes: DynamoDB writes are billed by the whole item's size on every update (each status "
+        "change rewrites the lead item, which carries the normalised lead, the lead as posted, its timeline and its "
+        "deliveries), and storage is that item and its index copy for 180 days. Keeping the lead's body in an item "
+        "of its own, written once, and a small status item that the updates rewrite, is what would bring both down.",
         "",
         "Per lead, as counted: "
         + "; ".join(
@@ -357,8 +388,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--memory-leads", type=int, default=200_000)
-    ap.add_argument("--memory-stack-args", default=os.environ.get("PIPELINE_MEMORY_STACK_ARGS", ""),
-                    help="arguments for leadhub-local in the memory run, space-separated")
+    ap.add_argument("--memory-stack-args", default=os.environ.get("PIPELINE_MEMORY_STACK_ARGS", "--lead-ttl 30s"),
+                    help="arguments for leadhub-local in the memory run, space-separated (default: keep each lead "
+                         "30 s, as the table's TTL would after lead_retention_days)")
     ap.add_argument("--cost-leads", type=int, default=1000)
     ap.add_argument("--moto-python", default=sys.executable)
     ap.add_argument("--skip", default="")
@@ -373,8 +405,8 @@ def main():
         lost += r["lost"]
         (OUT / "pipeline.json").write_text(json.dumps(r, indent=2) + "\n")
         note = args.profile_note
-        if not note and (OUT / "profile.md").exists():
-            note = (OUT / "profile.md").read_text().strip()
+        if not note and (ROOT / "infra" / "bench" / "profile.md").exists():
+            note = (ROOT / "infra" / "bench" / "profile.md").read_text().strip()
         (OUT / "pipeline.md").write_text(throughput_section(r, note))
 
     if "memory" not in skip:
@@ -394,7 +426,10 @@ def main():
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
         lost += r["lost"]
-        model = cost_model(r)
+        memory_run = None
+        if (OUT / "memory.json").exists():
+            memory_run = json.loads((OUT / "memory.json").read_text())
+        model = cost_model(r, memory_run)
         r["model"] = model
         (OUT / "cost.json").write_text(json.dumps(r, indent=2) + "\n")
         (OUT / "cost.md").write_text(cost_section(r, model))

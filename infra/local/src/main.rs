@@ -7,6 +7,11 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use leadhub_local::{start, Backend, Options};
 
+/// The whole pipeline's allocations go through mimalloc: under load glibc's malloc and free took about a third
+/// of the stack's CPU (infra/bench's profile), much of it in contention between the runtime's threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "leadhub-local",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local stack end to end: throughput, memory and the cost model (issue 12), as three BENCHMARKS.md sections.
 
-    python3 infra/bench/pipeline.py [--seconds 30] [--connections 32] [--memory-leads 200000] [--cost-leads 1000]
+    python3 infra/bench/pipeline.py [--seconds 30] [--connections 32] [--memory-leads 200000] [--cost-leads 300]
                                     [--moto-python PYTHON] [--skip throughput,memory,cost]
 
 Needs the release builds of leadhub-local and leadhub-loadgen (infra/bench/run.sh builds them). Each run is
@@ -388,10 +388,10 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--memory-leads", type=int, default=200_000)
-    ap.add_argument("--memory-stack-args", default=os.environ.get("PIPELINE_MEMORY_STACK_ARGS", "--lead-ttl 30s"),
+    ap.add_argument("--memory-stack-args", default=os.environ.get("PIPELINE_MEMORY_STACK_ARGS", "--lead-ttl 60s"),
                     help="arguments for leadhub-local in the memory run, space-separated (default: keep each lead "
-                         "30 s, as the table's TTL would after lead_retention_days)")
-    ap.add_argument("--cost-leads", type=int, default=1000)
+                         "60 s (the shortest it takes), as the table's TTL would after lead_retention_days)")
+    ap.add_argument("--cost-leads", type=int, default=300)
     ap.add_argument("--moto-python", default=sys.executable)
     ap.add_argument("--skip", default="")
     ap.add_argument("--profile-note", default="", help="a Markdown paragraph on where the time goes")

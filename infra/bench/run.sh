@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 cd "$ROOT"
 STARTED=$(date +%s)
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-COMMAND="bash infra/bench/run.sh${BENCH_QUICK:+ (BENCH_QUICK=$BENCH_QUICK)}"
+COMMAND="${CARGO_TARGET_DIR:+CARGO_TARGET_DIR=$CARGO_TARGET_DIR }${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }bash infra/bench/run.sh"
 
 step() { echo; echo "==> $*"; }
 elapsed() { echo $(( $(date +%s) - STARTED )); }
@@ -47,7 +47,8 @@ fi
 # own deployed builds do); the scripts' own builds then find everything up to date.
 step "release build"
 build_started=$(date +%s)
-cargo build --release -p leadhub-local -p leadhub-loadgen
+cargo build --release -p leadhub-local
+cargo build --release -p leadhub-loadgen
 cargo build --release -p ingest -p validate -p dispatch -p callback
 cargo build --release -p leadhub-coldstart
 cargo build --release -p leadhub --example handler_core --example heloc_verdicts

@@ -173,6 +173,17 @@ def memory_section(r):
         f"Every lead counted: {accounting(r)}.",
         "",
     ]
+    ttl = next((a for a in r["stack_args"] if a.endswith("s") and a[:-1].isdigit()), None)
+    load_s = r["window_s"] + r["warmup_s"]
+    if ttl and load_s < int(ttl[:-1]):
+        lines += [
+            f"The load lasted {load_s:.0f} s, less than the {ttl} the stack keeps each lead: nothing had expired "
+            f"yet, so this is what {r['posted']:,} leads cost held at once "
+            f"(about {(r['rss_kib']['peak'] - r['rss_kib']['ready']) / max(r['posted'], 1):.1f} KiB each), not the "
+            "ceiling a longer run settles at; with a TTL the store sweeps expired leads and their items (tests in "
+            "shared/src/store/memory/tests.rs), but the ceiling a run longer than the TTL settles at is not measured here.",
+            "",
+        ]
     return "\n".join(lines)
 
 

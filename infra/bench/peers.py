@@ -329,16 +329,17 @@ def section(saved):
     missed = [t for t in saved.get("targets", []) if t["verdict"] != "met"]
     if missed and "leadhub-value-path" in by:
         lines += [
-            "Where the time goes (perf on the valid example, see the handler-core section): "
-            + PROFILE_NOTE,
+            PROFILE_NOTE,
             "",
         ]
     return "\n".join(lines) + "\n"
 
 
-# Written from `perf record` of the heloc_verdicts example (see README / handler.md); kept beside the table
-# when a target is missed.
-PROFILE_NOTE = os.environ.get("PEERS_PROFILE_NOTE", "see target/bench/handler.md, section Handler core.")
+# Written from `perf record` of the heloc_verdicts example (infra/bench/peers-profile.md says how); kept
+# beside the table when a target is missed.
+PROFILE_FILE = ROOT / "infra" / "bench" / "peers-profile.md"
+PROFILE_NOTE = os.environ.get("PEERS_PROFILE_NOTE") or (
+    PROFILE_FILE.read_text().strip() if PROFILE_FILE.exists() else "not profiled yet.")
 
 
 def self_test():

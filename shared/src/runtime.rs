@@ -84,7 +84,7 @@ fn mozilla_pem_bundle() -> &'static [u8] {
     })
 }
 
-/// The trust store of Mozilla's roots, made on the first connection that needs it.
+/// The trust store of Mozilla's roots, made when the first connector is built (the first SDK call).
 fn mozilla_tls_context() -> Option<&'static aws_smithy_http_client::tls::TlsContext> {
     use aws_smithy_http_client::tls::{TlsContext, TrustStore};
     static CONTEXT: std::sync::OnceLock<Option<TlsContext>> = std::sync::OnceLock::new();

@@ -12,6 +12,7 @@
 //! ```text
 //! leadhub-loadgen --local target/release/leadhub-local --seconds 30 --connections 32 --out run.json
 //! leadhub-loadgen --local ... --leads 200000 --stack-arg=--lead-ttl --stack-arg=60s
+//! leadhub-loadgen --local ... --rate 5250 --connections 64 --seconds 30   # open loop: 5,250 leads/s offered
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +52,11 @@ struct Args {
     /// previous one is answered).
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Open loop: post this many leads per second in all, lead n due at n / rate seconds after the load
+    /// starts (a connection waits for its next lead's time; one that falls behind posts at once, and the
+    /// result says how many were posted late). Without it, closed loop: as fast as the stack answers.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Seconds of load before counting starts (the stack and connections warm up).
     #[arg(long, default_value_t = 2)]
     warmup: u64,
@@ -211,6 +217,11 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail!("--rate must be a positive number of leads per second, not {rate}");
+        }
+    }
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
 
@@ -296,15 +307,19 @@ async fn main() -> anyhow::Result<()> {
     let limit = args.leads.unwrap_or(u64::MAX);
     let run = format!("{:x}", std::process::id());
     let url = format!("{base}/v1/leads/heloc");
+    let paced_from = tokio::time::Instant::now();
+    let late = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let (client, posting, stop, counting, next) = (
+        let (client, posting, stop, counting, next, late) = (
             client.clone(),
             posting.clone(),
             stop.clone(),
             counting.clone(),
             next.clone(),
+            late.clone(),
         );
+        let rate = args.rate;
         let (prefix, suffix, auth, url, run) = (
             prefix.clone(),
             suffix.clone(),
@@ -318,6 +333,15 @@ async fn main() -> anyhow::Result<()> {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= limit {
                     break;
+                }
+                if let Some(rate) = rate {
+                    let due = paced_from + Duration::from_secs_f64(n as f64 / rate);
+                    let now = tokio::time::Instant::now();
+                    if due > now {
+                        tokio::time::sleep_until(due).await;
+                    } else if now - due > Duration::from_millis(100) {
+                        late.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 let body = format!("{prefix}bench-{run}-{n}@example.com{suffix}");
                 let started = Instant::now();
@@ -499,6 +523,8 @@ async fn main() -> anyhow::Result<()> {
     let failed = posting.failed.load(Ordering::Relaxed);
     let result = json!({
         "connections": args.connections,
+        "rate": args.rate,
+        "posted_late": late.load(Ordering::Relaxed),
         "warmup_s": args.warmup,
         "window_s": window,
         "load_s": load_started.elapsed().as_secs_f64() - drain,

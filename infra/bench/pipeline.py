@@ -119,9 +119,24 @@ def signed(x):
     return "0" if round(x) == 0 else f"{x:+,.0f}"
 
 
-def series_block(r):
+def run_rows(r, run):
+    """What both throughput runs end their table with (latencies, lost leads, CPU), then the accounting
+    and the second-by-second series."""
     every = max(1, len(r["series"]) // 10)
-    lines = ["Second by second (every %d s): t, accepted, delivered, backlog" % every, "", "```"]
+    lines = [
+        f"| ingest latency p50 / p99 | {r['ingest_ms']['p50']:.2f} / {r['ingest_ms']['p99']:.2f} ms | | |",
+        f"| post to delivery p50 / p99 | {r['end_to_end_ms']['p50']:.1f} / {r['end_to_end_ms']['p99']:.1f} ms | | |",
+        f"| lost leads, {run} run | {r['lost']} | 0 | {'met' if r['lost'] == 0 else 'missed'} |",
+        f"| stack CPU per delivered lead | {r['stack_cpu_us_per_delivered_lead']:,.0f} µs | | |",
+        f"| CPU used in the window: stack / load generator and buyer | {r['cpu_s_in_window']['stack']:.1f} / "
+        f"{r['cpu_s_in_window']['loadgen']:.1f} s of {2 * r['window_s']:.0f} | | |",
+        "",
+        f"Every lead counted: {accounting(r)}.",
+        "",
+        "Second by second (every %d s): t, accepted, delivered, backlog" % every,
+        "",
+        "```",
+    ]
     for p in r["series"][::every]:
         lines.append(f"{p['t']:6.1f} s  {p['accepted']:>8,}  {p['delivered']:>8,}  {p['backlog']:>7,}")
     return lines + ["```", ""]
@@ -161,16 +176,7 @@ def throughput_section(sustained, capacity, profile_note):
             f"| backlog trend over the window | {signed(trend)} leads/s | flat | "
             f"{'met' if flat(trend, r['accepted_per_s']) else f'missed: grew {trend:,.0f} leads/s'} |",
             f"| backlog when the load stopped | {r['backlog_at_stop']:,} leads | | |",
-            f"| ingest latency p50 / p99 | {r['ingest_ms']['p50']:.2f} / {r['ingest_ms']['p99']:.2f} ms | | |",
-            f"| post to delivery p50 / p99 | {r['end_to_end_ms']['p50']:.1f} / {r['end_to_end_ms']['p99']:.1f} ms | | |",
-            f"| lost leads, sustained run | {r['lost']} | 0 | {'met' if r['lost'] == 0 else 'missed'} |",
-            f"| stack CPU per delivered lead | {r['stack_cpu_us_per_delivered_lead']:,.0f} µs | | |",
-            f"| CPU used in the window: stack / load generator and buyer | {r['cpu_s_in_window']['stack']:.1f} / "
-            f"{r['cpu_s_in_window']['loadgen']:.1f} s of {2 * r['window_s']:.0f} | | |",
-            "",
-            f"Every lead counted: {accounting(r)}.",
-            "",
-        ] + series_block(r)
+        ] + run_rows(r, "sustained")
     if capacity:
         r = capacity
         trend = backlog_trend(r["series"])
@@ -186,16 +192,7 @@ def throughput_section(sustained, capacity, profile_note):
             f"| backlog trend over the window (ingest outrunning delivery) | {signed(trend)} leads/s | | |",
             f"| backlog when the load stopped | {r['backlog_at_stop']:,} leads | | |",
             f"| drain after the load stopped | {r['drain_s']:.1f} s | | |",
-            f"| ingest latency p50 / p99 | {r['ingest_ms']['p50']:.2f} / {r['ingest_ms']['p99']:.2f} ms | | |",
-            f"| post to delivery p50 / p99 | {r['end_to_end_ms']['p50']:.1f} / {r['end_to_end_ms']['p99']:.1f} ms | | |",
-            f"| lost leads, capacity run | {r['lost']} | 0 | {'met' if r['lost'] == 0 else 'missed'} |",
-            f"| stack CPU per delivered lead | {r['stack_cpu_us_per_delivered_lead']:,.0f} µs | | |",
-            f"| CPU used in the window: stack / load generator and buyer | {r['cpu_s_in_window']['stack']:.1f} / "
-            f"{r['cpu_s_in_window']['loadgen']:.1f} s of {2 * r['window_s']:.0f} | | |",
-            "",
-            f"Every lead counted: {accounting(r)}.",
-            "",
-        ] + series_block(r)
+        ] + run_rows(r, "capacity")
     if profile_note:
         lines += [profile_note, ""]
     return "\n".join(lines)
@@ -472,10 +469,8 @@ def main():
         capacity = loadgen("throughput", ["--seconds", str(args.seconds), "--connections", str(args.connections)])
         lost += sustained["lost"] + capacity["lost"]
         (OUT / "pipeline.json").write_text(json.dumps({"sustained": sustained, "capacity": capacity}, indent=2) + "\n")
-        note = args.profile_note
-        if not note and (ROOT / "infra" / "bench" / "profile.md").exists():
-            note = (ROOT / "infra" / "bench" / "profile.md").read_text().strip()
-        (OUT / "pipeline.md").write_text(throughput_section(sustained, capacity, note))
+        # infra/bench/profile.md, the committed profile, report.py adds to the section.
+        (OUT / "pipeline.md").write_text(throughput_section(sustained, capacity, args.profile_note))
 
     if "memory" not in skip:
         r = loadgen("memory", ["--leads", str(args.memory_leads), "--connections", str(args.connections)],

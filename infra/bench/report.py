@@ -17,9 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "target" / "bench"
 SECTIONS = ["peers", "handler", "pipeline", "memory", "coldstart", "size", "cost"]
-# Findings of a profiling run that is not part of run.sh, added to their section: the cold start's comes from
-# `bash infra/bench/coldstart-profile.sh` (the pipeline's note, infra/bench/profile.md, pipeline.py adds).
-PROFILES = {"coldstart": ROOT / "infra" / "bench" / "coldstart-profile.md"}
+# Findings of a profiling run that is not part of run.sh, added to the end of their section: the pipeline's
+# (perf of leadhub-local under leadhub-loadgen) and the cold start's (`bash infra/bench/coldstart-profile.sh`).
+PROFILES = {
+    "pipeline": ROOT / "infra" / "bench" / "profile.md",
+    "coldstart": ROOT / "infra" / "bench" / "coldstart-profile.md",
+}
 
 
 def sh(*cmd):

@@ -65,23 +65,20 @@ pub enum Roots {
     Mozilla,
 }
 
-/// Mozilla's roots as one PEM bundle (the form the SDK's trust store takes), encoded once per process.
-fn mozilla_pem_bundle() -> &'static [u8] {
+/// Mozilla's roots as one PEM bundle (the form the SDK's trust store takes); the trust store keeps it.
+fn mozilla_pem_bundle() -> Vec<u8> {
     use base64::Engine;
-    static BUNDLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BUNDLE.get_or_init(|| {
-        let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
-        for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-            let text = base64::engine::general_purpose::STANDARD.encode(certificate.as_ref());
-            pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-            for line in text.as_bytes().chunks(64) {
-                pem.extend_from_slice(line);
-                pem.push(b'\n');
-            }
-            pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
+    for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let text = base64::engine::general_purpose::STANDARD.encode(certificate.as_ref());
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in text.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
         }
-        pem
-    })
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    pem
 }
 
 /// The trust store of Mozilla's roots, made when the first connector is built (the first SDK call).
@@ -293,7 +290,8 @@ mod tests {
     #[test]
     fn the_mozilla_bundle_holds_every_root() {
         use base64::Engine;
-        let bundle = std::str::from_utf8(super::mozilla_pem_bundle()).expect("PEM is text");
+        let bundle = super::mozilla_pem_bundle();
+        let bundle = std::str::from_utf8(&bundle).expect("PEM is text");
         let decoded: Vec<Vec<u8>> = bundle
             .split("-----END CERTIFICATE-----\n")
             .filter(|block| !block.is_empty())
